@@ -10,7 +10,7 @@ export const payloadBytesMaxDefault = 1024 * 1024;
 /** Metadata is a small JSON object; it shares the payload limit's order of magnitude but is capped lower. */
 export const metadataBytesMax = 64 * 1024;
 /** Events in one append call. */
-export const appendEventsMax = 100_000;
+export const appendEventsMax = 65_536;
 
 // --- Rings (src/ring) ---
 /** Capacity of each front->shard ingress ring and shard->front completion ring; a power of two. */
@@ -55,8 +55,6 @@ export const snapshotsPerEntityMax = 16;
 // --- Requests ---
 /** Requests in flight per store (bounded correlation table). */
 export const requestsInFlightMax = 65_536;
-/** A read or control request that gets no answer from its shard in this time fails with E_SHARD_FAILED. */
-export const shardRequestTimeoutMs = 30_000;
 
 assert(ringBytesDefault >= ringBytesMin && ringBytesDefault <= ringBytesMax, 'ringBytesDefault in range');
 assert((ringBytesDefault & (ringBytesDefault - 1)) === 0, 'ringBytesDefault is a power of two');
@@ -64,3 +62,30 @@ assert(payloadBytesMaxDefault < ringBytesDefault / 2, 'a maximal event fits in h
 assert(queryResponseBytesMax < ringBytesDefault / 2, 'a maximal query response fits in half a completion ring');
 assert(walSegmentBytesMaxDefault >= walSegmentBytesMin, 'WAL segment size above its floor');
 assert(queryLimitDefault <= queryLimitMax, 'default query limit within the maximum');
+
+// --- event (added by event module) ---
+/** Largest per-entity version and expected_version: the event frame stores both as u32. */
+export const entityVersionMax = 0xffff_ffff;
+/** Random bytes fetched per crypto.getRandomValues call for UUIDv7 generation (amortizes the syscall). */
+export const uuidRandomPoolBytes = 4 * 1024;
+
+// --- io/wal (added by wal module) ---
+/** Bytes in front of every WAL record payload: u32 payload length, u32 crc32 of (length bytes + payload). */
+export const walRecordHeaderBytes = 8;
+/** Decimal digits of a WAL segment file name (`000000000001.log`); zero-padded so names sort numerically. */
+export const walSegmentNameDigits = 12;
+/** Number of the first segment of a fresh WAL. */
+export const walSegmentFirst = 1;
+/** Initial size of the WAL's reusable framing buffer for append(); it doubles up to one maximal record. */
+export const walScratchBytesInitial = 64 * 1024;
+
+assert(walRecordBytesMax + walRecordHeaderBytes <= 0xffff_ffff, 'a WAL record length fits its u32 field');
+assert(walSegmentBytesMin > walRecordHeaderBytes, 'a WAL segment holds at least one record header');
+assert(walScratchBytesInitial <= walRecordBytesMax + walRecordHeaderBytes, 'WAL scratch starts below its cap');
+
+// --- ring (added by ring module) ---
+/** Pushes waiting for ring space per producer, and watermark waiters per control block; one more is refused. */
+export const ringWaitersMax = 65_536;
+
+assert(ringWaitersMax >= requestsInFlightMax, 'every in-flight request can wait for ring space or durability');
+assert((ringFrameAlignBytes & (ringFrameAlignBytes - 1)) === 0 && ringFrameAlignBytes >= 4, 'frame alignment');

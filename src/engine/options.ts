@@ -1,0 +1,111 @@
+// Owns store options: the public shape, frozen defaults, and validation that names the bad option.
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import {
+  dedupWindowEntriesDefault,
+  fsyncIntervalMsDefault,
+  payloadBytesMaxDefault,
+  ringBytesDefault,
+  ringBytesMax,
+  ringBytesMin,
+  ringWaitMsMax,
+  shardsMax,
+  snapshotEveryEventsDefault,
+  walSegmentBytesMaxDefault,
+  walSegmentBytesMin,
+} from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import type { FileIOSpec } from '../io/file-io.ts';
+
+export type Durability = 'fsync' | 'interval' | 'none';
+
+export interface StoreOptions {
+  /** Data directory; created when missing. Default `./data`. */
+  dataDir?: string;
+  /** Shard count (one worker thread each). Default: the number of CPU cores. Fixed once a directory exists. */
+  shards?: number;
+  /** "fsync" (default): acknowledged = on disk. "interval": fsync at most every fsyncIntervalMs. "none": OS decides. */
+  durability?: Durability;
+  fsyncIntervalMs?: number;
+  /** Bytes of each ingress and completion ring (power of two). */
+  ringBytes?: number;
+  /** How long an append waits for ring space before E_QUEUE_FULL. */
+  ringWaitMs?: number;
+  walSegmentBytesMax?: number;
+  payloadBytesMax?: number;
+  dedupWindowEntries?: number;
+  snapshotEveryEvents?: number;
+  /** Default tenant for calls that name none. */
+  defaultTenant?: string;
+  logLevel?: 'info' | 'silent';
+  /** File I/O used by shards; tests pass a fault plan here. */
+  io?: FileIOSpec;
+}
+
+export type FilledOptions = Readonly<Required<StoreOptions>>;
+
+export const defaultOptions: FilledOptions = Object.freeze({
+  dataDir: './data',
+  shards: availableParallelism(),
+  durability: 'fsync',
+  fsyncIntervalMs: fsyncIntervalMsDefault,
+  ringBytes: ringBytesDefault,
+  ringWaitMs: ringWaitMsMax,
+  walSegmentBytesMax: walSegmentBytesMaxDefault,
+  payloadBytesMax: payloadBytesMaxDefault,
+  dedupWindowEntries: dedupWindowEntriesDefault,
+  snapshotEveryEvents: snapshotEveryEventsDefault,
+  defaultTenant: 'default',
+  logLevel: 'info',
+  io: Object.freeze({ kind: 'node' }) as FileIOSpec,
+});
+
+const known = new Set(Object.keys(defaultOptions));
+
+function invalid(option: string, rule: string, value: unknown): StoreError {
+  return new StoreError(ErrorCode.INVALID_OPTION, `option ${option} ${rule} (got ${JSON.stringify(value)})`, {
+    option,
+  });
+}
+
+function integer(option: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(option, `must be an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+export function fillOptions(options: StoreOptions = {}): FilledOptions {
+  if (options === null || typeof options !== 'object') throw invalid('options', 'must be an object', options);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw invalid(key, 'is not a known option', (options as Record<string, unknown>)[key]);
+  }
+  const o = { ...defaultOptions, ...stripUndefined(options) };
+  if (typeof o.dataDir !== 'string' || o.dataDir.length === 0) throw invalid('dataDir', 'must be a path', o.dataDir);
+  integer('shards', o.shards, 1, shardsMax);
+  if (o.durability !== 'fsync' && o.durability !== 'interval' && o.durability !== 'none') {
+    throw invalid('durability', 'must be "fsync", "interval" or "none"', o.durability);
+  }
+  integer('fsyncIntervalMs', o.fsyncIntervalMs, 1, 60_000);
+  integer('ringBytes', o.ringBytes, ringBytesMin, ringBytesMax);
+  if ((o.ringBytes & (o.ringBytes - 1)) !== 0) throw invalid('ringBytes', 'must be a power of two', o.ringBytes);
+  integer('ringWaitMs', o.ringWaitMs, 0, 600_000);
+  integer('walSegmentBytesMax', o.walSegmentBytesMax, walSegmentBytesMin, 2 ** 31);
+  integer('payloadBytesMax', o.payloadBytesMax, 1, o.ringBytes / 4);
+  integer('dedupWindowEntries', o.dedupWindowEntries, 0, 100_000_000);
+  integer('snapshotEveryEvents', o.snapshotEveryEvents, 1, 1_000_000);
+  if (typeof o.defaultTenant !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(o.defaultTenant)) {
+    throw invalid('defaultTenant', 'must match [A-Za-z0-9_-]{1,64}', o.defaultTenant);
+  }
+  if (o.logLevel !== 'info' && o.logLevel !== 'silent') throw invalid('logLevel', 'must be "info" or "silent"', o.logLevel);
+  if (o.io === null || typeof o.io !== 'object' || (o.io.kind !== 'node' && o.io.kind !== 'faulty')) {
+    throw invalid('io', 'must be {kind: "node"} or {kind: "faulty", faults}', o.io);
+  }
+  return Object.freeze({ ...o, dataDir: resolve(o.dataDir) });
+}
+
+function stripUndefined(options: StoreOptions): StoreOptions {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  return out as StoreOptions;
+}

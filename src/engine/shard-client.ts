@@ -1,0 +1,284 @@
+// Owns the front side of one shard: its rings, the table of requests in flight, and the completion pump.
+import { bytesToUuid } from '../event/uuid.ts';
+import { formatTimestampUs } from '../event/timestamp.ts';
+import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
+import { ControlBlock, createControlBlock } from '../ring/control.ts';
+import { createRing, RingConsumer, RingProducer } from '../ring/ring.ts';
+import {
+  Completion,
+  MESSAGE_HEADER_BYTES,
+  Outcome,
+  RESULT_OFF_ID,
+  RESULT_OFF_OUTCOME,
+  RESULT_OFF_SEQ,
+  RESULT_OFF_TIMESTAMP,
+  RESULT_OFF_VERSION,
+  RESULT_RECORD_BYTES,
+  writeHeader,
+} from '../shard/protocol.ts';
+
+/** How long the pump sleeps on an idle completion ring before it re-checks whether it should stop. */
+const pumpIdleWaitMs = 1000;
+
+export interface AppendOk {
+  ok: true;
+  id: string;
+  version: number;
+  timestamp: string;
+  position: { shard: number; seq: number };
+  /** Present when the id was already stored: this is the original event's result; nothing new was written. */
+  duplicate?: true;
+}
+
+export interface AppendFailed {
+  ok: false;
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+export type AppendResult = AppendOk | AppendFailed;
+
+/** One call's results, filled by one or more shards; `indexes` maps a shard's k-th event to the call's order. */
+export interface AppendSink {
+  results: AppendResult[];
+  remaining: number;
+  resolve: (results: AppendResult[]) => void;
+  reject: (err: unknown) => void;
+}
+
+interface PendingAppend {
+  kind: 'append';
+  sink: AppendSink;
+  /** Positions in the call of this shard's events, or null when the call's events all went to this shard. */
+  indexes: Uint32Array | null;
+  count: number;
+}
+
+interface PendingJson {
+  kind: 'json';
+  resolve: (json: string) => void;
+  reject: (err: unknown) => void;
+}
+
+type Pending = PendingAppend | PendingJson;
+
+export class ShardClient {
+  readonly shard: number;
+  readonly control: ControlBlock;
+  readonly controlSab: SharedArrayBuffer;
+  ingressSab: SharedArrayBuffer;
+  completionSab: SharedArrayBuffer;
+  private producer: RingProducer;
+  private consumer: RingConsumer;
+  private readonly ringBytes: number;
+  private readonly pending = new Map<number, Pending>();
+  private nextRequestId = 1;
+  private pumpGeneration = 0;
+  /** Set while the shard's worker is down for good (too many restarts). */
+  failure: StoreError | null = null;
+
+  constructor(shard: number, ringBytes: number) {
+    this.shard = shard;
+    this.ringBytes = ringBytes;
+    this.controlSab = createControlBlock();
+    this.control = new ControlBlock(this.controlSab);
+    this.ingressSab = createRing(ringBytes);
+    this.completionSab = createRing(ringBytes);
+    this.producer = new RingProducer(this.ingressSab);
+    this.consumer = new RingConsumer(this.completionSab);
+  }
+
+  get frameBytesMax(): number {
+    return this.producer.frameBytesMax;
+  }
+
+  inFlight(): number {
+    return this.pending.size;
+  }
+
+  ingressUsedBytes(): number {
+    return this.producer.usedBytes();
+  }
+
+  /** Registers a request and returns its id; ids are unique among requests in flight. */
+  private register(p: Pending): number {
+    let id = this.nextRequestId;
+    while (this.pending.has(id)) id = (id + 1) >>> 0 || 1;
+    this.nextRequestId = (id + 1) >>> 0 || 1;
+    this.pending.set(id, p);
+    return id;
+  }
+
+  /**
+   * Sends an APPEND message already encoded in `buf[0, bytes)` (header written here). Never throws: when the
+   * message cannot be delivered, this shard's events of the call are marked failed in the sink.
+   */
+  async sendAppend(buf: Buffer, bytes: number, count: number, sink: AppendSink, indexes: Uint32Array | null, waitMs: number): Promise<void> {
+    if (this.failure !== null) {
+      failEvents(sink, indexes, count, this.failure);
+      return;
+    }
+    const id = this.register({ kind: 'append', sink, indexes, count });
+    writeHeader(buf, 0, 1, id, count);
+    const err = await this.push(id, buf, bytes, waitMs);
+    if (err !== null) failEvents(sink, indexes, count, err);
+  }
+
+  /** Sends a JSON request of `kind` and resolves with the shard's JSON answer. */
+  async requestJson(kind: number, body: unknown, waitMs: number): Promise<string> {
+    if (this.failure !== null) throw this.failure;
+    const json = JSON.stringify(body ?? null);
+    const buf = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + Buffer.byteLength(json));
+    buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
+    let id = 0;
+    const answer = new Promise<string>((resolve, reject) => {
+      id = this.register({ kind: 'json', resolve, reject });
+    });
+    // A restart may reject it while the push below is still waiting; the caller sees it on return.
+    answer.catch(() => {});
+    writeHeader(buf, 0, kind, id, 0);
+    const err = await this.push(id, buf, buf.length, waitMs);
+    if (err !== null) throw err;
+    return answer;
+  }
+
+  /**
+   * Pushes a registered request. Returns the error to report when the request is still ours to fail
+   * (a restart may have failed it already, in which case null is returned and the caller does nothing).
+   */
+  private async push(id: number, buf: Buffer, bytes: number, waitMs: number): Promise<StoreError | null> {
+    const producer = this.producer;
+    let error: StoreError | null = null;
+    try {
+      if (!producer.tryPush(buf, 0, bytes)) await producer.push(buf, 0, bytes, waitMs);
+      // A restart swapped the rings while this push waited: the frame went into a ring nobody reads.
+      if (producer !== this.producer) {
+        error = new StoreError(ErrorCode.SHARD_RESTARTED, `shard ${this.shard} restarted; the request was not delivered`);
+      }
+    } catch (err) {
+      error = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
+    }
+    if (error === null) return null;
+    return this.pending.delete(id) ? error : null;
+  }
+
+  /** Drains completions until `stop` or a newer generation replaces this pump. */
+  async pump(): Promise<void> {
+    const generation = ++this.pumpGeneration;
+    const consumer = this.consumer;
+    while (generation === this.pumpGeneration) {
+      this.drainCompletions(consumer);
+      if (generation !== this.pumpGeneration) return;
+      await consumer.waitForData(pumpIdleWaitMs);
+    }
+  }
+
+  stopPump(): void {
+    this.pumpGeneration++;
+  }
+
+  /** Delivers whatever the shard wrote before it ended, then stops the pump. */
+  drainAndStop(): void {
+    this.stopPump();
+    this.drainCompletions(this.consumer);
+  }
+
+  private drainCompletions(consumer: RingConsumer): void {
+    let frame = consumer.read();
+    if (frame === null) return;
+    while (frame !== null) {
+      this.dispatch(frame);
+      frame = consumer.read();
+    }
+    consumer.release();
+  }
+
+  private dispatch(frame: Uint8Array): void {
+    const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    const kind = buf[0];
+    const id = buf.readUInt32LE(4);
+    const p = this.pending.get(id);
+    if (p === undefined) return; // Its caller already got an error (a restart raced the answer).
+    this.pending.delete(id);
+    if (p.kind === 'json') {
+      const json = buf.toString('utf8', MESSAGE_HEADER_BYTES);
+      if (kind === Completion.JSON_RESULT) p.resolve(json);
+      else p.reject(storeErrorFrom(JSON.parse(json)));
+      return;
+    }
+    if (kind !== Completion.APPEND_RESULT) {
+      failEvents(p.sink, p.indexes, p.count, storeErrorFrom(JSON.parse(buf.toString('utf8', MESSAGE_HEADER_BYTES))));
+      return;
+    }
+    const count = buf.readUInt32LE(8);
+    const results = p.sink.results;
+    for (let k = 0; k < count; k++) {
+      const at = MESSAGE_HEADER_BYTES + k * RESULT_RECORD_BYTES;
+      results[p.indexes === null ? k : p.indexes[k]] = this.decodeResult(buf, at);
+    }
+    if (--p.sink.remaining === 0) p.sink.resolve(results);
+  }
+
+  private decodeResult(buf: Buffer, at: number): AppendResult {
+    const outcome = buf[at + RESULT_OFF_OUTCOME];
+    const version = buf.readUInt32LE(at + RESULT_OFF_VERSION);
+    if (outcome === Outcome.OK || outcome === Outcome.DUPLICATE) {
+      const ok: AppendOk = {
+        ok: true,
+        id: bytesToUuid(buf, at + RESULT_OFF_ID),
+        version,
+        timestamp: formatTimestampUs(buf.readDoubleLE(at + RESULT_OFF_TIMESTAMP)),
+        position: { shard: this.shard, seq: buf.readDoubleLE(at + RESULT_OFF_SEQ) },
+      };
+      if (outcome === Outcome.DUPLICATE) ok.duplicate = true;
+      return ok;
+    }
+    if (outcome === Outcome.CONFLICT) {
+      return failed(ErrorCode.CONFLICT, `expected_version does not match the entity's version ${version}`, {
+        actual_version: version,
+      });
+    }
+    if (outcome === Outcome.ABORTED) {
+      return failed(ErrorCode.ABORTED, 'not written: another event of this call in the same shard failed');
+    }
+    return failed(ErrorCode.IO, 'not written: the shard could not write its log');
+  }
+
+  /**
+   * After the worker died: deliver what the shard finished, fail the rest, and start over on fresh rings
+   * (the old ones may hold half-consumed state). Returns how many requests were failed.
+   */
+  resetAfterCrash(reason: StoreError): number {
+    this.stopPump();
+    this.drainCompletions(this.consumer);
+    const failedCount = this.pending.size;
+    this.failAll(reason);
+    this.ingressSab = createRing(this.ringBytes);
+    this.completionSab = createRing(this.ringBytes);
+    this.producer = new RingProducer(this.ingressSab);
+    this.consumer = new RingConsumer(this.completionSab);
+    return failedCount;
+  }
+
+  /** Fails every request in flight (the store is going down). */
+  failAll(reason: StoreError): void {
+    for (const p of this.pending.values()) {
+      if (p.kind === 'json') p.reject(reason);
+      else failEvents(p.sink, p.indexes, p.count, reason);
+    }
+    this.pending.clear();
+  }
+}
+
+/**
+ * Marks `count` events of a call as failed with `reason` (their outcome is unknown to the caller, who may
+ * retry them with the same ids) and settles the call when no shard is left to answer.
+ */
+export function failEvents(sink: AppendSink, indexes: Uint32Array | null, count: number, reason: StoreError): void {
+  const result = failed(reason.code, reason.message, reason.details);
+  for (let k = 0; k < count; k++) sink.results[indexes === null ? k : indexes[k]] = result;
+  if (--sink.remaining === 0) sink.resolve(sink.results);
+}
+
+function failed(code: string, message: string, details?: Record<string, unknown>): AppendFailed {
+  return details === undefined ? { ok: false, error: { code, message } } : { ok: false, error: { code, message, details } };
+}

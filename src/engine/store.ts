@@ -1,0 +1,429 @@
+// Owns the Store: lifecycle, the shard pool, routing appends into rings, and fanning reads out to shards.
+import { EventEmitter } from 'node:events';
+import { Piscina } from 'piscina';
+import { appendEventsMax, shardRestartsMax, shardRestartWindowMs } from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import { encodeEvent, eventFrameBytes, type StoredEvent } from '../event/codec.ts';
+import { shardFor } from '../event/hash.ts';
+import { formatTimestampUs } from '../event/timestamp.ts';
+import { type PreparedEvent, prepareEvent, validateTenantId } from '../event/validate.ts';
+import { createFileIO } from '../io/file-io.ts';
+import { createSharedClock } from '../ring/clock.ts';
+import { ControlSlot } from '../ring/control.ts';
+import { type CrashRequest, Ingress, MESSAGE_HEADER_BYTES, type ShardQueryResult, type ShardTaskInput } from '../shard/protocol.ts';
+import { ensureShardDirs, lockDataDir, resolveStoreMeta, shardDir } from './data-dir.ts';
+import { type FilledOptions, fillOptions, type StoreOptions } from './options.ts';
+import { mergeResults, type QueryOptions, type QueryResult, shardQuery } from './query.ts';
+import { type AppendResult, type AppendSink, failEvents, ShardClient } from './shard-client.ts';
+
+const workerUrl = new URL('../../workers/shard.ts', import.meta.url);
+
+export interface AppendOptions {
+  tenant?: string;
+}
+
+export interface StateOptions {
+  as_of?: string | number;
+}
+
+export interface EntityState {
+  entity_id: string;
+  tenant_id: string;
+  version: number;
+  event_count: number;
+  last_updated: string;
+  as_of: string | null;
+  current_state: Record<string, unknown>;
+}
+
+export interface EntitySnapshot {
+  entity_id: string;
+  tenant_id: string;
+  version: number;
+  last_updated: string;
+  state: Record<string, unknown>;
+}
+
+export interface ShardStats {
+  shard: number;
+  events: number;
+  bytes: number;
+  entities: number;
+  tenants: number;
+  snapshots: number;
+  dedupEntries: number;
+  walSegments: number;
+  generation: number;
+  durableSeq: number;
+  fsyncs: number;
+  batches: number;
+  eventsPerFsync: number;
+  fsyncMicrosAvg: number;
+  walBytes: number;
+  ringFillBytes: number;
+  inFlight: number;
+  restarts: number;
+}
+
+export interface StoreStats {
+  shards: number;
+  durability: string;
+  events: number;
+  entities: number;
+  fsyncs: number;
+  eventsPerFsync: number;
+  perShard: ShardStats[];
+}
+
+type Lifecycle = 'opening' | 'open' | 'closing' | 'closed';
+
+/**
+ * The event store. One front thread (the caller's) talks to N shard workers through SharedArrayBuffer rings.
+ * Events 'shard-restarted' ({shard, generation, error}) and 'shard-failed' ({shard, error}) report recovery.
+ */
+export class Store extends EventEmitter {
+  readonly options: FilledOptions;
+  readonly shards: number;
+  private readonly clients: ShardClient[] = [];
+  private readonly clockSab = createSharedClock();
+  private readonly pool: Piscina;
+  private readonly tasks: Promise<unknown>[] = [];
+  private readonly generations: number[] = [];
+  private readonly restartTimes: number[][] = [];
+  private readonly releaseLock: () => void;
+  private lifecycle: Lifecycle = 'opening';
+  private scratch = Buffer.allocUnsafeSlow(1024 * 1024);
+  private closing: Promise<void> | null = null;
+
+  /** Use openStore(); the constructor only wires things up. */
+  private constructor(options: FilledOptions, shards: number, releaseLock: () => void) {
+    super();
+    this.options = options;
+    this.shards = shards;
+    this.releaseLock = releaseLock;
+    for (let k = 0; k < shards; k++) {
+      this.clients.push(new ShardClient(k, options.ringBytes));
+      this.generations.push(0);
+      this.restartTimes.push([]);
+    }
+    this.pool = new Piscina({
+      filename: workerUrl.href,
+      minThreads: shards,
+      maxThreads: shards,
+      // One long-lived task per worker: the pool has exactly `shards` threads and each runs one shard task
+      // for the store's lifetime, so a shard is pinned to a thread until that thread dies.
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      atomics: 'disabled',
+      maxQueue: shards * 2,
+    });
+  }
+
+  static async open(options: StoreOptions = {}): Promise<Store> {
+    const filled = fillOptions(options);
+    const release = lockDataDir(filled.dataDir);
+    let store: Store | undefined;
+    try {
+      const shards = resolveStoreMeta(createFileIO({ kind: 'node' }), filled.dataDir, options.shards, filled.shards);
+      ensureShardDirs(filled.dataDir, shards);
+      store = new Store(Object.freeze({ ...filled, shards }), shards, release);
+      await store.start();
+      return store;
+    } catch (err) {
+      if (store !== undefined) await store.pool.destroy();
+      release();
+      throw err;
+    }
+  }
+
+  private async start(): Promise<void> {
+    // A shard answers its first request only after recovery, so one STATS round trip per shard is the
+    // readiness barrier; a recovery failure (E_CORRUPTION, E_IO) rejects the task and fails the open.
+    const ready = this.clients.map((c, k) => {
+      const task = this.startShard(k);
+      return Promise.race([task.then(() => Promise.reject(new StoreError(ErrorCode.SHARD_FAILED, `shard ${k} ended during open`))), c.requestJson(Ingress.STATS, null, this.options.ringWaitMs)]);
+    });
+    await Promise.all(ready);
+    this.lifecycle = 'open';
+  }
+
+  private taskInput(k: number): ShardTaskInput {
+    const c = this.clients[k];
+    const o = this.options;
+    return {
+      shard: k,
+      shards: this.shards,
+      dir: shardDir(o.dataDir, k),
+      ingress: c.ingressSab,
+      completion: c.completionSab,
+      control: c.controlSab,
+      clock: this.clockSab,
+      durability: o.durability,
+      fsyncIntervalMs: o.fsyncIntervalMs,
+      walSegmentBytesMax: o.walSegmentBytesMax,
+      dedupWindowEntries: o.dedupWindowEntries,
+      snapshotEveryEvents: o.snapshotEveryEvents,
+      io: o.io,
+      generation: this.generations[k],
+      logLevel: o.logLevel,
+    };
+  }
+
+  private startShard(k: number): Promise<unknown> {
+    const task = this.pool.run(this.taskInput(k));
+    this.tasks[k] = task;
+    void this.clients[k].pump();
+    task.then(
+      () => this.onShardEnded(k, task, null),
+      (err: unknown) => this.onShardEnded(k, task, err),
+    );
+    return task;
+  }
+
+  private onShardEnded(k: number, task: Promise<unknown>, err: unknown): void {
+    const c = this.clients[k];
+    if (this.tasks[k] !== task) return;
+    if (this.lifecycle === 'closing' || this.lifecycle === 'closed') {
+      c.drainAndStop();
+      return;
+    }
+    if (this.lifecycle === 'opening') return; // start() reports it.
+    const error = err instanceof Error ? err : new Error('shard task ended unexpectedly');
+    const now = Date.now();
+    const times = this.restartTimes[k].filter((t) => now - t < shardRestartWindowMs);
+    times.push(now);
+    this.restartTimes[k] = times;
+    if (times.length > shardRestartsMax) {
+      c.failure = new StoreError(ErrorCode.SHARD_FAILED, `shard ${k} failed ${times.length} times within ${shardRestartWindowMs} ms and was stopped: ${error.message}`, { shard: k });
+      c.stopPump();
+      c.failAll(c.failure);
+      this.emit('shard-failed', { shard: k, error });
+      return;
+    }
+    const failed = c.resetAfterCrash(
+      new StoreError(ErrorCode.SHARD_RESTARTED, `shard ${k} restarted (${error.message}); the outcome of this request is unknown, retry it with the same event ids`, { shard: k }),
+    );
+    this.generations[k]++;
+    c.control.add(ControlSlot.restarts, 1);
+    this.startShard(k);
+    this.emit('shard-restarted', { shard: k, generation: this.generations[k], error, failedRequests: failed });
+  }
+
+  private checkOpen(): void {
+    if (this.lifecycle !== 'open') throw new StoreError(ErrorCode.CLOSED, `store is ${this.lifecycle}`);
+  }
+
+  // --- writes ---
+
+  /**
+   * Appends events for one tenant. Validation failures throw before anything is written. Otherwise the
+   * promise resolves with one result per event, in order: its id, version, timestamp and position, or its
+   * error (a conflict, an aborted sibling, an I/O failure, a restart). Events of one call that route to the
+   * same shard commit or fail together.
+   */
+  async append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
+    this.checkOpen();
+    const tenant = options.tenant === undefined ? this.options.defaultTenant : validateTenantId(options.tenant);
+    if (!Array.isArray(events)) throw new StoreError(ErrorCode.INVALID_EVENT, 'events must be an array', { field: 'events' });
+    if (events.length > appendEventsMax) {
+      throw new StoreError(ErrorCode.INVALID_EVENT, `at most ${appendEventsMax} events per append`, { field: 'events', count: events.length });
+    }
+    const limits = { payloadBytesMax: this.options.payloadBytesMax };
+    const prepared: PreparedEvent[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) prepared[i] = prepareEvent(events[i], i, tenant, limits);
+    return this.appendPrepared(prepared);
+  }
+
+  /** Appends already validated events (the HTTP layer validates while it parses). */
+  appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]> {
+    this.checkOpen();
+    const n = prepared.length;
+    if (n === 0) return Promise.resolve([]);
+    let resolve!: (r: AppendResult[]) => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<AppendResult[]>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const sink: AppendSink = { results: new Array(n), remaining: 0, resolve, reject };
+    const shards = this.shards;
+    if (shards === 1) {
+      sink.remaining = 1;
+      this.sendGroup(0, prepared, null, sink);
+      return done;
+    }
+    const shardOf = new Uint16Array(n);
+    const counts = new Uint32Array(shards);
+    for (let i = 0; i < n; i++) {
+      const s = shardFor(prepared[i].tenant, prepared[i].entityId, shards);
+      shardOf[i] = s;
+      counts[s]++;
+    }
+    const groups: Uint32Array[] = [];
+    for (let s = 0; s < shards; s++) {
+      if (counts[s] === 0) continue;
+      groups[s] = new Uint32Array(counts[s]);
+      sink.remaining++;
+    }
+    const fill = new Uint32Array(shards);
+    for (let i = 0; i < n; i++) groups[shardOf[i]][fill[shardOf[i]]++] = i;
+    // Check every group's size before sending any, so an oversized call writes nothing.
+    for (let s = 0; s < shards; s++) if (groups[s] !== undefined) this.messageBytes(s, prepared, groups[s]);
+    for (let s = 0; s < shards; s++) if (groups[s] !== undefined) this.sendGroup(s, prepared, groups[s].length === n ? null : groups[s], sink);
+    return done;
+  }
+
+  private messageBytes(shard: number, prepared: readonly PreparedEvent[], indexes: Uint32Array | null): number {
+    let bytes = MESSAGE_HEADER_BYTES;
+    const count = indexes === null ? prepared.length : indexes.length;
+    for (let k = 0; k < count; k++) bytes += eventFrameBytes(prepared[indexes === null ? k : indexes[k]]);
+    const max = this.clients[shard].frameBytesMax;
+    if (bytes > max) {
+      throw new StoreError(ErrorCode.FRAME_TOO_LARGE, `the events of this call for one shard need ${bytes} bytes; the ring takes at most ${max} per message: split the call`, {
+        bytes,
+        frameBytesMax: max,
+      });
+    }
+    return bytes;
+  }
+
+  private sendGroup(shard: number, prepared: readonly PreparedEvent[], indexes: Uint32Array | null, sink: AppendSink): void {
+    const bytes = this.messageBytes(shard, prepared, indexes);
+    if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
+    const buf = this.scratch;
+    const count = indexes === null ? prepared.length : indexes.length;
+    let off = MESSAGE_HEADER_BYTES;
+    for (let k = 0; k < count; k++) off += encodeEvent(prepared[indexes === null ? k : indexes[k]], buf, off);
+    // The scratch buffer is reused by the next call: a message that must wait for ring space gets its own copy.
+    void this.clients[shard].sendAppend(buf, off, count, sink, indexes, this.options.ringWaitMs);
+  }
+
+  // --- reads ---
+
+  async query(q: QueryOptions = {}): Promise<QueryResult> {
+    this.checkOpen();
+    const req = shardQuery(q, this.options.defaultTenant);
+    const targets = req.entity_id === undefined ? this.clients : [this.clients[shardFor(req.tenant, req.entity_id, this.shards)]];
+    const answers = await Promise.all(targets.map((c) => c.requestJson(Ingress.QUERY, req, this.options.ringWaitMs)));
+    return mergeResults(
+      req,
+      answers.map((a) => JSON.parse(a) as ShardQueryResult),
+    );
+  }
+
+  async state(tenant: string | undefined, entityId: string, options: StateOptions = {}): Promise<EntityState> {
+    this.checkOpen();
+    const t = tenant === undefined ? this.options.defaultTenant : validateTenantId(tenant);
+    const req = shardQuery({ tenant: t, entity_id: entityId, as_of: options.as_of }, t);
+    const shard = shardFor(t, req.entity_id!, this.shards);
+    const json = await this.clients[shard].requestJson(Ingress.STATE, { tenant: t, entity_id: req.entity_id, asOfUs: req.untilUs }, this.options.ringWaitMs);
+    const s = JSON.parse(json) as { entity_id: string; tenant_id: string; version: number; event_count: number; last_updated_us: number; current_state: Record<string, unknown> };
+    return {
+      entity_id: s.entity_id,
+      tenant_id: s.tenant_id,
+      version: s.version,
+      event_count: s.event_count,
+      last_updated: formatTimestampUs(s.last_updated_us),
+      as_of: req.untilUs === undefined ? null : formatTimestampUs(req.untilUs),
+      current_state: s.current_state,
+    };
+  }
+
+  /** Takes a snapshot of the entity's current state (or returns the one at its current version). */
+  async snapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
+    this.checkOpen();
+    const t = tenant === undefined ? this.options.defaultTenant : validateTenantId(tenant);
+    const req = shardQuery({ tenant: t, entity_id: entityId }, t);
+    const shard = shardFor(t, req.entity_id!, this.shards);
+    const json = await this.clients[shard].requestJson(Ingress.SNAPSHOT, { tenant: t, entity_id: req.entity_id }, this.options.ringWaitMs);
+    const s = JSON.parse(json) as { entity_id: string; tenant_id: string; version: number; last_updated_us: number; state: Record<string, unknown> };
+    return { entity_id: s.entity_id, tenant_id: s.tenant_id, version: s.version, last_updated: formatTimestampUs(s.last_updated_us), state: s.state };
+  }
+
+  async stats(): Promise<StoreStats> {
+    this.checkOpen();
+    const answers = await Promise.all(this.clients.map((c) => c.requestJson(Ingress.STATS, null, this.options.ringWaitMs)));
+    const perShard = answers.map((a, k) => {
+      const s = JSON.parse(a) as Omit<ShardStats, 'durableSeq' | 'fsyncs' | 'batches' | 'eventsPerFsync' | 'fsyncMicrosAvg' | 'walBytes' | 'ringFillBytes' | 'inFlight' | 'restarts'>;
+      const c = this.clients[k];
+      const fsyncs = c.control.load(ControlSlot.fsyncs);
+      const durable = c.control.load(ControlSlot.eventsDurable);
+      return {
+        ...s,
+        durableSeq: c.control.load(ControlSlot.durableSeq),
+        fsyncs,
+        batches: c.control.load(ControlSlot.batches),
+        eventsPerFsync: fsyncs === 0 ? 0 : durable / fsyncs,
+        fsyncMicrosAvg: fsyncs === 0 ? 0 : c.control.load(ControlSlot.fsyncMicrosTotal) / fsyncs,
+        walBytes: c.control.load(ControlSlot.walBytes),
+        ringFillBytes: c.ingressUsedBytes(),
+        inFlight: c.inFlight(),
+        restarts: c.control.load(ControlSlot.restarts),
+      };
+    });
+    const fsyncs = perShard.reduce((a, s) => a + s.fsyncs, 0);
+    const events = perShard.reduce((a, s) => a + s.events, 0);
+    const durable = this.clients.reduce((a, c) => a + c.control.load(ControlSlot.eventsDurable), 0);
+    return {
+      shards: this.shards,
+      durability: this.options.durability,
+      events,
+      entities: perShard.reduce((a, s) => a + s.entities, 0),
+      fsyncs,
+      eventsPerFsync: fsyncs === 0 ? 0 : durable / fsyncs,
+      perShard,
+    };
+  }
+
+  // --- lifecycle ---
+
+  /** Test hook: makes shard `shard` fail (`throw`: uncaught exception, `exit`: thread exit, `reject`: task error). */
+  async crashShardForTest(shard: number, mode: CrashRequest['mode']): Promise<void> {
+    this.checkOpen();
+    const restarted = new Promise<void>((resolve) => {
+      const on = (e: { shard: number }) => {
+        if (e.shard !== shard) return;
+        this.off('shard-restarted', on);
+        this.off('shard-failed', on);
+        resolve();
+      };
+      this.on('shard-restarted', on);
+      this.on('shard-failed', on);
+    });
+    this.clients[shard].requestJson(Ingress.CRASH, { mode }, this.options.ringWaitMs).catch(() => {});
+    await restarted;
+    // Wait until the new worker has recovered, so the caller's next request meets an open shard.
+    await this.clients[shard].requestJson(Ingress.STATS, null, this.options.ringWaitMs);
+  }
+
+  /** Drains every ring, syncs every WAL, stops the workers. Calls after close fail with E_CLOSED. */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.lifecycle === 'open') {
+      this.lifecycle = 'closing';
+      await Promise.allSettled(
+        this.clients.map((c) => (c.failure === null ? c.requestJson(Ingress.CLOSE, null, this.options.ringWaitMs) : Promise.resolve('')))
+      );
+      await Promise.allSettled(this.tasks);
+    }
+    this.lifecycle = 'closed';
+    const closed = new StoreError(ErrorCode.CLOSED, 'store closed');
+    for (const c of this.clients) {
+      c.stopPump();
+      c.failAll(closed);
+    }
+    await this.pool.destroy();
+    this.releaseLock();
+  }
+}
+
+export type { AppendResult, QueryOptions, QueryResult, StoredEvent };
+
+export function openStore(options?: StoreOptions): Promise<Store> {
+  return Store.open(options);
+}

@@ -1,0 +1,183 @@
+// Owns a shard's in-memory events: the byte arena that also serves as the WAL write buffer, and the indexes.
+import assert from 'node:assert';
+import { F64List, U32List } from './growable.ts';
+
+/** Arena chunk size: large enough that a group-commit batch rarely straddles two chunks. */
+export const arenaChunkBytes = 16 * 1024 * 1024;
+/** Room kept in front of every batch for the WAL record header, so the batch is written without a copy. */
+export const walHeaderRoomBytes = 8;
+
+export interface EntityInfo {
+  /** Key inside its tenant (latin1 view of the UTF-8 bytes). */
+  key: string;
+  version: number;
+  /** Local indexes (seq - 1) of the entity's events, ascending. */
+  events: U32List;
+}
+
+export interface TenantInfo {
+  entities: Map<string, number>;
+  types: Map<string, number>;
+  events: U32List;
+}
+
+/**
+ * Events are addressed by local index = seq - 1 (every committed event of the shard stays in memory until
+ * segments arrive with the storage work). Strings used as map keys are latin1 views of UTF-8 bytes:
+ * a cheap, injective byte->string mapping that never needs a UTF-8 decode on the write path.
+ */
+export class Memtable {
+  private readonly chunks: Buffer[] = [];
+  private chunk: Buffer;
+  private chunkIndex = 0;
+  private used = 0;
+  private batchStart = -1;
+
+  readonly chunkOf = new U32List(1024);
+  readonly offsetOf = new U32List(1024);
+  readonly tsOf = new F64List(1024);
+  readonly entityOf = new U32List(1024);
+
+  readonly tenants = new Map<string, TenantInfo>();
+  readonly entities: EntityInfo[] = [];
+  readonly typeEvents: U32List[] = [];
+  /** Number of committed events (= last committed seq). */
+  count = 0;
+  bytes = 0;
+
+  constructor() {
+    this.chunk = Buffer.allocUnsafeSlow(arenaChunkBytes);
+    this.chunks.push(this.chunk);
+  }
+
+  // --- batch building (write path) ---
+
+  /** Starts a batch; returns false when the current chunk has no room left for even a header. */
+  beginBatch(): void {
+    assert(this.batchStart === -1, 'batch already open');
+    if (this.chunk.length - this.used < walHeaderRoomBytes + 1024) this.nextChunk(0);
+    this.batchStart = this.used;
+    this.used += walHeaderRoomBytes;
+  }
+
+  /** Bytes in the open batch, excluding the header room. */
+  batchBytes(): number {
+    return this.batchStart === -1 ? 0 : this.used - this.batchStart - walHeaderRoomBytes;
+  }
+
+  /** True when `bytes` more fit in the open batch's chunk; a caller with an empty batch may always proceed. */
+  fits(bytes: number): boolean {
+    return this.chunk.length - this.used >= bytes;
+  }
+
+  /**
+   * Copies `length` bytes into the open batch and returns their arena offset. An empty batch that does not
+   * fit moves to a new chunk (sized for it); a non-empty one must be committed first (see `fits`).
+   */
+  copyIn(src: Uint8Array, start: number, length: number): number {
+    assert(this.batchStart !== -1, 'no open batch');
+    if (this.chunk.length - this.used < length) {
+      assert(this.batchBytes() === 0, 'batch would straddle chunks');
+      this.nextChunk(length + walHeaderRoomBytes);
+      this.batchStart = 0;
+      this.used = walHeaderRoomBytes;
+    }
+    const at = this.used;
+    this.chunk.set(src.subarray(start, start + length), at);
+    this.used += length;
+    return at;
+  }
+
+  /** Forgets everything copied since `offset` in the open batch (an aborted atomic group). */
+  rewindTo(offset: number): void {
+    assert(offset >= this.batchStart + walHeaderRoomBytes && offset <= this.used, 'rewind inside the batch');
+    this.used = offset;
+  }
+
+  /** The open batch's buffer and range: the WAL header goes in [start - 8, start). */
+  batchView(): { buf: Buffer; start: number; end: number; chunk: number } {
+    return {
+      buf: this.chunk,
+      start: this.batchStart + walHeaderRoomBytes,
+      end: this.used,
+      chunk: this.chunkIndex,
+    };
+  }
+
+  currentChunk(): Buffer {
+    return this.chunk;
+  }
+
+  currentChunkIndex(): number {
+    return this.chunkIndex;
+  }
+
+  /** Ends the batch; `kept` false drops its bytes (the WAL write failed). */
+  endBatch(kept: boolean): void {
+    assert(this.batchStart !== -1, 'no open batch');
+    if (!kept) this.used = this.batchStart;
+    this.batchStart = -1;
+  }
+
+  // --- index maintenance ---
+
+  tenant(key: string): TenantInfo {
+    let t = this.tenants.get(key);
+    if (t === undefined) {
+      t = { entities: new Map(), types: new Map(), events: new U32List(64) };
+      this.tenants.set(key, t);
+    }
+    return t;
+  }
+
+  /** Entity number for a key, created on first sight (version 0, no events). */
+  entityNo(tenant: TenantInfo, key: string): number {
+    let no = tenant.entities.get(key);
+    if (no === undefined) {
+      no = this.entities.length;
+      this.entities.push({ key, version: 0, events: new U32List(4) });
+      tenant.entities.set(key, no);
+    }
+    return no;
+  }
+
+  typeNo(tenant: TenantInfo, key: string): number {
+    let no = tenant.types.get(key);
+    if (no === undefined) {
+      no = this.typeEvents.length;
+      this.typeEvents.push(new U32List(64));
+      tenant.types.set(key, no);
+    }
+    return no;
+  }
+
+  /** Records a committed event at local index `i` (must be the next one) in every index. */
+  index(i: number, chunk: number, offset: number, tsUs: number, tenant: TenantInfo, entity: number, type: number, frameBytes: number): void {
+    assert(i === this.count, 'events are indexed in sequence order');
+    this.chunkOf.set(i, chunk);
+    this.offsetOf.set(i, offset);
+    this.tsOf.set(i, tsUs);
+    this.entityOf.set(i, entity);
+    tenant.events.push(i);
+    this.entities[entity].events.push(i);
+    this.typeEvents[type].push(i);
+    this.count = i + 1;
+    this.bytes += frameBytes;
+  }
+
+  /** The chunk holding local event `i`, and its offset. */
+  chunkAt(i: number): Buffer {
+    return this.chunks[this.chunkOf.data[i]];
+  }
+
+  offsetAt(i: number): number {
+    return this.offsetOf.data[i];
+  }
+
+  private nextChunk(minBytes: number): void {
+    this.chunk = Buffer.allocUnsafeSlow(Math.max(arenaChunkBytes, minBytes));
+    this.chunks.push(this.chunk);
+    this.chunkIndex = this.chunks.length - 1;
+    this.used = 0;
+  }
+}

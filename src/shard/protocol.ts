@@ -1,0 +1,126 @@
+// Owns the byte layout of the messages between the front thread and a shard (ingress and completion frames).
+//
+// Every message travels as one ring frame. Both kinds start with the same 16-byte header:
+//   0 u8  kind   1 u8 reserved   2 u16 reserved   4 u32 requestId   8 u32 count   12 u32 reserved
+// Ingress APPEND bodies are `count` event frames (src/event/codec.ts) back to back; every other ingress
+// body is a UTF-8 JSON request. Completion APPEND_RESULT bodies are `count` fixed-size result records;
+// JSON_RESULT bodies are UTF-8 JSON; ERROR bodies are the JSON of a StoreError.
+
+export const MESSAGE_HEADER_BYTES = 16;
+
+export const Ingress = {
+  APPEND: 1,
+  QUERY: 2,
+  STATE: 3,
+  STATS: 4,
+  SNAPSHOT: 5,
+  /** Test hook: makes the shard fail the way `mode` says, to prove restart and recovery. */
+  CRASH: 6,
+  /** Drain, sync, close files, end the shard task. Ordered behind every write before it. */
+  CLOSE: 7,
+} as const;
+
+export const Completion = {
+  APPEND_RESULT: 1,
+  JSON_RESULT: 2,
+  ERROR: 3,
+} as const;
+
+/** Per-event outcome of an append, as written in a result record. */
+export const Outcome = {
+  OK: 0,
+  /** The id was seen before: the record holds the original event's result; nothing was stored. */
+  DUPLICATE: 1,
+  /** expected_version did not hold; `version` holds the entity's actual version. */
+  CONFLICT: 2,
+  /** Another event of the same atomic group (same call, same shard) failed, so this one was not written. */
+  ABORTED: 3,
+  /** The WAL write or sync failed; nothing of the batch was acknowledged. */
+  IO_ERROR: 4,
+} as const;
+
+// Result record: 0 u8 outcome, 1..3 reserved, 4 u32 version, 8 f64 seq, 16 f64 timestampUs, 24 16B id.
+export const RESULT_RECORD_BYTES = 40;
+export const RESULT_OFF_OUTCOME = 0;
+export const RESULT_OFF_VERSION = 4;
+export const RESULT_OFF_SEQ = 8;
+export const RESULT_OFF_TIMESTAMP = 16;
+export const RESULT_OFF_ID = 24;
+
+export function writeHeader(buf: Buffer, off: number, kind: number, requestId: number, count: number): void {
+  buf[off] = kind;
+  buf[off + 1] = 0;
+  buf.writeUInt16LE(0, off + 2);
+  buf.writeUInt32LE(requestId >>> 0, off + 4);
+  buf.writeUInt32LE(count >>> 0, off + 8);
+  buf.writeUInt32LE(0, off + 12);
+}
+
+export function readKind(buf: Uint8Array, off: number): number {
+  return buf[off];
+}
+
+export function readRequestId(view: DataView, off: number): number {
+  return view.getUint32(off + 4, true);
+}
+
+export function readCount(view: DataView, off: number): number {
+  return view.getUint32(off + 8, true);
+}
+
+/** What the shard task receives from the front when it starts (structured-cloned once per start). */
+export interface ShardTaskInput {
+  shard: number;
+  shards: number;
+  dir: string;
+  ingress: SharedArrayBuffer;
+  completion: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  clock: SharedArrayBuffer;
+  durability: 'fsync' | 'interval' | 'none';
+  fsyncIntervalMs: number;
+  walSegmentBytesMax: number;
+  dedupWindowEntries: number;
+  snapshotEveryEvents: number;
+  io: import('../io/file-io.ts').FileIOSpec;
+  /** Increments on every restart, so a shard can tell a fresh start from a recovery in its logs. */
+  generation: number;
+  /** 'silent' in tests; otherwise one JSON line per notable event on stderr. */
+  logLevel: 'info' | 'silent';
+}
+
+export interface QueryRequest {
+  tenant: string;
+  entity_id?: string;
+  event_type?: string;
+  /** Inclusive bounds, microseconds. `as_of` is folded into `untilUs` by the front. */
+  sinceUs?: number;
+  untilUs?: number;
+  /** Exclusive resume point from a cursor, microseconds. */
+  afterUs?: number;
+  limit: number;
+  order: 'asc' | 'desc';
+}
+
+/** A shard's answer to a query: events as JSON text plus their timestamps so the front can merge. */
+export interface ShardQueryResult {
+  ts: number[];
+  events: unknown[];
+  /** True when the shard stopped at its byte budget before `limit`: the front must cut its merge at ts[last]. */
+  cut: boolean;
+}
+
+export interface StateRequest {
+  tenant: string;
+  entity_id: string;
+  asOfUs?: number;
+}
+
+export interface SnapshotRequest {
+  tenant: string;
+  entity_id: string;
+}
+
+export interface CrashRequest {
+  mode: 'throw' | 'exit' | 'reject';
+}

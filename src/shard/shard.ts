@@ -1,0 +1,648 @@
+// Owns one shard's lifecycle: recover from the WAL, drain the ingress ring, group-commit, index, answer reads.
+import assert from 'node:assert';
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import {
+  commitEvent,
+  EVENT_HEADER_BYTES,
+  OFF_EXPECTED_KIND,
+  OFF_EXPECTED_VERSION,
+  OFF_ID,
+  readFrameBytes,
+  readSeq,
+  readTimestampUs,
+  readVersion,
+} from '../event/codec.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import type { FileIO } from '../io/file-io.ts';
+import { SharedClock } from '../ring/clock.ts';
+import { ControlBlock, ControlSlot } from '../ring/control.ts';
+import { RingConsumer, RingProducer } from '../ring/ring.ts';
+import { shardBatchBytesMax, shardBatchFramesMax } from '../constants.ts';
+import { F64List, U32List } from './growable.ts';
+import { entityKey, idKey, tenantKey, typeKey } from './keys.ts';
+import { Memtable, type TenantInfo } from './memtable.ts';
+import {
+  type CrashRequest,
+  Completion,
+  Ingress,
+  MESSAGE_HEADER_BYTES,
+  Outcome,
+  type QueryRequest,
+  RESULT_OFF_ID,
+  RESULT_OFF_OUTCOME,
+  RESULT_OFF_SEQ,
+  RESULT_OFF_TIMESTAMP,
+  RESULT_OFF_VERSION,
+  RESULT_RECORD_BYTES,
+  type ShardTaskInput,
+  type SnapshotRequest,
+  type StateRequest,
+  writeHeader,
+} from './protocol.ts';
+import { keyOf, runQuery } from './query.ts';
+import { EntityStates } from './state.ts';
+import { Wal, type WalMark } from './wal.ts';
+
+/** How long an idle shard sleeps on its ring before it checks timers (interval fsync) again. */
+const idleWaitMs = 1000;
+/** Batches between voluntary yields, so timers and termination get a turn under constant load. */
+const batchesPerYield = 32;
+/** How long the shard waits for room in its completion ring before it gives up on the front. */
+const completionWaitMs = 60_000;
+
+type Log = (msg: string, fields?: object) => void;
+
+interface Group {
+  requestId: number;
+  /** Index of the group's first event in the batch outcome arrays. */
+  first: number;
+  count: number;
+}
+
+interface PendingRead {
+  kind: number;
+  requestId: number;
+  body: string;
+}
+
+export class Shard {
+  private readonly input: ShardTaskInput;
+  private readonly io: FileIO;
+  private readonly log: Log;
+  private readonly now: () => number;
+  private readonly ingress: RingConsumer;
+  private readonly completion: RingProducer;
+  private readonly control: ControlBlock;
+  private readonly clock: SharedClock;
+  private readonly memtable = new Memtable();
+  private readonly states: EntityStates;
+  private wal!: Wal;
+
+  // Idempotency window: client-supplied id (16 raw bytes as latin1) -> seq, evicted FIFO.
+  private readonly dedup = new Map<string, number>();
+  private readonly dedupOrder: string[] = [];
+  private dedupHead = 0;
+
+  // Current batch (group commit) state. Entity versions are bumped in place and undone from a log on abort.
+  private nextSeq = 1;
+  private batchFirstSeq = 1;
+  private readonly groups: Group[] = [];
+  private readonly outcome = new U32List(1024);
+  private readonly outcomeRef = new F64List(1024);
+  private readonly batchOffsets = new U32List(1024);
+  private readonly batchTenants: TenantInfo[] = [];
+  private readonly batchEntities = new U32List(1024);
+  private readonly batchTypes = new U32List(1024);
+  private readonly batchIds = new Map<string, number>();
+  private readonly undoEntity = new U32List(256);
+  private readonly undoVersion = new U32List(256);
+  private readonly reads: PendingRead[] = [];
+  private scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+  private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
+  private lastSyncUs = 0;
+  private unsyncedSeq = 0;
+  private crash: CrashRequest | null = null;
+  private closeRequestId = -1;
+
+  constructor(input: ShardTaskInput, io: FileIO, log: Log, now: () => number) {
+    this.input = input;
+    this.io = io;
+    this.log = log;
+    this.now = now;
+    this.ingress = new RingConsumer(input.ingress);
+    this.completion = new RingProducer(input.completion);
+    this.control = new ControlBlock(input.control);
+    this.clock = new SharedClock(input.clock, now);
+    this.states = new EntityStates(input.snapshotEveryEvents);
+  }
+
+  /** Opens the WAL and replays it into the memtable and indexes. */
+  open(): void {
+    const walDir = join(this.input.dir, 'wal');
+    this.io.mkdirp(walDir);
+    const opened = Wal.open(this.io, walDir, {
+      segmentBytesMax: this.input.walSegmentBytesMax,
+      log: this.log,
+    });
+    this.wal = opened.wal;
+    let records = 0;
+    opened.recovered.forEachRecord((payload: Buffer, segment: number, offset: number) => {
+      this.replay(payload, segment, offset);
+      records++;
+    });
+    this.batchFirstSeq = this.nextSeq;
+    this.control.store(ControlSlot.durableSeq, this.nextSeq - 1);
+    this.control.store(ControlSlot.eventsDurable, this.nextSeq - 1);
+    this.state = 'open';
+    if (records > 0 || this.input.generation > 0) {
+      this.log('shard recovered', { shard: this.input.shard, records, events: this.nextSeq - 1, generation: this.input.generation });
+    }
+  }
+
+  private replay(payload: Buffer, segment: number, offset: number): void {
+    this.memtable.beginBatch();
+    const at = this.memtable.copyIn(payload, 0, payload.length);
+    const chunk = this.memtable.currentChunk();
+    const chunkIndex = this.memtable.currentChunkIndex();
+    const end = at + payload.length;
+    let off = at;
+    let maxTs = 0;
+    while (off < end) {
+      const bytes = readFrameBytes(chunk, off);
+      const seq = readSeq(chunk, off);
+      const version = readVersion(chunk, off);
+      if (bytes < EVENT_HEADER_BYTES || off + bytes > end || seq !== this.nextSeq) {
+        throw new StoreError(ErrorCode.CORRUPTION, `WAL record holds an event out of sequence (segment ${segment}, offset ${offset})`, {
+          segment,
+          offset,
+          expectedSeq: this.nextSeq,
+          seq,
+        });
+      }
+      const tenant = this.memtable.tenant(tenantKey(chunk, off));
+      const entity = this.memtable.entityNo(tenant, entityKey(chunk, off));
+      const info = this.memtable.entities[entity];
+      if (version !== info.version + 1) {
+        throw new StoreError(ErrorCode.CORRUPTION, `WAL record breaks an entity's version sequence (segment ${segment}, offset ${offset})`, {
+          segment,
+          offset,
+          seq,
+        });
+      }
+      info.version = version;
+      const type = this.memtable.typeNo(tenant, typeKey(chunk, off));
+      const ts = readTimestampUs(chunk, off);
+      if (ts > maxTs) maxTs = ts;
+      this.memtable.index(seq - 1, chunkIndex, off, ts, tenant, entity, type, bytes);
+      const id = idKey(chunk, off);
+      if (id !== '') this.remember(id, seq);
+      this.nextSeq++;
+      off += bytes;
+    }
+    this.memtable.endBatch(true);
+    if (maxTs > 0) this.clock.observe(maxTs);
+  }
+
+  /** The shard's main loop: runs until a CLOSE frame is handled. */
+  async run(): Promise<void> {
+    assert(this.state === 'open', 'run() after open()');
+    let batches = 0;
+    while (this.state === 'open') {
+      let frame = this.ingress.read();
+      if (frame === null) {
+        this.syncIfDue();
+        await this.ingress.waitForData(this.idleWaitMs());
+        continue;
+      }
+      this.memtable.beginBatch();
+      let frames = 0;
+      while (frame !== null) {
+        this.handleFrame(frame);
+        frames++;
+        if (frames >= shardBatchFramesMax || this.memtable.batchBytes() >= shardBatchBytesMax) break;
+        if (this.crash !== null || this.closeRequestId !== -1) break;
+        frame = this.ingress.read();
+      }
+      // Release before the fsync: the front refills the ring while this batch is on its way to disk.
+      this.ingress.release();
+      this.commitBatch();
+      this.memtable.endBatch(true);
+      await this.flushCompletions();
+      await this.answerReads();
+      if (this.crash !== null) await this.doCrash(this.crash);
+      if (this.closeRequestId !== -1) await this.close();
+      if (++batches % batchesPerYield === 0) await yieldToEventLoop();
+    }
+  }
+
+  private idleWaitMs(): number {
+    if (this.input.durability !== 'interval' || this.unsyncedSeq === 0) return idleWaitMs;
+    return Math.max(1, this.input.fsyncIntervalMs);
+  }
+
+  private handleFrame(frame: Uint8Array): void {
+    const kind = frame[0];
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    const requestId = view.getUint32(4, true);
+    const count = view.getUint32(8, true);
+    switch (kind) {
+      case Ingress.APPEND:
+        this.prepareGroup(frame, requestId, count);
+        return;
+      case Ingress.QUERY:
+      case Ingress.STATE:
+      case Ingress.STATS:
+      case Ingress.SNAPSHOT:
+        this.reads.push({ kind, requestId, body: Buffer.from(frame.buffer, frame.byteOffset + MESSAGE_HEADER_BYTES, frame.byteLength - MESSAGE_HEADER_BYTES).toString('utf8') });
+        return;
+      case Ingress.CRASH:
+        this.crash = JSON.parse(Buffer.from(frame.buffer, frame.byteOffset + MESSAGE_HEADER_BYTES, frame.byteLength - MESSAGE_HEADER_BYTES).toString('utf8')) as CrashRequest;
+        return;
+      case Ingress.CLOSE:
+        this.closeRequestId = requestId;
+        return;
+      default:
+        assert.fail(`unknown ingress frame kind ${kind}`);
+    }
+  }
+
+  /**
+   * Checks and assigns one atomic group (the events of one append call that route to this shard). Events are
+   * copied once, from the ring into the arena, and patched in place; the arena range is what the WAL writes.
+   */
+  private prepareGroup(frame: Uint8Array, requestId: number, count: number): void {
+    const bodyBytes = frame.byteLength - MESSAGE_HEADER_BYTES;
+    if (!this.memtable.fits(bodyBytes) && this.memtable.batchBytes() > 0) {
+      // The arena chunk is full: commit what we have, then continue in a fresh batch.
+      this.commitBatch();
+      this.memtable.endBatch(true);
+      this.memtable.beginBatch();
+    }
+    const groupStart = this.memtable.copyIn(frame, MESSAGE_HEADER_BYTES, bodyBytes);
+    const chunk = this.memtable.currentChunk();
+    const end = groupStart + bodyBytes;
+    const first = this.outcome.length;
+    const seqMark = this.nextSeq;
+    const undoMark = this.undoEntity.length;
+    const batchMark = this.batchEntities.length;
+    const groupIds: string[] = [];
+    const firstTs = this.clock.reserve(Math.max(1, count));
+    this.groups.push({ requestId, first, count });
+
+    let read = groupStart;
+    let write = groupStart;
+    let failedAt = -1;
+    let actualVersion = 0;
+    for (let k = 0; k < count; k++) {
+      const bytes = readFrameBytes(chunk, read);
+      assert(bytes >= EVENT_HEADER_BYTES && read + bytes <= end, 'ingress event frame within its message');
+      const id = idKey(chunk, read);
+      if (id !== '') {
+        const original = this.batchIds.get(id) ?? this.dedup.get(id);
+        if (original !== undefined) {
+          this.outcome.push(Outcome.DUPLICATE);
+          this.outcomeRef.set(this.outcomeRef.length, original);
+          read += bytes;
+          continue;
+        }
+      }
+      const tenant = this.memtable.tenant(tenantKey(chunk, read));
+      const entity = this.memtable.entityNo(tenant, entityKey(chunk, read));
+      const info = this.memtable.entities[entity];
+      const expectedKind = chunk[read + OFF_EXPECTED_KIND];
+      if (
+        (expectedKind === 2 && info.version !== 0) ||
+        (expectedKind === 3 && info.version !== chunk.readUInt32LE(read + OFF_EXPECTED_VERSION))
+      ) {
+        failedAt = k;
+        actualVersion = info.version;
+        break;
+      }
+      const type = this.memtable.typeNo(tenant, typeKey(chunk, read));
+      if (write !== read) chunk.copyWithin(write, read, read + bytes);
+      this.undoEntity.push(entity);
+      this.undoVersion.push(info.version);
+      info.version++;
+      const seq = this.nextSeq++;
+      commitEvent(chunk, write, seq, info.version, firstTs + k);
+      if (id !== '') {
+        this.batchIds.set(id, seq);
+        groupIds.push(id);
+      }
+      this.batchOffsets.push(write);
+      this.batchTenants.push(tenant);
+      this.batchEntities.push(entity);
+      this.batchTypes.push(type);
+      this.outcome.push(Outcome.OK);
+      this.outcomeRef.set(this.outcomeRef.length, seq);
+      read += bytes;
+      write += bytes;
+    }
+
+    if (failedAt === -1) {
+      this.memtable.rewindTo(write);
+      return;
+    }
+    // Abort the whole group: nothing of it is written, every event says why.
+    this.memtable.rewindTo(groupStart);
+    this.nextSeq = seqMark;
+    this.undoTo(undoMark);
+    for (const id of groupIds) this.batchIds.delete(id);
+    this.batchEntities.truncate(batchMark);
+    this.batchTypes.truncate(batchMark);
+    this.batchOffsets.truncate(batchMark);
+    this.batchTenants.length = batchMark;
+    this.outcome.truncate(first);
+    this.outcomeRef.truncate(first);
+    for (let k = 0; k < count; k++) {
+      this.outcome.push(k === failedAt ? Outcome.CONFLICT : Outcome.ABORTED);
+      this.outcomeRef.set(this.outcomeRef.length, k === failedAt ? actualVersion : 0);
+    }
+  }
+
+  private undoTo(mark: number): void {
+    for (let u = this.undoEntity.length - 1; u >= mark; u--) {
+      this.memtable.entities[this.undoEntity.data[u]].version = this.undoVersion.data[u];
+    }
+    this.undoEntity.truncate(mark);
+    this.undoVersion.truncate(mark);
+  }
+
+  /** Writes the open batch to the WAL (one write, one fdatasync in "fsync" mode), then indexes and answers. */
+  private commitBatch(): void {
+    const events = this.nextSeq - this.batchFirstSeq;
+    let ioError: StoreError | null = null;
+    if (events > 0) {
+      const view = this.memtable.batchView();
+      const mark: WalMark = this.wal.mark();
+      try {
+        this.wal.appendFramed(view.buf, view.start, view.end);
+        this.control.add(ControlSlot.walBytes, view.end - view.start + 8);
+        this.unsyncedSeq = this.nextSeq - 1;
+        if (this.input.durability === 'fsync') this.sync();
+        else if (this.input.durability === 'interval') this.syncIfDue();
+      } catch (err) {
+        ioError = err instanceof StoreError ? err : new StoreError(ErrorCode.IO, String(err));
+        this.log('WAL write failed; batch rolled back', { shard: this.input.shard, code: ioError.code, message: ioError.message });
+        // If the rollback itself fails, this throws: the shard stops and recovery decides from what is on disk.
+        this.wal.rollback(mark);
+      }
+    }
+    if (ioError === null) this.applyBatch();
+    else this.abortBatch();
+    this.writeResults(ioError);
+    this.resetBatch();
+  }
+
+  private sync(): void {
+    const started = this.now();
+    this.wal.sync();
+    const ended = this.now();
+    this.lastSyncUs = ended;
+    this.control.add(ControlSlot.fsyncs, 1);
+    this.control.add(ControlSlot.fsyncMicrosTotal, ended - started);
+    if (this.unsyncedSeq > 0) {
+      this.control.publishDurable(this.unsyncedSeq);
+      this.unsyncedSeq = 0;
+    }
+  }
+
+  private syncIfDue(): void {
+    if (this.input.durability !== 'interval' || this.unsyncedSeq === 0) return;
+    if (this.now() - this.lastSyncUs >= this.input.fsyncIntervalMs * 1000) this.sync();
+  }
+
+  private applyBatch(): void {
+    const chunkIndex = this.memtable.currentChunkIndex();
+    const chunk = this.memtable.currentChunk();
+    const n = this.batchEntities.length;
+    for (let b = 0; b < n; b++) {
+      const off = this.batchOffsets.data[b];
+      const seq = this.batchFirstSeq + b;
+      this.memtable.index(seq - 1, chunkIndex, off, readTimestampUs(chunk, off), this.batchTenants[b], this.batchEntities.data[b], this.batchTypes.data[b], readFrameBytes(chunk, off));
+    }
+    for (const [id, seq] of this.batchIds) this.remember(id, seq);
+    this.control.add(ControlSlot.batches, 1);
+    this.control.add(ControlSlot.eventsDurable, n);
+  }
+
+  private abortBatch(): void {
+    this.nextSeq = this.batchFirstSeq;
+    this.undoTo(0);
+    this.memtable.rewindTo(this.memtable.batchView().start);
+  }
+
+  private resetBatch(): void {
+    this.batchFirstSeq = this.nextSeq;
+    this.groups.length = 0;
+    this.outcome.truncate(0);
+    this.outcomeRef.truncate(0);
+    this.batchOffsets.truncate(0);
+    this.batchTenants.length = 0;
+    this.batchEntities.truncate(0);
+    this.batchTypes.truncate(0);
+    this.batchIds.clear();
+    this.undoEntity.truncate(0);
+    this.undoVersion.truncate(0);
+  }
+
+  private remember(id: string, seq: number): void {
+    const window = this.input.dedupWindowEntries;
+    if (window === 0) return;
+    if (this.dedupOrder.length < window) {
+      this.dedupOrder.push(id);
+    } else {
+      this.dedup.delete(this.dedupOrder[this.dedupHead]);
+      this.dedupOrder[this.dedupHead] = id;
+      this.dedupHead = (this.dedupHead + 1) % window;
+    }
+    this.dedup.set(id, seq);
+  }
+
+  // --- completions ---
+
+  private readonly outbox: Buffer[] = [];
+
+  private writeResults(ioError: StoreError | null): void {
+    for (const group of this.groups) {
+      const bytes = MESSAGE_HEADER_BYTES + group.count * RESULT_RECORD_BYTES;
+      const buf = this.scratchFor(bytes);
+      writeHeader(buf, 0, Completion.APPEND_RESULT, group.requestId, group.count);
+      for (let k = 0; k < group.count; k++) {
+        const at = MESSAGE_HEADER_BYTES + k * RESULT_RECORD_BYTES;
+        const o = group.first + k;
+        let outcome = this.outcome.data[o];
+        if (ioError !== null) outcome = Outcome.IO_ERROR;
+        buf.fill(0, at, at + RESULT_RECORD_BYTES);
+        buf[at + RESULT_OFF_OUTCOME] = outcome;
+        if (outcome === Outcome.OK || outcome === Outcome.DUPLICATE) {
+          this.writeEventResult(buf, at, this.outcomeRef.data[o]);
+        } else if (outcome === Outcome.CONFLICT) {
+          buf.writeUInt32LE(this.outcomeRef.data[o], at + RESULT_OFF_VERSION);
+        }
+      }
+      this.send(buf, bytes);
+    }
+  }
+
+  /** Fills a result record from the committed event with sequence `seq`. */
+  private writeEventResult(buf: Buffer, at: number, seq: number): void {
+    const i = seq - 1;
+    const chunk = this.memtable.chunkAt(i);
+    const off = this.memtable.offsetAt(i);
+    buf.writeUInt32LE(readVersion(chunk, off), at + RESULT_OFF_VERSION);
+    buf.writeDoubleLE(seq, at + RESULT_OFF_SEQ);
+    buf.writeDoubleLE(readTimestampUs(chunk, off), at + RESULT_OFF_TIMESTAMP);
+    chunk.copy(buf, at + RESULT_OFF_ID, off + OFF_ID, off + OFF_ID + 16);
+  }
+
+  private sendJson(kind: number, requestId: number, json: string): void {
+    const max = MESSAGE_HEADER_BYTES + Buffer.byteLength(json);
+    if (max > this.completion.frameBytesMax) {
+      const err = new StoreError(ErrorCode.FRAME_TOO_LARGE, 'response larger than the completion ring allows', {
+        bytes: max,
+        frameBytesMax: this.completion.frameBytesMax,
+      });
+      this.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
+      return;
+    }
+    const buf = this.scratchFor(max);
+    const written = buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
+    writeHeader(buf, 0, kind, requestId, 0);
+    this.send(buf, MESSAGE_HEADER_BYTES + written);
+  }
+
+  private send(buf: Buffer, bytes: number): void {
+    if (this.outbox.length === 0 && this.completion.tryPush(buf, 0, bytes)) return;
+    this.outbox.push(Buffer.from(buf.subarray(0, bytes)));
+  }
+
+  private async flushCompletions(): Promise<void> {
+    while (this.outbox.length > 0) {
+      const next = this.outbox.shift()!;
+      await this.completion.push(next, 0, next.length, completionWaitMs);
+    }
+  }
+
+  private scratchFor(bytes: number): Buffer {
+    if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
+    return this.scratch;
+  }
+
+  // --- reads ---
+
+  private async answerReads(): Promise<void> {
+    if (this.reads.length === 0) return;
+    for (const read of this.reads) {
+      try {
+        this.sendJson(Completion.JSON_RESULT, read.requestId, this.answer(read));
+      } catch (err) {
+        const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
+        this.sendJson(Completion.ERROR, read.requestId, JSON.stringify(e.toJSON()));
+      }
+    }
+    this.reads.length = 0;
+    await this.flushCompletions();
+  }
+
+  private answer(read: PendingRead): string {
+    switch (read.kind) {
+      case Ingress.QUERY:
+        return runQuery(this.memtable, this.input.shard, JSON.parse(read.body) as QueryRequest);
+      case Ingress.STATE:
+        return this.stateJson(JSON.parse(read.body) as StateRequest);
+      case Ingress.SNAPSHOT:
+        return this.snapshotJson(JSON.parse(read.body) as SnapshotRequest);
+      case Ingress.STATS:
+        return JSON.stringify(this.stats());
+      default:
+        throw new StoreError(ErrorCode.INTERNAL, `unknown read kind ${read.kind}`);
+    }
+  }
+
+  private findEntity(tenant: string, entityId: string): number {
+    const t = this.memtable.tenants.get(keyOf(tenant));
+    const no = t?.entities.get(keyOf(entityId));
+    if (no === undefined || this.memtable.entities[no].version === 0) {
+      throw new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(entityId)} not found`, { entity_id: entityId });
+    }
+    return no;
+  }
+
+  private stateJson(req: StateRequest): string {
+    const entity = this.findEntity(req.tenant, req.entity_id);
+    const info = this.memtable.entities[entity];
+    let target = info.version;
+    if (req.asOfUs !== undefined) {
+      // Latest version whose timestamp is <= as_of: versions are in time order.
+      const tsOf = this.memtable.tsOf.data;
+      const events = info.events.data;
+      let lo = 0;
+      let hi = info.version;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (tsOf[events[mid]] <= req.asOfUs) lo = mid + 1;
+        else hi = mid;
+      }
+      target = lo;
+      if (target === 0) {
+        throw new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(req.entity_id)} has no events at or before as_of`, {
+          entity_id: req.entity_id,
+        });
+      }
+    }
+    const folded = this.states.fold(this.memtable, entity, target);
+    return JSON.stringify({
+      entity_id: req.entity_id,
+      tenant_id: req.tenant,
+      version: folded.version,
+      event_count: folded.version,
+      last_updated_us: folded.lastUpdatedUs,
+      current_state: folded.state,
+    });
+  }
+
+  private snapshotJson(req: SnapshotRequest): string {
+    const entity = this.findEntity(req.tenant, req.entity_id);
+    const snap = this.states.snapshotAt(this.memtable, entity);
+    return JSON.stringify({
+      entity_id: req.entity_id,
+      tenant_id: req.tenant,
+      version: snap.version,
+      last_updated_us: snap.tsUs,
+      state: snap.state,
+    });
+  }
+
+  private stats(): Record<string, unknown> {
+    return {
+      shard: this.input.shard,
+      events: this.memtable.count,
+      bytes: this.memtable.bytes,
+      entities: this.memtable.entities.length,
+      tenants: this.memtable.tenants.size,
+      snapshots: this.states.snapshotCount,
+      dedupEntries: this.dedup.size,
+      walSegments: this.wal.segments().length,
+      generation: this.input.generation,
+    };
+  }
+
+  // --- lifecycle ---
+
+  private async doCrash(req: CrashRequest): Promise<never> {
+    this.log('crash requested (test hook)', { shard: this.input.shard, mode: req.mode });
+    if (req.mode === 'exit') process.exit(1);
+    if (req.mode === 'throw') {
+      // Thrown outside the task's promise chain: the worker thread dies of an uncaught exception,
+      // and this task never settles on its own, like a real crash.
+      setImmediate(() => {
+        throw new Error('shard crash requested');
+      });
+      await new Promise(() => {});
+    }
+    throw new StoreError(ErrorCode.INTERNAL, 'shard crash requested');
+  }
+
+  private async close(): Promise<void> {
+    this.state = 'closing';
+    if (this.unsyncedSeq > 0 || this.input.durability !== 'fsync') this.sync();
+    this.wal.close();
+    this.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');
+    await this.flushCompletions();
+    this.state = 'closed';
+  }
+
+  /** Closes files after a failure, best effort (the task is ending anyway). */
+  dispose(): void {
+    if (this.state === 'closed') return;
+    try {
+      this.wal?.close();
+    } catch {
+      // Already failing: the original error is what the front reports.
+    }
+    this.state = 'closed';
+  }
+}

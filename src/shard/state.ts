@@ -1,0 +1,104 @@
+// Owns entity state reconstruction: folding object payloads, with snapshots every K events per entity.
+import { readPayloadJson, readTimestampUs } from '../event/codec.ts';
+import { snapshotsPerEntityMax } from '../constants.ts';
+import type { Memtable } from './memtable.ts';
+
+type State = Record<string, unknown>;
+
+export interface Snapshot {
+  /** Covers events 1..version of the entity (inclusive); the fold continues at version + 1. */
+  version: number;
+  tsUs: number;
+  state: State;
+}
+
+export interface FoldedState {
+  version: number;
+  lastUpdatedUs: number;
+  state: State;
+}
+
+/**
+ * Snapshots are taken at every K-th version, but materialised when a fold first passes that version,
+ * so ingestion never pays for JSON.parse. `snapshotAt` takes one on demand at the entity's current version.
+ */
+export class EntityStates {
+  private readonly snapshots = new Map<number, Snapshot[]>();
+  private readonly everyEvents: number;
+  snapshotCount = 0;
+
+  constructor(everyEvents: number) {
+    this.everyEvents = everyEvents;
+  }
+
+  /** Folds entity `entity` up to `targetVersion` (the latest version at or before as_of). */
+  fold(memtable: Memtable, entity: number, targetVersion: number): FoldedState {
+    const list = this.snapshots.get(entity);
+    let base: Snapshot | undefined;
+    if (list !== undefined) {
+      // Newest first is the common case (reads of the current state).
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (list[i].version <= targetVersion) {
+          base = list[i];
+          break;
+        }
+      }
+    }
+    const state: State = Object.create(null);
+    let version = 0;
+    let lastUpdatedUs = 0;
+    if (base !== undefined) {
+      Object.assign(state, base.state);
+      version = base.version;
+      lastUpdatedUs = base.tsUs;
+    }
+    const events = memtable.entities[entity].events.data;
+    for (let v = version + 1; v <= targetVersion; v++) {
+      const i = events[v - 1];
+      const chunk = memtable.chunkAt(i);
+      const off = memtable.offsetAt(i);
+      const payload: unknown = JSON.parse(readPayloadJson(chunk, off));
+      // Only objects fold (top-level merge, as the original); other payloads count as events but set nothing.
+      // `state` has a null prototype, so an own "__proto__" key from JSON.parse is plain data, never a setter.
+      if (payload !== null && typeof payload === 'object' && !Array.isArray(payload)) Object.assign(state, payload);
+      version = v;
+      lastUpdatedUs = readTimestampUs(chunk, off);
+      if (v % this.everyEvents === 0) this.keep(entity, { version: v, tsUs: lastUpdatedUs, state: copy(state) });
+    }
+    return { version, lastUpdatedUs, state };
+  }
+
+  /** Takes (or returns the existing) snapshot at the entity's current version. */
+  snapshotAt(memtable: Memtable, entity: number): Snapshot {
+    const version = memtable.entities[entity].version;
+    const list = this.snapshots.get(entity);
+    const last = list?.[list.length - 1];
+    if (last !== undefined && last.version === version) return last;
+    const folded = this.fold(memtable, entity, version);
+    const snap = { version, tsUs: folded.lastUpdatedUs, state: copy(folded.state) };
+    if (version > 0) this.keep(entity, snap);
+    return snap;
+  }
+
+  private keep(entity: number, snap: Snapshot): void {
+    let list = this.snapshots.get(entity);
+    if (list === undefined) {
+      list = [];
+      this.snapshots.set(entity, list);
+    }
+    // Keep the list sorted by version; folds for old as_of values may add snapshots out of order.
+    let at = list.length;
+    while (at > 0 && list[at - 1].version > snap.version) at--;
+    if (at > 0 && list[at - 1].version === snap.version) return;
+    list.splice(at, 0, snap);
+    this.snapshotCount++;
+    if (list.length > snapshotsPerEntityMax) {
+      list.shift();
+      this.snapshotCount--;
+    }
+  }
+}
+
+function copy(state: State): State {
+  return Object.assign(Object.create(null), state);
+}
