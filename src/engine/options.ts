@@ -80,7 +80,7 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw invalid(key, 'is not a known option', (options as Record<string, unknown>)[key]);
   }
-  const o = { ...defaultOptions, ...stripUndefined(options) };
+  const o: Required<StoreOptions> = { ...defaultOptions, ...stripUndefined(options) };
   if (typeof o.dataDir !== 'string' || o.dataDir.length === 0) throw invalid('dataDir', 'must be a path', o.dataDir);
   integer('shards', o.shards, 1, shardsMax);
   if (o.durability !== 'fsync' && o.durability !== 'interval' && o.durability !== 'none') {
@@ -91,6 +91,8 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
   if ((o.ringBytes & (o.ringBytes - 1)) !== 0) throw invalid('ringBytes', 'must be a power of two', o.ringBytes);
   integer('ringWaitMs', o.ringWaitMs, 0, 600_000);
   integer('walSegmentBytesMax', o.walSegmentBytesMax, walSegmentBytesMin, 2 ** 31);
+  // An event must fit in one ring message with room to spare; smaller rings lower the default limit.
+  if (options.payloadBytesMax === undefined) o.payloadBytesMax = Math.min(payloadBytesMaxDefault, o.ringBytes / 4);
   integer('payloadBytesMax', o.payloadBytesMax, 1, o.ringBytes / 4);
   integer('dedupWindowEntries', o.dedupWindowEntries, 0, 100_000_000);
   integer('snapshotEveryEvents', o.snapshotEveryEvents, 1, 1_000_000);

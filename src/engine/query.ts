@@ -57,6 +57,14 @@ function text(field: string, value: unknown): string | undefined {
   return value;
 }
 
+function queryTenant(value: unknown): string {
+  try {
+    return validateTenantId(value);
+  } catch {
+    throw bad('tenant', 'tenant must match [A-Za-z0-9_-]{1,64}');
+  }
+}
+
 export function encodeCursor(tsUs: number, order: 'asc' | 'desc'): string {
   return Buffer.from(JSON.stringify({ v: 1, t: tsUs, o: order })).toString('base64url');
 }
@@ -80,7 +88,7 @@ function decodeCursor(cursor: string, order: 'asc' | 'desc'): number {
 export function shardQuery(q: QueryOptions, defaultTenant: string): QueryRequest {
   if (q === null || typeof q !== 'object') throw bad('query', 'query must be an object');
   for (const key of Object.keys(q)) if (!allowed.has(key)) throw bad(key, `unknown query parameter ${key}`);
-  const tenant = q.tenant === undefined ? defaultTenant : validateTenantId(q.tenant);
+  const tenant = q.tenant === undefined ? defaultTenant : queryTenant(q.tenant);
   const order = q.order ?? 'asc';
   if (order !== 'asc' && order !== 'desc') throw bad('order', 'order must be "asc" or "desc"');
   const limit = q.limit ?? queryLimitDefault;

@@ -1,0 +1,307 @@
+// Owns the binary event frame shared by the rings and the WAL: layout, encode, commit patch, CRC, decode.
+import { crc32 } from 'node:zlib';
+import { ErrorCode, StoreError } from '../errors.ts';
+import { formatTimestampUs } from './timestamp.ts';
+import { bytesToUuid, uuidToBytes, writeUuidV7 } from './uuid.ts';
+import type { PreparedEvent } from './validate.ts';
+
+// Little-endian. Strings follow the header in this order: tenant, entity_id, event_type, payload, metadata.
+export const EVENT_FORMAT_VERSION = 1;
+export const EVENT_HEADER_BYTES = 68;
+
+export const OFF_FRAME_BYTES = 0; // u32, whole frame including header
+export const OFF_CRC = 4; // u32, zlib.crc32 over [OFF_CRC_START, frameBytes); 0 until sealed
+export const OFF_CRC_START = 8;
+export const OFF_FORMAT_VERSION = 8; // u8
+export const OFF_FLAGS = 9; // u8
+export const OFF_EXPECTED_KIND = 10; // u8, 0..3
+export const OFF_RESERVED_1 = 11; // u8, 0
+export const OFF_EXPECTED_VERSION = 12; // u32
+export const OFF_ID = 16; // 16 bytes; zero until assigned when not supplied
+export const OFF_TIMESTAMP = 32; // f64 microseconds; 0 until committed
+export const OFF_SEQ = 40; // f64; 0 until committed
+export const OFF_VERSION = 48; // u32; 0 until committed
+export const OFF_TENANT_BYTES = 52; // u16
+export const OFF_ENTITY_BYTES = 54; // u16
+export const OFF_TYPE_BYTES = 56; // u16
+export const OFF_RESERVED_2 = 58; // u16, 0
+export const OFF_PAYLOAD_BYTES = 60; // u32
+export const OFF_METADATA_BYTES = 64; // u32
+
+export const ID_BYTES = 16;
+export const FLAG_ID_SUPPLIED = 1;
+export const FLAG_METADATA_NULL = 2;
+const flagsKnown = FLAG_ID_SUPPLIED | FLAG_METADATA_NULL;
+const expectedKindMax = 3;
+const u16Max = 0xffff;
+
+export interface StoredEvent {
+  id: string;
+  event_type: string;
+  entity_id: string;
+  tenant_id: string;
+  payload: unknown;
+  metadata: Record<string, unknown> | null;
+  timestamp: string;
+  version: number;
+  position: { shard: number; seq: number };
+}
+
+function corruption(offset: number, message: string): StoreError {
+  return new StoreError(ErrorCode.CORRUPTION, `event frame at offset ${offset}: ${message}`, { offset });
+}
+
+export function eventFrameBytes(e: PreparedEvent): number {
+  return EVENT_HEADER_BYTES + e.tenantBytes + e.entityBytes + e.typeBytes + e.payloadBytes + e.metadataBytes;
+}
+
+/** Writes an uncommitted, unsealed frame; returns its length. `e` must come from prepareEvent. */
+export function encodeEvent(e: PreparedEvent, target: Buffer, offset: number): number {
+  const frameBytes = eventFrameBytes(e);
+  if (offset < 0 || offset + frameBytes > target.length) {
+    throw new StoreError(ErrorCode.INTERNAL, 'event frame does not fit the target buffer', {
+      offset,
+      frameBytes,
+      available: target.length - offset,
+    });
+  }
+  if (e.tenantBytes > u16Max || e.entityBytes > u16Max || e.typeBytes > u16Max) {
+    throw new StoreError(ErrorCode.INTERNAL, 'event string field longer than a u16 length allows');
+  }
+  target.fill(0, offset, offset + EVENT_HEADER_BYTES);
+  let flags = 0;
+  if (e.id !== null) {
+    if (!uuidToBytes(e.id, target, offset + OFF_ID)) {
+      throw new StoreError(ErrorCode.INTERNAL, 'prepared event id is not a UUID', { id: e.id });
+    }
+    flags |= FLAG_ID_SUPPLIED;
+  }
+  if (e.metadataJson === null) flags |= FLAG_METADATA_NULL;
+  target.writeUInt32LE(frameBytes, offset + OFF_FRAME_BYTES);
+  target[offset + OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
+  target[offset + OFF_FLAGS] = flags;
+  target[offset + OFF_EXPECTED_KIND] = e.expectedKind;
+  target.writeUInt32LE(e.expectedKind === 3 ? e.expectedVersion : 0, offset + OFF_EXPECTED_VERSION);
+  target.writeUInt16LE(e.tenantBytes, offset + OFF_TENANT_BYTES);
+  target.writeUInt16LE(e.entityBytes, offset + OFF_ENTITY_BYTES);
+  target.writeUInt16LE(e.typeBytes, offset + OFF_TYPE_BYTES);
+  target.writeUInt32LE(e.payloadBytes, offset + OFF_PAYLOAD_BYTES);
+  target.writeUInt32LE(e.metadataBytes, offset + OFF_METADATA_BYTES);
+  let pos = offset + EVENT_HEADER_BYTES;
+  // The lengths must come from prepareEvent. A string shorter than its length is caught below; a longer one
+  // would be cut by buf.write, and catching that too costs a Buffer.byteLength per field on the hot path.
+  let written = target.write(e.tenant, pos, e.tenantBytes, 'utf8');
+  pos += e.tenantBytes;
+  written += target.write(e.entityId, pos, e.entityBytes, 'utf8');
+  pos += e.entityBytes;
+  written += target.write(e.eventType, pos, e.typeBytes, 'utf8');
+  pos += e.typeBytes;
+  written += target.write(e.payloadJson, pos, e.payloadBytes, 'utf8');
+  pos += e.payloadBytes;
+  if (e.metadataJson !== null) {
+    written += target.write(e.metadataJson, pos, e.metadataBytes, 'utf8');
+    pos += e.metadataBytes;
+  }
+  if (written !== frameBytes - EVENT_HEADER_BYTES || pos - offset !== frameBytes) {
+    throw new StoreError(ErrorCode.INTERNAL, 'prepared event byte lengths disagree with its strings');
+  }
+  return frameBytes;
+}
+
+export function readFrameBytes(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + OFF_FRAME_BYTES);
+}
+
+export function readFlags(buf: Buffer, off: number): number {
+  return buf[off + OFF_FLAGS];
+}
+
+export function readExpectedKind(buf: Buffer, off: number): number {
+  return buf[off + OFF_EXPECTED_KIND];
+}
+
+export function readExpectedVersion(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + OFF_EXPECTED_VERSION);
+}
+
+export function readVersion(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + OFF_VERSION);
+}
+
+export function readSeq(buf: Buffer, off: number): number {
+  return buf.readDoubleLE(off + OFF_SEQ);
+}
+
+export function readTimestampUs(buf: Buffer, off: number): number {
+  return buf.readDoubleLE(off + OFF_TIMESTAMP);
+}
+
+/** Computes the CRC over everything after the CRC field and stores it. */
+export function sealCrc(buf: Buffer, off: number): void {
+  const frameBytes = buf.readUInt32LE(off + OFF_FRAME_BYTES);
+  buf.writeUInt32LE(crc32(buf.subarray(off + OFF_CRC_START, off + frameBytes)), off + OFF_CRC);
+}
+
+/** False for a mismatching CRC or a length field that does not fit the buffer. */
+export function verifyCrc(buf: Buffer, off: number): boolean {
+  if (off < 0 || off + EVENT_HEADER_BYTES > buf.length) return false;
+  const frameBytes = buf.readUInt32LE(off + OFF_FRAME_BYTES);
+  if (frameBytes < EVENT_HEADER_BYTES || off + frameBytes > buf.length) return false;
+  return crc32(buf.subarray(off + OFF_CRC_START, off + frameBytes)) === buf.readUInt32LE(off + OFF_CRC);
+}
+
+/**
+ * The shard's commit: patches seq, version and timestamp, assigns a UUIDv7 (time prefix from the
+ * commit timestamp) unless the client supplied the id, then seals the CRC.
+ */
+export function commitEvent(
+  buf: Buffer,
+  off: number,
+  seq: number,
+  version: number,
+  timestampUs: number,
+): void {
+  buf.writeDoubleLE(seq, off + OFF_SEQ);
+  buf.writeUInt32LE(version, off + OFF_VERSION);
+  buf.writeDoubleLE(timestampUs, off + OFF_TIMESTAMP);
+  if ((buf[off + OFF_FLAGS] & FLAG_ID_SUPPLIED) === 0) {
+    writeUuidV7(buf, off + OFF_ID, Math.floor(timestampUs / 1000));
+  }
+  sealCrc(buf, off);
+}
+
+/**
+ * Validates a frame's header against the bytes available in [off, end) before anything trusts it
+ * (frames read from disk or from a ring after a crash). Does not check the CRC: see verifyCrc.
+ */
+export function checkFrame(buf: Buffer, off: number, end: number): void {
+  if (end > buf.length) end = buf.length;
+  if (off < 0 || off + EVENT_HEADER_BYTES > end) throw corruption(off, 'truncated header');
+  const frameBytes = buf.readUInt32LE(off + OFF_FRAME_BYTES);
+  if (frameBytes < EVENT_HEADER_BYTES || off + frameBytes > end) {
+    throw corruption(off, `frame length ${frameBytes} overruns the ${end - off} bytes available`);
+  }
+  const formatVersion = buf[off + OFF_FORMAT_VERSION];
+  if (formatVersion !== EVENT_FORMAT_VERSION)
+    throw corruption(off, `unknown format version ${formatVersion}`);
+  const flags = buf[off + OFF_FLAGS];
+  if ((flags & ~flagsKnown) !== 0) throw corruption(off, `unknown flags 0x${flags.toString(16)}`);
+  if (buf[off + OFF_EXPECTED_KIND] > expectedKindMax) throw corruption(off, 'unknown expected_version kind');
+  const metadataBytes = buf.readUInt32LE(off + OFF_METADATA_BYTES);
+  if ((flags & FLAG_METADATA_NULL) !== 0 && metadataBytes !== 0) {
+    throw corruption(off, 'null metadata with a non-zero length');
+  }
+  const body =
+    buf.readUInt16LE(off + OFF_TENANT_BYTES) +
+    buf.readUInt16LE(off + OFF_ENTITY_BYTES) +
+    buf.readUInt16LE(off + OFF_TYPE_BYTES) +
+    buf.readUInt32LE(off + OFF_PAYLOAD_BYTES) +
+    metadataBytes;
+  if (EVENT_HEADER_BYTES + body !== frameBytes) {
+    throw corruption(off, `field lengths (${body} bytes) disagree with the frame length ${frameBytes}`);
+  }
+}
+
+// String readers: each field's start is the header plus the lengths before it. A field that would
+// read past the buffer is corruption (Buffer.toString would silently clamp it).
+function readField(buf: Buffer, off: number, start: number, length: number): string {
+  const end = start + length;
+  if (end > buf.length) throw corruption(off, 'field overruns the buffer');
+  return buf.toString('utf8', start, end);
+}
+
+function entityStart(buf: Buffer, off: number): number {
+  return off + EVENT_HEADER_BYTES + buf.readUInt16LE(off + OFF_TENANT_BYTES);
+}
+
+function typeStart(buf: Buffer, off: number): number {
+  return entityStart(buf, off) + buf.readUInt16LE(off + OFF_ENTITY_BYTES);
+}
+
+function payloadStart(buf: Buffer, off: number): number {
+  return typeStart(buf, off) + buf.readUInt16LE(off + OFF_TYPE_BYTES);
+}
+
+export function readTenant(buf: Buffer, off: number): string {
+  return readField(buf, off, off + EVENT_HEADER_BYTES, buf.readUInt16LE(off + OFF_TENANT_BYTES));
+}
+
+export function readEntityId(buf: Buffer, off: number): string {
+  return readField(buf, off, entityStart(buf, off), buf.readUInt16LE(off + OFF_ENTITY_BYTES));
+}
+
+export function readEventType(buf: Buffer, off: number): string {
+  return readField(buf, off, typeStart(buf, off), buf.readUInt16LE(off + OFF_TYPE_BYTES));
+}
+
+export function readId(buf: Buffer, off: number): string {
+  return bytesToUuid(buf, off + OFF_ID);
+}
+
+export function readPayloadJson(buf: Buffer, off: number): string {
+  return readField(buf, off, payloadStart(buf, off), buf.readUInt32LE(off + OFF_PAYLOAD_BYTES));
+}
+
+export function readMetadataJson(buf: Buffer, off: number): string | null {
+  if ((buf[off + OFF_FLAGS] & FLAG_METADATA_NULL) !== 0) return null;
+  const start = payloadStart(buf, off) + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);
+  return readField(buf, off, start, buf.readUInt32LE(off + OFF_METADATA_BYTES));
+}
+
+/** Map key of the entity inside a shard: tenant NUL entity_id (NUL cannot occur in either). */
+export function entityKeyOf(buf: Buffer, off: number): string {
+  return readTenant(buf, off) + '\u0000' + readEntityId(buf, off);
+}
+
+/** Map key of the event type index inside a shard: tenant NUL event_type. */
+export function typeKeyOf(buf: Buffer, off: number): string {
+  return readTenant(buf, off) + '\u0000' + readEventType(buf, off);
+}
+
+export function decodeEvent(buf: Buffer, off: number, shard: number): StoredEvent {
+  checkFrame(buf, off, buf.length);
+  const metadataJson = readMetadataJson(buf, off);
+  return {
+    id: readId(buf, off),
+    event_type: readEventType(buf, off),
+    entity_id: readEntityId(buf, off),
+    tenant_id: readTenant(buf, off),
+    payload: JSON.parse(readPayloadJson(buf, off)),
+    metadata: metadataJson === null ? null : JSON.parse(metadataJson),
+    timestamp: formatTimestampUs(readTimestampUs(buf, off)),
+    version: readVersion(buf, off),
+    position: { shard, seq: readSeq(buf, off) },
+  };
+}
+
+/**
+ * The StoredEvent as JSON text without parsing the payload: the stored payload and metadata bytes are
+ * already JSON (written by JSON.stringify), so they are spliced in as they are.
+ */
+export function eventJson(buf: Buffer, off: number, shard: number): string {
+  checkFrame(buf, off, buf.length);
+  const metadataJson = readMetadataJson(buf, off);
+  return (
+    '{"id":"' +
+    readId(buf, off) +
+    '","event_type":' +
+    JSON.stringify(readEventType(buf, off)) +
+    ',"entity_id":' +
+    JSON.stringify(readEntityId(buf, off)) +
+    ',"tenant_id":' +
+    JSON.stringify(readTenant(buf, off)) +
+    ',"payload":' +
+    readPayloadJson(buf, off) +
+    ',"metadata":' +
+    (metadataJson === null ? 'null' : metadataJson) +
+    ',"timestamp":"' +
+    formatTimestampUs(readTimestampUs(buf, off)) +
+    '","version":' +
+    readVersion(buf, off) +
+    ',"position":{"shard":' +
+    shard +
+    ',"seq":' +
+    readSeq(buf, off) +
+    '}}'
+  );
+}
