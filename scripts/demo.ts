@@ -3,7 +3,9 @@ import { openStore } from '../src/index.ts';
 
 const dataDir = process.env.ALLSOURCE_DATA_DIR ?? './data';
 const store = await openStore({ dataDir, logLevel: 'silent' });
-console.log(`opened ${store.options.dataDir} with ${store.shards} shards (durability ${store.options.durability})`);
+console.log(
+  `opened ${store.options.dataDir} with ${store.shards} shards (durability ${store.options.durability})`,
+);
 
 const account = `account-${Date.now().toString(36)}`;
 const results = await store.append([
@@ -12,10 +14,16 @@ const results = await store.append([
   { event_type: 'account.debited', entity_id: account, payload: { balance: 60 } },
 ]);
 for (const r of results) {
-  console.log(r.ok ? `appended ${r.id} v${r.version} at ${r.timestamp} (shard ${r.position.shard}, seq ${r.position.seq})` : `failed: ${r.error.code}`);
+  console.log(
+    r.ok
+      ? `appended ${r.id} v${r.version} at ${r.timestamp} (shard ${r.position.shard}, seq ${r.position.seq})`
+      : `failed: ${r.error.code}`,
+  );
 }
 
-const conflict = await store.append([{ event_type: 'account.debited', entity_id: account, payload: { balance: 0 }, expected_version: 1 }]);
+const conflict = await store.append([
+  { event_type: 'account.debited', entity_id: account, payload: { balance: 0 }, expected_version: 1 },
+]);
 console.log(`stale write with expected_version 1: ${conflict[0].ok ? 'accepted?!' : conflict[0].error.code}`);
 
 const page = await store.query({ entity_id: account });

@@ -59,7 +59,10 @@ export const requestsInFlightMax = 65_536;
 assert(ringBytesDefault >= ringBytesMin && ringBytesDefault <= ringBytesMax, 'ringBytesDefault in range');
 assert((ringBytesDefault & (ringBytesDefault - 1)) === 0, 'ringBytesDefault is a power of two');
 assert(payloadBytesMaxDefault < ringBytesDefault / 2, 'a maximal event fits in half an ingress ring');
-assert(queryResponseBytesMax < ringBytesDefault / 2, 'a maximal query response fits in half a completion ring');
+assert(
+  queryResponseBytesMax < ringBytesDefault / 2,
+  'a maximal query response fits in half a completion ring',
+);
 assert(walSegmentBytesMaxDefault >= walSegmentBytesMin, 'WAL segment size above its floor');
 assert(queryLimitDefault <= queryLimitMax, 'default query limit within the maximum');
 
@@ -81,11 +84,17 @@ export const walScratchBytesInitial = 64 * 1024;
 
 assert(walRecordBytesMax + walRecordHeaderBytes <= 0xffff_ffff, 'a WAL record length fits its u32 field');
 assert(walSegmentBytesMin > walRecordHeaderBytes, 'a WAL segment holds at least one record header');
-assert(walScratchBytesInitial <= walRecordBytesMax + walRecordHeaderBytes, 'WAL scratch starts below its cap');
+assert(walScratchBytesInitial <= walRecordBytesMax + walRecordHeaderBytes, 'WAL scratch below its cap');
 
 // --- ring (added by ring module) ---
 /** Pushes waiting for ring space per producer, and watermark waiters per control block; one more is refused. */
 export const ringWaitersMax = 65_536;
 
-assert(ringWaitersMax >= requestsInFlightMax, 'every in-flight request can wait for ring space or durability');
-assert((ringFrameAlignBytes & (ringFrameAlignBytes - 1)) === 0 && ringFrameAlignBytes >= 4, 'frame alignment');
+assert(
+  ringWaitersMax >= requestsInFlightMax,
+  'every in-flight request can wait for ring space or durability',
+);
+assert(
+  (ringFrameAlignBytes & (ringFrameAlignBytes - 1)) === 0 && ringFrameAlignBytes >= 4,
+  'frame alignment',
+);

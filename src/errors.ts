@@ -46,7 +46,11 @@ export function isStoreError(value: unknown): value is StoreError {
 }
 
 /** Rebuilds a StoreError that crossed a thread boundary as plain data. */
-export function storeErrorFrom(data: { code: string; message: string; details?: Record<string, unknown> }): StoreError {
+export function storeErrorFrom(data: {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}): StoreError {
   const known = Object.values(ErrorCode) as string[];
   const code = (known.includes(data.code) ? data.code : ErrorCode.INTERNAL) as ErrorCode;
   return new StoreError(code, data.message, data.details);

@@ -1,5 +1,8 @@
 // Public API of AllSource TS: open a store, append, query, reconstruct state; types and errors.
-export { openStore, Store } from './engine/store.ts';
+
+export type { Durability, StoreOptions } from './engine/options.ts';
+export type { QueryOptions, QueryResult, TimeInput } from './engine/query.ts';
+export type { AppendFailed, AppendOk, AppendResult } from './engine/shard-client.ts';
 export type {
   AppendOptions,
   EntitySnapshot,
@@ -8,8 +11,6 @@ export type {
   StateOptions,
   StoreStats,
 } from './engine/store.ts';
-export type { AppendFailed, AppendOk, AppendResult } from './engine/shard-client.ts';
-export type { QueryOptions, QueryResult, TimeInput } from './engine/query.ts';
-export type { Durability, StoreOptions } from './engine/options.ts';
-export type { StoredEvent } from './event/codec.ts';
+export { openStore, Store } from './engine/store.ts';
 export { ErrorCode, isStoreError, StoreError } from './errors.ts';
+export type { StoredEvent } from './event/codec.ts';

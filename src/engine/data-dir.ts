@@ -39,7 +39,8 @@ export function lockDataDir(dataDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw lockedError(dataDir, pid);
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+        throw lockedError(dataDir, pid);
       unlinkSync(path);
     }
   }
@@ -56,19 +57,32 @@ function alive(pid: number): boolean {
 }
 
 function lockedError(dataDir: string, pid: number): StoreError {
-  return new StoreError(ErrorCode.LOCKED, `data directory ${dataDir} is in use by process ${pid}`, { dataDir, pid });
+  return new StoreError(ErrorCode.LOCKED, `data directory ${dataDir} is in use by process ${pid}`, {
+    dataDir,
+    pid,
+  });
 }
 
 /**
  * Creates store.json on first open and returns the shard count to use: the one asked for, or for an existing
  * directory opened without an explicit count, the one it was created with. A different explicit count fails.
  */
-export function resolveStoreMeta(io: FileIO, dataDir: string, requested: number | undefined, fallback: number): number {
+export function resolveStoreMeta(
+  io: FileIO,
+  dataDir: string,
+  requested: number | undefined,
+  fallback: number,
+): number {
   const path = join(dataDir, 'store.json');
   const meta = readStoreMeta(io, path);
   if (meta === null) {
     const shards = requested ?? fallback;
-    writeStoreMeta(io, path, { formatVersion: 1, shards, hash: hashName, createdAt: new Date().toISOString() });
+    writeStoreMeta(io, path, {
+      formatVersion: 1,
+      shards,
+      hash: hashName,
+      createdAt: new Date().toISOString(),
+    });
     return shards;
   }
   const shards = requested ?? meta.shards;
@@ -80,9 +94,13 @@ export function resolveStoreMeta(io: FileIO, dataDir: string, requested: number 
     );
   }
   if (meta.hash !== hashName) {
-    throw new StoreError(ErrorCode.DATA_DIR_MISMATCH, `data directory ${dataDir} uses hash ${meta.hash}, this build uses ${hashName}`, {
-      dataDir,
-    });
+    throw new StoreError(
+      ErrorCode.DATA_DIR_MISMATCH,
+      `data directory ${dataDir} uses hash ${meta.hash}, this build uses ${hashName}`,
+      {
+        dataDir,
+      },
+    );
   }
   return shards;
 }

@@ -78,28 +78,33 @@ function integer(option: string, value: unknown, min: number, max: number): numb
 export function fillOptions(options: StoreOptions = {}): FilledOptions {
   if (options === null || typeof options !== 'object') throw invalid('options', 'must be an object', options);
   for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw invalid(key, 'is not a known option', (options as Record<string, unknown>)[key]);
+    if (!known.has(key))
+      throw invalid(key, 'is not a known option', (options as Record<string, unknown>)[key]);
   }
   const o: Required<StoreOptions> = { ...defaultOptions, ...stripUndefined(options) };
-  if (typeof o.dataDir !== 'string' || o.dataDir.length === 0) throw invalid('dataDir', 'must be a path', o.dataDir);
+  if (typeof o.dataDir !== 'string' || o.dataDir.length === 0)
+    throw invalid('dataDir', 'must be a path', o.dataDir);
   integer('shards', o.shards, 1, shardsMax);
   if (o.durability !== 'fsync' && o.durability !== 'interval' && o.durability !== 'none') {
     throw invalid('durability', 'must be "fsync", "interval" or "none"', o.durability);
   }
   integer('fsyncIntervalMs', o.fsyncIntervalMs, 1, 60_000);
   integer('ringBytes', o.ringBytes, ringBytesMin, ringBytesMax);
-  if ((o.ringBytes & (o.ringBytes - 1)) !== 0) throw invalid('ringBytes', 'must be a power of two', o.ringBytes);
+  if ((o.ringBytes & (o.ringBytes - 1)) !== 0)
+    throw invalid('ringBytes', 'must be a power of two', o.ringBytes);
   integer('ringWaitMs', o.ringWaitMs, 0, 600_000);
   integer('walSegmentBytesMax', o.walSegmentBytesMax, walSegmentBytesMin, 2 ** 31);
   // An event must fit in one ring message with room to spare; smaller rings lower the default limit.
-  if (options.payloadBytesMax === undefined) o.payloadBytesMax = Math.min(payloadBytesMaxDefault, o.ringBytes / 4);
+  if (options.payloadBytesMax === undefined)
+    o.payloadBytesMax = Math.min(payloadBytesMaxDefault, o.ringBytes / 4);
   integer('payloadBytesMax', o.payloadBytesMax, 1, o.ringBytes / 4);
   integer('dedupWindowEntries', o.dedupWindowEntries, 0, 100_000_000);
   integer('snapshotEveryEvents', o.snapshotEveryEvents, 1, 1_000_000);
   if (typeof o.defaultTenant !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(o.defaultTenant)) {
     throw invalid('defaultTenant', 'must match [A-Za-z0-9_-]{1,64}', o.defaultTenant);
   }
-  if (o.logLevel !== 'info' && o.logLevel !== 'silent') throw invalid('logLevel', 'must be "info" or "silent"', o.logLevel);
+  if (o.logLevel !== 'info' && o.logLevel !== 'silent')
+    throw invalid('logLevel', 'must be "info" or "silent"', o.logLevel);
   if (o.io === null || typeof o.io !== 'object' || (o.io.kind !== 'node' && o.io.kind !== 'faulty')) {
     throw invalid('io', 'must be {kind: "node"} or {kind: "faulty", faults}', o.io);
   }

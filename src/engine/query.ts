@@ -1,10 +1,10 @@
 // Owns the front half of a query: validating parameters, opaque cursors, and merging shard answers.
 import { queryLimitDefault, queryLimitMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
+import type { StoredEvent } from '../event/codec.ts';
 import { parseTimestampUs } from '../event/timestamp.ts';
 import { validateTenantId } from '../event/validate.ts';
 import type { QueryRequest, ShardQueryResult } from '../shard/protocol.ts';
-import type { StoredEvent } from '../event/codec.ts';
 
 /** Timestamps in queries: RFC3339 text or integer microseconds since the Unix epoch. */
 export type TimeInput = string | number;
@@ -31,7 +31,17 @@ export interface QueryResult {
   next_cursor: string | null;
 }
 
-const allowed = new Set(['tenant', 'entity_id', 'event_type', 'since', 'until', 'as_of', 'limit', 'order', 'cursor']);
+const allowed = new Set([
+  'tenant',
+  'entity_id',
+  'event_type',
+  'since',
+  'until',
+  'as_of',
+  'limit',
+  'order',
+  'cursor',
+]);
 
 function bad(field: string, message: string): StoreError {
   return new StoreError(ErrorCode.INVALID_QUERY, message, { field });
@@ -40,7 +50,8 @@ function bad(field: string, message: string): StoreError {
 function time(field: string, value: TimeInput | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw bad(field, `${field} must be RFC3339 text or integer microseconds`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw bad(field, `${field} must be RFC3339 text or integer microseconds`);
     return value;
   }
   if (typeof value !== 'string') throw bad(field, `${field} must be RFC3339 text or integer microseconds`);
@@ -53,7 +64,8 @@ function time(field: string, value: TimeInput | undefined): number | undefined {
 
 function text(field: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0) throw bad(field, `${field} must be a non-empty string`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw bad(field, `${field} must be a non-empty string`);
   return value;
 }
 
@@ -77,7 +89,13 @@ function decodeCursor(cursor: string, order: 'asc' | 'desc'): number {
     throw bad('cursor', 'cursor is not one this store issued');
   }
   const c = parsed as { v?: unknown; t?: unknown; o?: unknown };
-  if (c === null || typeof c !== 'object' || c.v !== 1 || typeof c.t !== 'number' || !Number.isSafeInteger(c.t)) {
+  if (
+    c === null ||
+    typeof c !== 'object' ||
+    c.v !== 1 ||
+    typeof c.t !== 'number' ||
+    !Number.isSafeInteger(c.t)
+  ) {
     throw bad('cursor', 'cursor is not one this store issued');
   }
   if (c.o !== order) throw bad('cursor', `cursor was issued for order=${String(c.o)}, not ${order}`);
@@ -133,7 +151,8 @@ export function mergeResults(req: QueryRequest, answers: ShardQueryResult[]): Qu
   } else {
     const order: number[] = [];
     const all: { ts: number; event: unknown }[] = [];
-    for (const a of answers) for (let i = 0; i < a.ts.length; i++) all.push({ ts: a.ts[i], event: a.events[i] });
+    for (const a of answers)
+      for (let i = 0; i < a.ts.length; i++) all.push({ ts: a.ts[i], event: a.events[i] });
     all.sort(asc ? (x, y) => x.ts - y.ts : (x, y) => y.ts - x.ts);
     ts = order;
     events = [];

@@ -1,7 +1,8 @@
 // Owns the front side of one shard: its rings, the table of requests in flight, and the completion pump.
-import { bytesToUuid } from '../event/uuid.ts';
-import { formatTimestampUs } from '../event/timestamp.ts';
+
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
+import { formatTimestampUs } from '../event/timestamp.ts';
+import { bytesToUuid } from '../event/uuid.ts';
 import { ControlBlock, createControlBlock } from '../ring/control.ts';
 import { createRing, RingConsumer, RingProducer } from '../ring/ring.ts';
 import {
@@ -112,7 +113,14 @@ export class ShardClient {
    * Sends an APPEND message already encoded in `buf[0, bytes)` (header written here). Never throws: when the
    * message cannot be delivered, this shard's events of the call are marked failed in the sink.
    */
-  async sendAppend(buf: Buffer, bytes: number, count: number, sink: AppendSink, indexes: Uint32Array | null, waitMs: number): Promise<void> {
+  async sendAppend(
+    buf: Buffer,
+    bytes: number,
+    count: number,
+    sink: AppendSink,
+    indexes: Uint32Array | null,
+    waitMs: number,
+  ): Promise<void> {
     if (this.failure !== null) {
       failEvents(sink, indexes, count, this.failure);
       return;
@@ -149,10 +157,15 @@ export class ShardClient {
     const producer = this.producer;
     let error: StoreError | null = null;
     try {
-      if (!producer.tryPush(buf, 0, bytes)) await producer.push(buf, 0, bytes, waitMs);
+      // The caller's buffer is reused by the next call, so a message that must wait gets its own copy.
+      if (!producer.tryPush(buf, 0, bytes))
+        await producer.push(Buffer.from(buf.subarray(0, bytes)), 0, bytes, waitMs);
       // A restart swapped the rings while this push waited: the frame went into a ring nobody reads.
       if (producer !== this.producer) {
-        error = new StoreError(ErrorCode.SHARD_RESTARTED, `shard ${this.shard} restarted; the request was not delivered`);
+        error = new StoreError(
+          ErrorCode.SHARD_RESTARTED,
+          `shard ${this.shard} restarted; the request was not delivered`,
+        );
       }
     } catch (err) {
       error = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
@@ -206,7 +219,12 @@ export class ShardClient {
       return;
     }
     if (kind !== Completion.APPEND_RESULT) {
-      failEvents(p.sink, p.indexes, p.count, storeErrorFrom(JSON.parse(buf.toString('utf8', MESSAGE_HEADER_BYTES))));
+      failEvents(
+        p.sink,
+        p.indexes,
+        p.count,
+        storeErrorFrom(JSON.parse(buf.toString('utf8', MESSAGE_HEADER_BYTES))),
+      );
       return;
     }
     const count = buf.readUInt32LE(8);
@@ -273,12 +291,19 @@ export class ShardClient {
  * Marks `count` events of a call as failed with `reason` (their outcome is unknown to the caller, who may
  * retry them with the same ids) and settles the call when no shard is left to answer.
  */
-export function failEvents(sink: AppendSink, indexes: Uint32Array | null, count: number, reason: StoreError): void {
+export function failEvents(
+  sink: AppendSink,
+  indexes: Uint32Array | null,
+  count: number,
+  reason: StoreError,
+): void {
   const result = failed(reason.code, reason.message, reason.details);
   for (let k = 0; k < count; k++) sink.results[indexes === null ? k : indexes[k]] = result;
   if (--sink.remaining === 0) sink.resolve(sink.results);
 }
 
 function failed(code: string, message: string, details?: Record<string, unknown>): AppendFailed {
-  return details === undefined ? { ok: false, error: { code, message } } : { ok: false, error: { code, message, details } };
+  return details === undefined
+    ? { ok: false, error: { code, message } }
+    : { ok: false, error: { code, message, details } };
 }

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { Piscina } from 'piscina';
 import { appendEventsMax, shardRestartsMax, shardRestartWindowMs } from '../constants.ts';
-import { ErrorCode, StoreError } from '../errors.ts';
+import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import { encodeEvent, eventFrameBytes, type StoredEvent } from '../event/codec.ts';
 import { shardFor } from '../event/hash.ts';
 import { formatTimestampUs } from '../event/timestamp.ts';
@@ -10,11 +10,18 @@ import { type PreparedEvent, prepareEvent, validateTenantId } from '../event/val
 import { createFileIO } from '../io/file-io.ts';
 import { createSharedClock } from '../ring/clock.ts';
 import { ControlSlot } from '../ring/control.ts';
-import { type CrashRequest, Ingress, MESSAGE_HEADER_BYTES, type ShardQueryResult, type ShardTaskInput } from '../shard/protocol.ts';
+import {
+  type CrashRequest,
+  Ingress,
+  MESSAGE_HEADER_BYTES,
+  type ShardQueryResult,
+  type ShardTaskInput,
+} from '../shard/protocol.ts';
+import type { ShardTaskResult } from '../shard/run.ts';
 import { ensureShardDirs, lockDataDir, resolveStoreMeta, shardDir } from './data-dir.ts';
 import { type FilledOptions, fillOptions, type StoreOptions } from './options.ts';
 import { mergeResults, type QueryOptions, type QueryResult, shardQuery } from './query.ts';
-import { type AppendResult, type AppendSink, failEvents, ShardClient } from './shard-client.ts';
+import { type AppendResult, type AppendSink, ShardClient } from './shard-client.ts';
 
 const workerUrl = new URL('../../workers/shard.ts', import.meta.url);
 
@@ -124,7 +131,12 @@ export class Store extends EventEmitter {
     const release = lockDataDir(filled.dataDir);
     let store: Store | undefined;
     try {
-      const shards = resolveStoreMeta(createFileIO({ kind: 'node' }), filled.dataDir, options.shards, filled.shards);
+      const shards = resolveStoreMeta(
+        createFileIO({ kind: 'node' }),
+        filled.dataDir,
+        options.shards,
+        filled.shards,
+      );
       ensureShardDirs(filled.dataDir, shards);
       store = new Store(Object.freeze({ ...filled, shards }), shards, release);
       await store.start();
@@ -141,7 +153,10 @@ export class Store extends EventEmitter {
     // readiness barrier; a recovery failure (E_CORRUPTION, E_IO) rejects the task and fails the open.
     const ready = this.clients.map((c, k) => {
       const task = this.startShard(k);
-      return Promise.race([task.then(() => Promise.reject(new StoreError(ErrorCode.SHARD_FAILED, `shard ${k} ended during open`))), c.requestJson(Ingress.STATS, null, this.options.ringWaitMs)]);
+      const ended = task.then(() =>
+        Promise.reject(new StoreError(ErrorCode.SHARD_FAILED, `shard ${k} ended during open`)),
+      );
+      return Promise.race([ended, c.requestJson(Ingress.STATS, null, this.options.ringWaitMs)]);
     });
     await Promise.all(ready);
     this.lifecycle = 'open';
@@ -169,8 +184,12 @@ export class Store extends EventEmitter {
     };
   }
 
+  /** Starts shard k's task; the promise rejects when the shard stops for any reason but a requested close. */
   private startShard(k: number): Promise<unknown> {
-    const task = this.pool.run(this.taskInput(k));
+    const task = (this.pool.run(this.taskInput(k)) as Promise<ShardTaskResult>).then((r) => {
+      if (!r.closed) throw storeErrorFrom(r.error);
+      return r;
+    });
     this.tasks[k] = task;
     void this.clients[k].pump();
     task.then(
@@ -194,19 +213,32 @@ export class Store extends EventEmitter {
     times.push(now);
     this.restartTimes[k] = times;
     if (times.length > shardRestartsMax) {
-      c.failure = new StoreError(ErrorCode.SHARD_FAILED, `shard ${k} failed ${times.length} times within ${shardRestartWindowMs} ms and was stopped: ${error.message}`, { shard: k });
+      c.failure = new StoreError(
+        ErrorCode.SHARD_FAILED,
+        `shard ${k} failed ${times.length} times within ${shardRestartWindowMs} ms and was stopped: ${error.message}`,
+        { shard: k },
+      );
       c.stopPump();
       c.failAll(c.failure);
       this.emit('shard-failed', { shard: k, error });
       return;
     }
     const failed = c.resetAfterCrash(
-      new StoreError(ErrorCode.SHARD_RESTARTED, `shard ${k} restarted (${error.message}); the outcome of this request is unknown, retry it with the same event ids`, { shard: k }),
+      new StoreError(
+        ErrorCode.SHARD_RESTARTED,
+        `shard ${k} restarted (${error.message}); the outcome of this request is unknown, retry it with the same event ids`,
+        { shard: k },
+      ),
     );
     this.generations[k]++;
     c.control.add(ControlSlot.restarts, 1);
     this.startShard(k);
-    this.emit('shard-restarted', { shard: k, generation: this.generations[k], error, failedRequests: failed });
+    this.emit('shard-restarted', {
+      shard: k,
+      generation: this.generations[k],
+      error,
+      failedRequests: failed,
+    });
   }
 
   private checkOpen(): void {
@@ -223,10 +255,15 @@ export class Store extends EventEmitter {
    */
   async append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
     this.checkOpen();
-    const tenant = options.tenant === undefined ? this.options.defaultTenant : validateTenantId(options.tenant);
-    if (!Array.isArray(events)) throw new StoreError(ErrorCode.INVALID_EVENT, 'events must be an array', { field: 'events' });
+    const tenant =
+      options.tenant === undefined ? this.options.defaultTenant : validateTenantId(options.tenant);
+    if (!Array.isArray(events))
+      throw new StoreError(ErrorCode.INVALID_EVENT, 'events must be an array', { field: 'events' });
     if (events.length > appendEventsMax) {
-      throw new StoreError(ErrorCode.INVALID_EVENT, `at most ${appendEventsMax} events per append`, { field: 'events', count: events.length });
+      throw new StoreError(ErrorCode.INVALID_EVENT, `at most ${appendEventsMax} events per append`, {
+        field: 'events',
+        count: events.length,
+      });
     }
     const limits = { payloadBytesMax: this.options.payloadBytesMax };
     const prepared: PreparedEvent[] = new Array(events.length);
@@ -269,32 +306,47 @@ export class Store extends EventEmitter {
     for (let i = 0; i < n; i++) groups[shardOf[i]][fill[shardOf[i]]++] = i;
     // Check every group's size before sending any, so an oversized call writes nothing.
     for (let s = 0; s < shards; s++) if (groups[s] !== undefined) this.messageBytes(s, prepared, groups[s]);
-    for (let s = 0; s < shards; s++) if (groups[s] !== undefined) this.sendGroup(s, prepared, groups[s].length === n ? null : groups[s], sink);
+    for (let s = 0; s < shards; s++)
+      if (groups[s] !== undefined)
+        this.sendGroup(s, prepared, groups[s].length === n ? null : groups[s], sink);
     return done;
   }
 
-  private messageBytes(shard: number, prepared: readonly PreparedEvent[], indexes: Uint32Array | null): number {
+  private messageBytes(
+    shard: number,
+    prepared: readonly PreparedEvent[],
+    indexes: Uint32Array | null,
+  ): number {
     let bytes = MESSAGE_HEADER_BYTES;
     const count = indexes === null ? prepared.length : indexes.length;
     for (let k = 0; k < count; k++) bytes += eventFrameBytes(prepared[indexes === null ? k : indexes[k]]);
     const max = this.clients[shard].frameBytesMax;
     if (bytes > max) {
-      throw new StoreError(ErrorCode.FRAME_TOO_LARGE, `the events of this call for one shard need ${bytes} bytes; the ring takes at most ${max} per message: split the call`, {
-        bytes,
-        frameBytesMax: max,
-      });
+      throw new StoreError(
+        ErrorCode.FRAME_TOO_LARGE,
+        `the events of this call for one shard need ${bytes} bytes; the ring takes at most ${max} per message: split the call`,
+        {
+          bytes,
+          frameBytesMax: max,
+        },
+      );
     }
     return bytes;
   }
 
-  private sendGroup(shard: number, prepared: readonly PreparedEvent[], indexes: Uint32Array | null, sink: AppendSink): void {
+  private sendGroup(
+    shard: number,
+    prepared: readonly PreparedEvent[],
+    indexes: Uint32Array | null,
+    sink: AppendSink,
+  ): void {
     const bytes = this.messageBytes(shard, prepared, indexes);
-    if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
+    if (this.scratch.length < bytes)
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
     const buf = this.scratch;
     const count = indexes === null ? prepared.length : indexes.length;
     let off = MESSAGE_HEADER_BYTES;
     for (let k = 0; k < count; k++) off += encodeEvent(prepared[indexes === null ? k : indexes[k]], buf, off);
-    // The scratch buffer is reused by the next call: a message that must wait for ring space gets its own copy.
     void this.clients[shard].sendAppend(buf, off, count, sink, indexes, this.options.ringWaitMs);
   }
 
@@ -303,21 +355,41 @@ export class Store extends EventEmitter {
   async query(q: QueryOptions = {}): Promise<QueryResult> {
     this.checkOpen();
     const req = shardQuery(q, this.options.defaultTenant);
-    const targets = req.entity_id === undefined ? this.clients : [this.clients[shardFor(req.tenant, req.entity_id, this.shards)]];
-    const answers = await Promise.all(targets.map((c) => c.requestJson(Ingress.QUERY, req, this.options.ringWaitMs)));
+    const targets =
+      req.entity_id === undefined
+        ? this.clients
+        : [this.clients[shardFor(req.tenant, req.entity_id, this.shards)]];
+    const answers = await Promise.all(
+      targets.map((c) => c.requestJson(Ingress.QUERY, req, this.options.ringWaitMs)),
+    );
     return mergeResults(
       req,
       answers.map((a) => JSON.parse(a) as ShardQueryResult),
     );
   }
 
-  async state(tenant: string | undefined, entityId: string, options: StateOptions = {}): Promise<EntityState> {
+  async state(
+    tenant: string | undefined,
+    entityId: string,
+    options: StateOptions = {},
+  ): Promise<EntityState> {
     this.checkOpen();
     const t = tenant === undefined ? this.options.defaultTenant : validateTenantId(tenant);
     const req = shardQuery({ tenant: t, entity_id: entityId, as_of: options.as_of }, t);
     const shard = shardFor(t, req.entity_id!, this.shards);
-    const json = await this.clients[shard].requestJson(Ingress.STATE, { tenant: t, entity_id: req.entity_id, asOfUs: req.untilUs }, this.options.ringWaitMs);
-    const s = JSON.parse(json) as { entity_id: string; tenant_id: string; version: number; event_count: number; last_updated_us: number; current_state: Record<string, unknown> };
+    const json = await this.clients[shard].requestJson(
+      Ingress.STATE,
+      { tenant: t, entity_id: req.entity_id, asOfUs: req.untilUs },
+      this.options.ringWaitMs,
+    );
+    const s = JSON.parse(json) as {
+      entity_id: string;
+      tenant_id: string;
+      version: number;
+      event_count: number;
+      last_updated_us: number;
+      current_state: Record<string, unknown>;
+    };
     return {
       entity_id: s.entity_id,
       tenant_id: s.tenant_id,
@@ -335,16 +407,45 @@ export class Store extends EventEmitter {
     const t = tenant === undefined ? this.options.defaultTenant : validateTenantId(tenant);
     const req = shardQuery({ tenant: t, entity_id: entityId }, t);
     const shard = shardFor(t, req.entity_id!, this.shards);
-    const json = await this.clients[shard].requestJson(Ingress.SNAPSHOT, { tenant: t, entity_id: req.entity_id }, this.options.ringWaitMs);
-    const s = JSON.parse(json) as { entity_id: string; tenant_id: string; version: number; last_updated_us: number; state: Record<string, unknown> };
-    return { entity_id: s.entity_id, tenant_id: s.tenant_id, version: s.version, last_updated: formatTimestampUs(s.last_updated_us), state: s.state };
+    const json = await this.clients[shard].requestJson(
+      Ingress.SNAPSHOT,
+      { tenant: t, entity_id: req.entity_id },
+      this.options.ringWaitMs,
+    );
+    const s = JSON.parse(json) as {
+      entity_id: string;
+      tenant_id: string;
+      version: number;
+      last_updated_us: number;
+      state: Record<string, unknown>;
+    };
+    return {
+      entity_id: s.entity_id,
+      tenant_id: s.tenant_id,
+      version: s.version,
+      last_updated: formatTimestampUs(s.last_updated_us),
+      state: s.state,
+    };
   }
 
   async stats(): Promise<StoreStats> {
     this.checkOpen();
-    const answers = await Promise.all(this.clients.map((c) => c.requestJson(Ingress.STATS, null, this.options.ringWaitMs)));
+    const answers = await Promise.all(
+      this.clients.map((c) => c.requestJson(Ingress.STATS, null, this.options.ringWaitMs)),
+    );
     const perShard = answers.map((a, k) => {
-      const s = JSON.parse(a) as Omit<ShardStats, 'durableSeq' | 'fsyncs' | 'batches' | 'eventsPerFsync' | 'fsyncMicrosAvg' | 'walBytes' | 'ringFillBytes' | 'inFlight' | 'restarts'>;
+      const s = JSON.parse(a) as Omit<
+        ShardStats,
+        | 'durableSeq'
+        | 'fsyncs'
+        | 'batches'
+        | 'eventsPerFsync'
+        | 'fsyncMicrosAvg'
+        | 'walBytes'
+        | 'ringFillBytes'
+        | 'inFlight'
+        | 'restarts'
+      >;
       const c = this.clients[k];
       const fsyncs = c.control.load(ControlSlot.fsyncs);
       const durable = c.control.load(ControlSlot.eventsDurable);
@@ -407,7 +508,11 @@ export class Store extends EventEmitter {
     if (this.lifecycle === 'open') {
       this.lifecycle = 'closing';
       await Promise.allSettled(
-        this.clients.map((c) => (c.failure === null ? c.requestJson(Ingress.CLOSE, null, this.options.ringWaitMs) : Promise.resolve('')))
+        this.clients.map((c) =>
+          c.failure === null
+            ? c.requestJson(Ingress.CLOSE, null, this.options.ringWaitMs)
+            : Promise.resolve(''),
+        ),
       );
       await Promise.allSettled(this.tasks);
     }

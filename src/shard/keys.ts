@@ -20,7 +20,11 @@ export function entityKey(buf: Buffer, off: number): string {
 }
 
 export function typeKey(buf: Buffer, off: number): string {
-  const start = off + EVENT_HEADER_BYTES + buf.readUInt16LE(off + OFF_TENANT_BYTES) + buf.readUInt16LE(off + OFF_ENTITY_BYTES);
+  const start =
+    off +
+    EVENT_HEADER_BYTES +
+    buf.readUInt16LE(off + OFF_TENANT_BYTES) +
+    buf.readUInt16LE(off + OFF_ENTITY_BYTES);
   return buf.toString('latin1', start, start + buf.readUInt16LE(off + OFF_TYPE_BYTES));
 }
 

@@ -152,7 +152,16 @@ export class Memtable {
   }
 
   /** Records a committed event at local index `i` (must be the next one) in every index. */
-  index(i: number, chunk: number, offset: number, tsUs: number, tenant: TenantInfo, entity: number, type: number, frameBytes: number): void {
+  index(
+    i: number,
+    chunk: number,
+    offset: number,
+    tsUs: number,
+    tenant: TenantInfo,
+    entity: number,
+    type: number,
+    frameBytes: number,
+  ): void {
     assert(i === this.count, 'events are indexed in sequence order');
     this.chunkOf.set(i, chunk);
     this.offsetOf.set(i, offset);

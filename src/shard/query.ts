@@ -1,6 +1,7 @@
 // Owns query execution inside one shard: pick a posting list, bound it by time, walk it to the limit.
-import { eventJson } from '../event/codec.ts';
+
 import { queryResponseBytesMax } from '../constants.ts';
+import { eventJson } from '../event/codec.ts';
 import type { U32List } from './growable.ts';
 import { typeKey } from './keys.ts';
 import type { Memtable } from './memtable.ts';

@@ -2,6 +2,8 @@
 import assert from 'node:assert';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { shardBatchBytesMax, shardBatchFramesMax } from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
 import {
   commitEvent,
   EVENT_HEADER_BYTES,
@@ -13,18 +15,16 @@ import {
   readTimestampUs,
   readVersion,
 } from '../event/codec.ts';
-import { ErrorCode, StoreError } from '../errors.ts';
 import type { FileIO } from '../io/file-io.ts';
 import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
-import { shardBatchBytesMax, shardBatchFramesMax } from '../constants.ts';
 import { F64List, U32List } from './growable.ts';
 import { entityKey, idKey, tenantKey, typeKey } from './keys.ts';
 import { Memtable, type TenantInfo } from './memtable.ts';
 import {
-  type CrashRequest,
   Completion,
+  type CrashRequest,
   Ingress,
   MESSAGE_HEADER_BYTES,
   Outcome,
@@ -121,7 +121,6 @@ export class Shard {
   /** Opens the WAL and replays it into the memtable and indexes. */
   open(): void {
     const walDir = join(this.input.dir, 'wal');
-    this.io.mkdirp(walDir);
     const opened = Wal.open(this.io, walDir, {
       segmentBytesMax: this.input.walSegmentBytesMax,
       log: this.log,
@@ -137,7 +136,12 @@ export class Shard {
     this.control.store(ControlSlot.eventsDurable, this.nextSeq - 1);
     this.state = 'open';
     if (records > 0 || this.input.generation > 0) {
-      this.log('shard recovered', { shard: this.input.shard, records, events: this.nextSeq - 1, generation: this.input.generation });
+      this.log('shard recovered', {
+        shard: this.input.shard,
+        records,
+        events: this.nextSeq - 1,
+        generation: this.input.generation,
+      });
     }
   }
 
@@ -154,22 +158,30 @@ export class Shard {
       const seq = readSeq(chunk, off);
       const version = readVersion(chunk, off);
       if (bytes < EVENT_HEADER_BYTES || off + bytes > end || seq !== this.nextSeq) {
-        throw new StoreError(ErrorCode.CORRUPTION, `WAL record holds an event out of sequence (segment ${segment}, offset ${offset})`, {
-          segment,
-          offset,
-          expectedSeq: this.nextSeq,
-          seq,
-        });
+        throw new StoreError(
+          ErrorCode.CORRUPTION,
+          `WAL record holds an event out of sequence (segment ${segment}, offset ${offset})`,
+          {
+            segment,
+            offset,
+            expectedSeq: this.nextSeq,
+            seq,
+          },
+        );
       }
       const tenant = this.memtable.tenant(tenantKey(chunk, off));
       const entity = this.memtable.entityNo(tenant, entityKey(chunk, off));
       const info = this.memtable.entities[entity];
       if (version !== info.version + 1) {
-        throw new StoreError(ErrorCode.CORRUPTION, `WAL record breaks an entity's version sequence (segment ${segment}, offset ${offset})`, {
-          segment,
-          offset,
-          seq,
-        });
+        throw new StoreError(
+          ErrorCode.CORRUPTION,
+          `WAL record breaks an entity's version sequence (segment ${segment}, offset ${offset})`,
+          {
+            segment,
+            offset,
+            seq,
+          },
+        );
       }
       info.version = version;
       const type = this.memtable.typeNo(tenant, typeKey(chunk, off));
@@ -235,10 +247,24 @@ export class Shard {
       case Ingress.STATE:
       case Ingress.STATS:
       case Ingress.SNAPSHOT:
-        this.reads.push({ kind, requestId, body: Buffer.from(frame.buffer, frame.byteOffset + MESSAGE_HEADER_BYTES, frame.byteLength - MESSAGE_HEADER_BYTES).toString('utf8') });
+        this.reads.push({
+          kind,
+          requestId,
+          body: Buffer.from(
+            frame.buffer,
+            frame.byteOffset + MESSAGE_HEADER_BYTES,
+            frame.byteLength - MESSAGE_HEADER_BYTES,
+          ).toString('utf8'),
+        });
         return;
       case Ingress.CRASH:
-        this.crash = JSON.parse(Buffer.from(frame.buffer, frame.byteOffset + MESSAGE_HEADER_BYTES, frame.byteLength - MESSAGE_HEADER_BYTES).toString('utf8')) as CrashRequest;
+        this.crash = JSON.parse(
+          Buffer.from(
+            frame.buffer,
+            frame.byteOffset + MESSAGE_HEADER_BYTES,
+            frame.byteLength - MESSAGE_HEADER_BYTES,
+          ).toString('utf8'),
+        ) as CrashRequest;
         return;
       case Ingress.CLOSE:
         this.closeRequestId = requestId;
@@ -365,7 +391,11 @@ export class Shard {
         else if (this.input.durability === 'interval') this.syncIfDue();
       } catch (err) {
         ioError = err instanceof StoreError ? err : new StoreError(ErrorCode.IO, String(err));
-        this.log('WAL write failed; batch rolled back', { shard: this.input.shard, code: ioError.code, message: ioError.message });
+        this.log('WAL write failed; batch rolled back', {
+          shard: this.input.shard,
+          code: ioError.code,
+          message: ioError.message,
+        });
         // If the rollback itself fails, this throws: the shard stops and recovery decides from what is on disk.
         this.wal.rollback(mark);
       }
@@ -401,7 +431,16 @@ export class Shard {
     for (let b = 0; b < n; b++) {
       const off = this.batchOffsets.data[b];
       const seq = this.batchFirstSeq + b;
-      this.memtable.index(seq - 1, chunkIndex, off, readTimestampUs(chunk, off), this.batchTenants[b], this.batchEntities.data[b], this.batchTypes.data[b], readFrameBytes(chunk, off));
+      this.memtable.index(
+        seq - 1,
+        chunkIndex,
+        off,
+        readTimestampUs(chunk, off),
+        this.batchTenants[b],
+        this.batchEntities.data[b],
+        this.batchTypes.data[b],
+        readFrameBytes(chunk, off),
+      );
     }
     for (const [id, seq] of this.batchIds) this.remember(id, seq);
     this.control.add(ControlSlot.batches, 1);
@@ -481,10 +520,14 @@ export class Shard {
   private sendJson(kind: number, requestId: number, json: string): void {
     const max = MESSAGE_HEADER_BYTES + Buffer.byteLength(json);
     if (max > this.completion.frameBytesMax) {
-      const err = new StoreError(ErrorCode.FRAME_TOO_LARGE, 'response larger than the completion ring allows', {
-        bytes: max,
-        frameBytesMax: this.completion.frameBytesMax,
-      });
+      const err = new StoreError(
+        ErrorCode.FRAME_TOO_LARGE,
+        'response larger than the completion ring allows',
+        {
+          bytes: max,
+          frameBytesMax: this.completion.frameBytesMax,
+        },
+      );
       this.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
       return;
     }
@@ -507,7 +550,8 @@ export class Shard {
   }
 
   private scratchFor(bytes: number): Buffer {
-    if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
+    if (this.scratch.length < bytes)
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
     return this.scratch;
   }
 
@@ -546,7 +590,9 @@ export class Shard {
     const t = this.memtable.tenants.get(keyOf(tenant));
     const no = t?.entities.get(keyOf(entityId));
     if (no === undefined || this.memtable.entities[no].version === 0) {
-      throw new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(entityId)} not found`, { entity_id: entityId });
+      throw new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(entityId)} not found`, {
+        entity_id: entityId,
+      });
     }
     return no;
   }
@@ -568,9 +614,13 @@ export class Shard {
       }
       target = lo;
       if (target === 0) {
-        throw new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(req.entity_id)} has no events at or before as_of`, {
-          entity_id: req.entity_id,
-        });
+        throw new StoreError(
+          ErrorCode.NOT_FOUND,
+          `entity ${JSON.stringify(req.entity_id)} has no events at or before as_of`,
+          {
+            entity_id: req.entity_id,
+          },
+        );
       }
     }
     const folded = this.states.fold(this.memtable, entity, target);

@@ -1,6 +1,7 @@
 // Owns entity state reconstruction: folding object payloads, with snapshots every K events per entity.
-import { readPayloadJson, readTimestampUs } from '../event/codec.ts';
+
 import { snapshotsPerEntityMax } from '../constants.ts';
+import { readPayloadJson, readTimestampUs } from '../event/codec.ts';
 import type { Memtable } from './memtable.ts';
 
 type State = Record<string, unknown>;
@@ -60,10 +61,12 @@ export class EntityStates {
       const payload: unknown = JSON.parse(readPayloadJson(chunk, off));
       // Only objects fold (top-level merge, as the original); other payloads count as events but set nothing.
       // `state` has a null prototype, so an own "__proto__" key from JSON.parse is plain data, never a setter.
-      if (payload !== null && typeof payload === 'object' && !Array.isArray(payload)) Object.assign(state, payload);
+      if (payload !== null && typeof payload === 'object' && !Array.isArray(payload))
+        Object.assign(state, payload);
       version = v;
       lastUpdatedUs = readTimestampUs(chunk, off);
-      if (v % this.everyEvents === 0) this.keep(entity, { version: v, tsUs: lastUpdatedUs, state: copy(state) });
+      if (v % this.everyEvents === 0)
+        this.keep(entity, { version: v, tsUs: lastUpdatedUs, state: copy(state) });
     }
     return { version, lastUpdatedUs, state };
   }

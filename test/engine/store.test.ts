@@ -1,7 +1,7 @@
 // Store behaviour through the public API: appends, versions, conflicts, atomic groups, dedup, reads, recovery.
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AppendOk, type AppendResult, openStore, StoreError } from '../../src/index.ts';
 import { shardFor } from '../../src/event/hash.ts';
+import { type AppendOk, type AppendResult, openStore, StoreError } from '../../src/index.ts';
 import { openTestStore, removeTempDirs, seeded, tempDir } from '../helpers.ts';
 
 afterAll(removeTempDirs);
@@ -18,7 +18,8 @@ describe('append', () => {
     const store = await openTestStore({ shards: 3 });
     try {
       const events = [];
-      for (let i = 0; i < 300; i++) events.push({ event_type: 'thing.happened', entity_id: `e-${i % 7}`, payload: { i } });
+      for (let i = 0; i < 300; i++)
+        events.push({ event_type: 'thing.happened', entity_id: `e-${i % 7}`, payload: { i } });
       const results = (await store.append(events)).map(ok);
       const versions = new Map<string, number>();
       for (let i = 0; i < 300; i++) {
@@ -29,7 +30,8 @@ describe('append', () => {
         expect(results[i].position.shard).toBe(shardFor('default', entity, 3));
       }
       const perShard = new Map<number, number[]>();
-      for (const r of results) perShard.set(r.position.shard, [...(perShard.get(r.position.shard) ?? []), r.position.seq]);
+      for (const r of results)
+        perShard.set(r.position.shard, [...(perShard.get(r.position.shard) ?? []), r.position.seq]);
       for (const seqs of perShard.values()) expect(seqs).toEqual(seqs.map((_, i) => i + 1));
       const all = await store.query({ limit: 1000 });
       expect(all.events).toHaveLength(300);
@@ -44,13 +46,35 @@ describe('append', () => {
   it('enforces expected_version and reports the actual version on conflict', async () => {
     const store = await openTestStore();
     try {
-      ok((await store.append([{ event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 'no_entity' }]))[0]);
-      const again = await store.append([{ event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 'no_entity' }]);
-      expect(again[0]).toMatchObject({ ok: false, error: { code: 'E_CONFLICT', details: { actual_version: 1 } } });
+      ok(
+        (
+          await store.append([
+            { event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 'no_entity' },
+          ])
+        )[0],
+      );
+      const again = await store.append([
+        { event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 'no_entity' },
+      ]);
+      expect(again[0]).toMatchObject({
+        ok: false,
+        error: { code: 'E_CONFLICT', details: { actual_version: 1 } },
+      });
       ok((await store.append([{ event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 1 }]))[0]);
-      const stale = await store.append([{ event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 1 }]);
-      expect(stale[0]).toMatchObject({ ok: false, error: { code: 'E_CONFLICT', details: { actual_version: 2 } } });
-      expect(ok((await store.append([{ event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 'any' }]))[0]).version).toBe(3);
+      const stale = await store.append([
+        { event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 1 },
+      ]);
+      expect(stale[0]).toMatchObject({
+        ok: false,
+        error: { code: 'E_CONFLICT', details: { actual_version: 2 } },
+      });
+      expect(
+        ok(
+          (
+            await store.append([{ event_type: 'a.b', entity_id: 'x', payload: {}, expected_version: 'any' }])
+          )[0],
+        ).version,
+      ).toBe(3);
     } finally {
       await store.close();
     }
@@ -65,7 +89,11 @@ describe('append', () => {
         { event_type: 'a.b', entity_id: 'y', payload: {}, expected_version: 5 },
         { event_type: 'a.b', entity_id: 'w', payload: {} },
       ]);
-      expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['E_ABORTED', 'E_CONFLICT', 'E_ABORTED']);
+      expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual([
+        'E_ABORTED',
+        'E_CONFLICT',
+        'E_ABORTED',
+      ]);
       const page = await store.query({ limit: 100 });
       expect(page.events.map((e) => e.entity_id)).toEqual(['y']);
       // The aborted group left no trace: versions and sequences continue where they were.
@@ -80,8 +108,12 @@ describe('append', () => {
   it('acknowledges a retried id with the original result and stores it once', async () => {
     const store = await openTestStore();
     try {
-      const first = ok((await store.append([{ id: uuid(1), event_type: 'a.b', entity_id: 'd', payload: { n: 1 } }]))[0]);
-      const retry = ok((await store.append([{ id: uuid(1), event_type: 'a.b', entity_id: 'd', payload: { n: 1 } }]))[0]);
+      const first = ok(
+        (await store.append([{ id: uuid(1), event_type: 'a.b', entity_id: 'd', payload: { n: 1 } }]))[0],
+      );
+      const retry = ok(
+        (await store.append([{ id: uuid(1), event_type: 'a.b', entity_id: 'd', payload: { n: 1 } }]))[0],
+      );
       expect(retry).toEqual({ ...first, duplicate: true });
       const inCall = await store.append([
         { id: uuid(2), event_type: 'a.b', entity_id: 'd', payload: {} },
@@ -114,8 +146,12 @@ describe('append', () => {
   it('keeps tenants apart', async () => {
     const store = await openTestStore();
     try {
-      await store.append([{ event_type: 'a.b', entity_id: 'same', payload: { who: 'acme' } }], { tenant: 'acme' });
-      await store.append([{ event_type: 'a.b', entity_id: 'same', payload: { who: 'globex' } }], { tenant: 'globex' });
+      await store.append([{ event_type: 'a.b', entity_id: 'same', payload: { who: 'acme' } }], {
+        tenant: 'acme',
+      });
+      await store.append([{ event_type: 'a.b', entity_id: 'same', payload: { who: 'globex' } }], {
+        tenant: 'globex',
+      });
       const acme = await store.query({ tenant: 'acme' });
       expect(acme.events.map((e) => e.payload)).toEqual([{ who: 'acme' }]);
       expect((await store.state('globex', 'same')).current_state).toEqual({ who: 'globex' });
@@ -133,12 +169,18 @@ describe('query', () => {
       const rand = seeded(7);
       const all: { entity: string; type: string; ts: string; id: string }[] = [];
       for (let round = 0; round < 20; round++) {
-        const batch = [];
+        const batch: { event_type: string; entity_id: string; payload: unknown }[] = [];
         for (let i = 0; i < 25; i++) {
-          batch.push({ event_type: `t.${Math.floor(rand() * 3)}`, entity_id: `ent-${Math.floor(rand() * 10)}`, payload: { round, i } });
+          batch.push({
+            event_type: `t.${Math.floor(rand() * 3)}`,
+            entity_id: `ent-${Math.floor(rand() * 10)}`,
+            payload: { round, i },
+          });
         }
         const results = (await store.append(batch)).map(ok);
-        results.forEach((r, i) => all.push({ entity: batch[i].entity_id, type: batch[i].event_type, ts: r.timestamp, id: r.id }));
+        for (const [i, r] of results.entries()) {
+          all.push({ entity: batch[i].entity_id, type: batch[i].event_type, ts: r.timestamp, id: r.id });
+        }
       }
       all.sort((a, b) => (a.ts < b.ts ? -1 : 1));
       const since = all[100].ts;
@@ -147,9 +189,15 @@ describe('query', () => {
         { q: {}, pred: () => true },
         { q: { event_type: 't.1' }, pred: (e: (typeof all)[0]) => e.type === 't.1' },
         { q: { entity_id: 'ent-3' }, pred: (e: (typeof all)[0]) => e.entity === 'ent-3' },
-        { q: { entity_id: 'ent-3', event_type: 't.2' }, pred: (e: (typeof all)[0]) => e.entity === 'ent-3' && e.type === 't.2' },
+        {
+          q: { entity_id: 'ent-3', event_type: 't.2' },
+          pred: (e: (typeof all)[0]) => e.entity === 'ent-3' && e.type === 't.2',
+        },
         { q: { since, until }, pred: (e: (typeof all)[0]) => e.ts >= since && e.ts <= until },
-        { q: { as_of: until, event_type: 't.0' }, pred: (e: (typeof all)[0]) => e.ts <= until && e.type === 't.0' },
+        {
+          q: { as_of: until, event_type: 't.0' },
+          pred: (e: (typeof all)[0]) => e.ts <= until && e.type === 't.0',
+        },
       ];
       for (const { q, pred } of cases) {
         for (const order of ['asc', 'desc'] as const) {
@@ -175,7 +223,15 @@ describe('query', () => {
   it('rejects bad parameters with E_INVALID_QUERY', async () => {
     const store = await openTestStore();
     try {
-      for (const q of [{ limit: 0 }, { limit: 10_001 }, { order: 'up' }, { since: 'yesterday' }, { cursor: 'nope' }, { colour: 'red' }, { tenant: 'bad tenant' }]) {
+      for (const q of [
+        { limit: 0 },
+        { limit: 10_001 },
+        { order: 'up' },
+        { since: 'yesterday' },
+        { cursor: 'nope' },
+        { colour: 'red' },
+        { tenant: 'bad tenant' },
+      ]) {
         await expect(store.query(q as never)).rejects.toMatchObject({ code: 'E_INVALID_QUERY' });
       }
     } finally {
@@ -190,7 +246,13 @@ describe('state', () => {
     try {
       const stamps: string[] = [];
       for (let v = 1; v <= 10; v++) {
-        const r = ok((await store.append([{ event_type: 'c.set', entity_id: 'acct', payload: { [`k${v % 4}`]: v, last: v } }]))[0]);
+        const r = ok(
+          (
+            await store.append([
+              { event_type: 'c.set', entity_id: 'acct', payload: { [`k${v % 4}`]: v, last: v } },
+            ])
+          )[0],
+        );
         stamps.push(r.timestamp);
       }
       await store.append([{ event_type: 'c.note', entity_id: 'acct', payload: 'not an object' }]);
@@ -221,21 +283,29 @@ describe('lifecycle and recovery', () => {
   it('recovers versions, sequences, dedup ids and state after close and reopen', async () => {
     const dataDir = tempDir();
     const a = await openStore({ dataDir, shards: 2, logLevel: 'silent', ringBytes: 1 << 20 });
-    const first = (await a.append([
-      { id: uuid(9), event_type: 'a.b', entity_id: 'p', payload: { x: 1 } },
-      { event_type: 'a.b', entity_id: 'q', payload: { y: 2 } },
-    ])).map(ok);
+    const first = (
+      await a.append([
+        { id: uuid(9), event_type: 'a.b', entity_id: 'p', payload: { x: 1 } },
+        { event_type: 'a.b', entity_id: 'q', payload: { y: 2 } },
+      ])
+    ).map(ok);
     await a.close();
-    await expect(a.append([{ event_type: 'a.b', entity_id: 'p', payload: {} }])).rejects.toMatchObject({ code: 'E_CLOSED' });
+    await expect(a.append([{ event_type: 'a.b', entity_id: 'p', payload: {} }])).rejects.toMatchObject({
+      code: 'E_CLOSED',
+    });
 
     const b = await openStore({ dataDir, logLevel: 'silent', ringBytes: 1 << 20 });
     try {
       expect(b.shards).toBe(2);
-      const retry = ok((await b.append([{ id: uuid(9), event_type: 'a.b', entity_id: 'p', payload: { x: 1 } }]))[0]);
+      const retry = ok(
+        (await b.append([{ id: uuid(9), event_type: 'a.b', entity_id: 'p', payload: { x: 1 } }]))[0],
+      );
       expect(retry).toEqual({ ...first[0], duplicate: true });
       const next = ok((await b.append([{ event_type: 'a.b', entity_id: 'p', payload: { x: 3 } }]))[0]);
       expect(next.version).toBe(2);
-      expect(next.position.seq).toBe(first[0].position.seq + (first[1].position.shard === first[0].position.shard ? 2 : 1));
+      expect(next.position.seq).toBe(
+        first[0].position.seq + (first[1].position.shard === first[0].position.shard ? 2 : 1),
+      );
       expect(next.timestamp > first[1].timestamp).toBe(true);
       expect((await b.state(undefined, 'p')).current_state).toEqual({ x: 3 });
     } finally {
@@ -246,22 +316,37 @@ describe('lifecycle and recovery', () => {
   it('refuses a second opener and a different shard count', async () => {
     const dataDir = tempDir();
     const a = await openStore({ dataDir, shards: 2, logLevel: 'silent', ringBytes: 1 << 20 });
-    await expect(openStore({ dataDir, shards: 2, logLevel: 'silent' })).rejects.toMatchObject({ code: 'E_LOCKED' });
+    await expect(openStore({ dataDir, shards: 2, logLevel: 'silent' })).rejects.toMatchObject({
+      code: 'E_LOCKED',
+    });
     await a.close();
-    await expect(openStore({ dataDir, shards: 3, logLevel: 'silent' })).rejects.toMatchObject({ code: 'E_DATA_DIR_MISMATCH' });
+    await expect(openStore({ dataDir, shards: 3, logLevel: 'silent' })).rejects.toMatchObject({
+      code: 'E_DATA_DIR_MISMATCH',
+    });
   });
 
   it('rejects invalid options by name', async () => {
-    await expect(openStore({ shards: 0 })).rejects.toMatchObject({ code: 'E_INVALID_OPTION', details: { option: 'shards' } });
-    await expect(openStore({ durability: 'maybe' as never })).rejects.toMatchObject({ details: { option: 'durability' } });
-    await expect(openStore({ ringBytes: 100_000 })).rejects.toMatchObject({ details: { option: 'ringBytes' } });
+    await expect(openStore({ shards: 0 })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      details: { option: 'shards' },
+    });
+    await expect(openStore({ durability: 'maybe' as never })).rejects.toMatchObject({
+      details: { option: 'durability' },
+    });
+    await expect(openStore({ ringBytes: 100_000 })).rejects.toMatchObject({
+      details: { option: 'ringBytes' },
+    });
     await expect(openStore({ colour: 1 } as never)).rejects.toMatchObject({ details: { option: 'colour' } });
   });
 
   it('reports group commit in stats', async () => {
     const store = await openTestStore({ shards: 1 });
     try {
-      await Promise.all(Array.from({ length: 50 }, (_, i) => store.append([{ event_type: 'a.b', entity_id: `s${i}`, payload: {} }])));
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          store.append([{ event_type: 'a.b', entity_id: `s${i}`, payload: {} }]),
+        ),
+      );
       const stats = await store.stats();
       expect(stats.events).toBe(50);
       expect(stats.fsyncs).toBeGreaterThan(0);

@@ -1,0 +1,66 @@
+// Owns every shared-memory layout of the project: ring header and frames, shared clock, control block, latch.
+import { ringFrameAlignBytes } from '../constants.ts';
+
+/**
+ * Slots written by different threads sit on different cache lines, so a store by one side does not
+ * invalidate the line the other side keeps reading (false sharing). 64 bytes is the line of x86-64 and
+ * most ARM cores; Apple M-series cores use 128-byte lines, so doubling this would help there.
+ */
+export const cacheLineBytes = 64;
+const cacheLineInts = cacheLineBytes / Int32Array.BYTES_PER_ELEMENT;
+
+// --- Ring: [meta line][producer line][consumer line][data: capacity bytes] ---
+// Int32 indices into the header. Positions are uint32 byte counters stored as int32 (reinterpret with >>> 0).
+
+/** Written once by createRing, read-only afterwards. */
+export const ringMagicIndex = 0;
+export const ringVersionIndex = 1;
+export const ringCapacityIndex = 2;
+/** Written only by the producer: its write position and "producer waits for space" flag. */
+export const ringWritePosIndex = cacheLineInts;
+export const ringProducerSleepingIndex = cacheLineInts + 1;
+/** Written only by the consumer: its released read position and "consumer waits for data" flag. */
+export const ringReadPosIndex = 2 * cacheLineInts;
+export const ringConsumerSleepingIndex = 2 * cacheLineInts + 1;
+
+export const ringHeaderBytes = 3 * cacheLineBytes;
+export const ringHeaderInts = ringHeaderBytes / Int32Array.BYTES_PER_ELEMENT;
+/** Data starts on its own cache line, right after the header. */
+export const ringDataOffsetBytes = ringHeaderBytes;
+
+/** 'RING' in ASCII: catches a SharedArrayBuffer of another kind handed to a ring constructor. */
+export const ringMagic = 0x52494e47;
+export const ringVersion = 1;
+
+/** Each frame: [u32 length][length bytes][zero..alignment-1 pad bytes]. */
+export const ringFrameHeaderBytes = 4;
+/** Frames start 8-aligned so length words are naturally aligned for Uint32Array access. */
+export { ringFrameAlignBytes };
+/** A length word with this value means "nothing more before the end of the data region; continue at 0". */
+export const ringPaddingMarker = 0xffffffff;
+
+/** Bytes one frame of `length` payload bytes occupies in the data region. */
+export function ringFrameSpanBytes(length: number): number {
+  return (ringFrameHeaderBytes + length + ringFrameAlignBytes - 1) & ~(ringFrameAlignBytes - 1);
+}
+
+/**
+ * Largest payload: a frame spanning half the ring always fits eventually, because either it fits in the
+ * tail before the end or the tail is at most half the ring, so marker + frame fit in an empty ring.
+ */
+export function ringFrameBytesMax(capacityBytes: number): number {
+  return capacityBytes / 2 - ringFrameAlignBytes;
+}
+
+// --- Shared clock: one BigInt64 slot, the last microsecond timestamp ever reserved ---
+export const clockLastIndex = 0;
+export const clockBytes = cacheLineBytes;
+
+// --- Control block: 64-bit counters, durable watermark first ---
+/** Capacity of a control block in 64-bit slots (ControlSlot names a prefix; the rest is spare). */
+export const controlSlotsCount = 32;
+export const controlBytes = controlSlotsCount * BigInt64Array.BYTES_PER_ELEMENT;
+
+// --- Latch: one Int32 counter that threads count down and wait on reaching zero ---
+export const latchCountIndex = 0;
+export const latchBytes = cacheLineBytes;
