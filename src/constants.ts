@@ -52,6 +52,12 @@ export const snapshotEveryEventsDefault = 100;
 /** Snapshots kept per entity in memory (newest first); older as_of reads fold from the start. */
 export const snapshotsPerEntityMax = 16;
 
+// --- Subscriptions ---
+/** Live events held while a subscription catches up from history; more fails the subscription (E_QUEUE_FULL). */
+export const subscribeCatchUpBufferMax = 100_000;
+/** History events this close to the subscription's start are remembered to drop duplicates at the switch. */
+export const subscribeSwitchSlackUs = 5_000_000;
+
 // --- Requests ---
 /** Requests in flight per store (bounded correlation table). */
 export const requestsInFlightMax = 65_536;
@@ -98,3 +104,142 @@ assert(
   (ringFrameAlignBytes & (ringFrameAlignBytes - 1)) === 0 && ringFrameAlignBytes >= 4,
   'frame alignment',
 );
+
+// --- auth (added by auth module) ---
+/** API keys are `ask_` + base64url of this many random bytes (256 bits: unguessable, so a hash lookup is safe). */
+export const apiKeyRandomBytes = 32;
+/** Fewest characters after `ask_` in an ALLSOURCE_ADMIN_KEY (and in any presented key): ~192 bits of base64url. */
+export const apiKeyBodyCharsMin = 32;
+/** Longest credential the front looks at; anything longer is rejected before it is parsed, hashed or verified. */
+export const authCredentialCharsMax = 4096;
+export const apiKeyNameCharsMax = 128;
+export const apiKeyExpiresInDaysMax = 3650;
+/** Active (unrevoked, unexpired) API keys per tenant; one more answers E_QUOTA_EXCEEDED. */
+export const apiKeysActivePerTenantMax = 1000;
+/** Users per tenant; one more answers E_QUOTA_EXCEEDED. */
+export const usersPerTenantMax = 10_000;
+export const usernameCharsMin = 3;
+export const usernameCharsMax = 64;
+export const passwordCharsMin = 8;
+/** Caps the input to scrypt, so a huge "password" cannot make a login expensive. */
+export const passwordCharsMax = 256;
+/** HS256 secret length: RFC 7518 section 3.2 asks for a key at least as long as the hash output. */
+export const jwtSecretBytes = 32;
+/** Slack for exp / nbf against clocks of other machines; small so expired tokens die promptly. */
+export const jwtClockToleranceSeconds = 5;
+export const jwtTtlSecondsMax = 30 * 24 * 3600;
+/** Verified JWTs remembered so verification is off the hot path; oldest-used evicted past this. */
+export const tokenCacheEntriesMax = 10_000;
+/** scrypt N (cost) for new password hashes: 2^15 with r=8 uses 32 MiB and ~50-100 ms per hash. */
+export const scryptCostDefault = 2 ** 15;
+/** Lowest injectable cost: tests only; production keeps the default. */
+export const scryptCostMin = 2 ** 4;
+/** Highest cost accepted, also when reading a stored hash, so a planted hash cannot exhaust memory. */
+export const scryptCostMax = 2 ** 20;
+export const scryptBlockSize = 8;
+export const scryptParallelization = 1;
+export const scryptSaltBytes = 16;
+export const scryptKeyBytes = 32;
+/** scrypt needs 128 * N * r bytes; this is the ceiling handed to node as maxmem (with headroom). */
+export const scryptMemoryBytesMax = 2 * 128 * scryptCostMax * scryptBlockSize;
+/** Password hashes computed at once: each holds 128*N*r bytes and a libuv pool thread that fs work also needs. */
+export const passwordHashesConcurrentMax = 2;
+/** Password hashes waiting for a slot; one more answers E_QUEUE_FULL (503) instead of queueing without bound. */
+export const passwordHashQueueMax = 64;
+/** Retry-After suggested when the password hash queue is full. */
+export const passwordHashRetryAfterMs = 1000;
+
+assert(apiKeyBodyCharsMin <= Math.ceil((apiKeyRandomBytes * 4) / 3), 'generated API keys pass the shape check');
+assert(authCredentialCharsMax > 'ask_'.length + apiKeyBodyCharsMin, 'credential cap admits an API key');
+assert(jwtSecretBytes >= 32, 'HS256 secret at least as long as its hash output');
+assert(jwtClockToleranceSeconds < 60, 'clock tolerance stays small');
+assert(usernameCharsMin <= usernameCharsMax && passwordCharsMin <= passwordCharsMax, 'auth text bounds');
+assert(
+  scryptCostMin <= scryptCostDefault && scryptCostDefault <= scryptCostMax,
+  'default scrypt cost within its bounds',
+);
+assert(passwordHashesConcurrentMax >= 1 && passwordHashQueueMax >= 1, 'password hashing makes progress');
+
+// --- tenants/limits/metrics (added by tenants module) ---
+export const dayMs = 86_400_000;
+export const hourMs = 3_600_000;
+/** Tenant display names (characters). */
+export const tenantNameCharsMax = 256;
+/** Tier names: `[a-z0-9_-]{1,tenantTierCharsMax}`. */
+export const tenantTierCharsMax = 32;
+/** Tier of a tenant created without one, and of the default tenant. */
+export const tenantTierDefault = 'standard';
+/** Tenants one server keeps, deleted ones included (their ids stay reserved, see TenantService.delete). */
+export const tenantsMax = 100_000;
+/** How often changed usage counters are persisted; a crash forgets at most this much usage. */
+export const tenantUsageFlushIntervalMs = 10_000;
+/** Usage events per append when flushing; with tenantUsageEventBytesMax it keeps one append in a ring message. */
+export const tenantUsageFlushBatchMax = 50;
+/** Upper bound of one encoded `tenant.usage` frame (header + ids + a payload of numbers). */
+export const tenantUsageEventBytesMax = 640;
+/** Entity queries in flight while restoring usage counters on open. */
+export const tenantUsageRestoreConcurrency = 16;
+/** Token buckets a RateLimiter keeps; past it the least recently used one is dropped. */
+export const rateLimitBucketsMax = 100_000;
+/** Distinct `tenant` label values per metric; later tenants are counted under 'other'. */
+export const metricsTenantLabelsMax = 100;
+/** Distinct `route` label values; routes past it are counted under 'other' (routes should be templates). */
+export const metricsRoutesMax = 64;
+/** Request latency histogram buckets: 50 µs (a cached read) to 5 s (a write stuck behind backpressure). */
+export const metricsDurationBucketsSeconds: readonly number[] = Object.freeze([
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+]);
+/** Request paths are cut to this many characters in logs, so a hostile URL cannot bloat a log line. */
+export const logPathCharsMax = 256;
+
+assert(tenantUsageFlushBatchMax <= appendEventsMax, 'a usage flush batch fits one append');
+assert(
+  tenantUsageFlushBatchMax * tenantUsageEventBytesMax <= ringBytesMin / 2,
+  'a usage flush batch fits one ring message even in the smallest ring',
+);
+assert(metricsTenantLabelsMax >= 1 && metricsRoutesMax >= 1, 'label caps allow at least one value');
+
+// --- http (added by transport module) ---
+export const httpPortDefault = 3900;
+/** Default request body limit: room for a large batch, far above one maximal event. */
+export const httpBodyBytesDefault = 16 * 1024 * 1024;
+export const httpBodyBytesMin = 1024;
+/** Largest configurable body limit: a body is held in memory whole, so this bounds one request's memory. */
+export const httpBodyBytesMax = 256 * 1024 * 1024;
+/** Whole-request deadline (headers, body and handler); then 408 and the connection is closed. */
+export const httpRequestTimeoutMsDefault = 30_000;
+export const httpRequestTimeoutMsMin = 10;
+export const httpRequestTimeoutMsMax = 600_000;
+/** Idle keep-alive connections are closed after this; node:http's own default, below common proxy idle times. */
+export const httpKeepAliveTimeoutMsDefault = 5_000;
+export const httpKeepAliveTimeoutMsMin = 100;
+export const httpKeepAliveTimeoutMsMax = 600_000;
+/** headersTimeout exceeds keepAliveTimeout by this (capped by the request timeout), as node:http advises. */
+export const httpHeadersTimeoutSlackMs = 1_000;
+/** node:http checks header and request deadlines this often at most (its own default, 30 s, is too coarse). */
+export const httpTimeoutCheckIntervalMsMax = 1_000;
+/** In-flight requests get this long to finish on shutdown before their connections are cut. */
+export const httpShutdownGraceMsDefault = 10_000;
+export const httpShutdownGraceMsMax = 600_000;
+/** Longest client-supplied x-request-id that is echoed; longer or odd ones are replaced by a generated id. */
+export const httpRequestIdCharsMax = 64;
+/** Largest message a WebSocket client may send (stream filters are small); bigger ones close the socket. */
+export const wsMessageBytesMax = 64 * 1024;
+export const jwtTtlSecondsDefault = 3600;
+export const jwtTtlSecondsMin = 60;
+/** Token-bucket refill per tenant (requests per second); 0 turns rate limiting off. */
+export const rateLimitPerSecondDefault = 10_000;
+export const rateLimitPerSecondMax = 100_000_000;
+export const rateLimitBurstDefault = 20_000;
+
+assert(httpBodyBytesDefault > payloadBytesMaxDefault, 'a maximal event fits in a default request body');
+assert(
+  httpBodyBytesMin <= httpBodyBytesDefault && httpBodyBytesDefault <= httpBodyBytesMax,
+  'default body limit within its bounds',
+);
+assert(
+  httpKeepAliveTimeoutMsDefault + httpHeadersTimeoutSlackMs <= httpRequestTimeoutMsDefault,
+  'default headers timeout fits in the default request timeout',
+);
+assert(jwtTtlSecondsMin <= jwtTtlSecondsDefault && jwtTtlSecondsDefault <= jwtTtlSecondsMax, 'default JWT TTL in range');
+assert(rateLimitBurstDefault >= rateLimitPerSecondDefault, 'default burst covers one second of the default rate');

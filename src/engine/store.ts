@@ -1,7 +1,13 @@
 // Owns the Store: lifecycle, the shard pool, routing appends into rings, and fanning reads out to shards.
 import { EventEmitter } from 'node:events';
 import { Piscina } from 'piscina';
-import { appendEventsMax, shardRestartsMax, shardRestartWindowMs } from '../constants.ts';
+import {
+  appendEventsMax,
+  shardRestartsMax,
+  shardRestartWindowMs,
+  subscribeCatchUpBufferMax,
+  subscribeSwitchSlackUs,
+} from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import { encodeEvent, eventFrameBytes, type StoredEvent } from '../event/codec.ts';
 import { shardFor } from '../event/hash.ts';
@@ -22,6 +28,7 @@ import { ensureShardDirs, lockDataDir, resolveStoreMeta, shardDir } from './data
 import { type FilledOptions, fillOptions, type StoreOptions } from './options.ts';
 import { mergeResults, type QueryOptions, type QueryResult, shardQuery } from './query.ts';
 import { type AppendResult, type AppendSink, ShardClient } from './shard-client.ts';
+import { type LiveEvent, Subscriptions } from './subscriptions.ts';
 
 const workerUrl = new URL('../../workers/shard.ts', import.meta.url);
 
@@ -31,6 +38,21 @@ export interface AppendOptions {
 
 export interface StateOptions {
   as_of?: string | number;
+}
+
+export interface SubscribeOptions {
+  tenant?: string;
+  entity_id?: string;
+  event_type?: string;
+  /**
+   * Catch up first: a `next_cursor` from a query (events after it), or a timestamp (events at or after it).
+   * Without it the subscription is live only.
+   */
+  from?: string | number;
+}
+
+export interface Subscription {
+  close(): void;
 }
 
 export interface EntityState {
@@ -101,6 +123,7 @@ export class Store extends EventEmitter {
   private lifecycle: Lifecycle = 'opening';
   private scratch = Buffer.allocUnsafeSlow(1024 * 1024);
   private closing: Promise<void> | null = null;
+  private readonly subscriptions = new Subscriptions();
 
   /** Use openStore(); the constructor only wires things up. */
   private constructor(options: FilledOptions, shards: number, releaseLock: () => void) {
@@ -282,7 +305,13 @@ export class Store extends EventEmitter {
       resolve = res;
       reject = rej;
     });
-    const sink: AppendSink = { results: new Array(n), remaining: 0, resolve, reject };
+    // Subscribers see an event once it is acknowledged, in the order calls complete.
+    const subscriptions = this.subscriptions;
+    const publishThenResolve = (results: AppendResult[]) => {
+      subscriptions.publish(prepared, results);
+      resolve(results);
+    };
+    const sink: AppendSink = { results: new Array(n), remaining: 0, resolve: publishThenResolve, reject };
     const shards = this.shards;
     if (shards === 1) {
       sink.remaining = 1;
@@ -476,6 +505,84 @@ export class Store extends EventEmitter {
     };
   }
 
+  /**
+   * Delivers committed events matching the filter: first the history from `from` (if given), then live
+   * events, with no gap and no duplicate at the switch. `onEvent` gets each event's JSON text.
+   * `onError` is called (and the subscription closed) if the catch-up fails or live events outrun it.
+   */
+  async subscribe(
+    options: SubscribeOptions,
+    onEvent: (event: LiveEvent) => void,
+    onError: (err: StoreError) => void = () => {},
+  ): Promise<Subscription> {
+    this.checkOpen();
+    const { from, ...filterOptions } = options;
+    // Validates tenant, entity_id and event_type the same way a query does.
+    const req = shardQuery(filterOptions, this.options.defaultTenant);
+    const filter = { tenant: req.tenant, entity_id: req.entity_id, event_type: req.event_type };
+    let closed = false;
+    let live = from === undefined;
+    const buffer: LiveEvent[] = [];
+    const registeredUs = Date.now() * 1000;
+    const fail = (err: StoreError) => {
+      if (closed) return;
+      closed = true;
+      remove();
+      onError(err);
+    };
+    const remove = this.subscriptions.add(filter, (e) => {
+      if (closed) return;
+      if (live) onEvent(e);
+      else if (buffer.length < subscribeCatchUpBufferMax) buffer.push(e);
+      else
+        fail(
+          new StoreError(
+            ErrorCode.QUEUE_FULL,
+            'live events outran the catch-up; resubscribe from the last position seen',
+          ),
+        );
+    });
+    const subscription = {
+      close: () => {
+        closed = true;
+        remove();
+      },
+    };
+    if (from === undefined) return subscription;
+    // Catch up from history. Ids seen near the switch are remembered so a buffered live event that the
+    // history already delivered is not delivered twice (events from before registration cannot be buffered).
+    const recent = new Set<string>();
+    const q: QueryOptions = { ...filterOptions, limit: 1000, order: 'asc' };
+    if (typeof from === 'string' && !/^\d/.test(from)) q.cursor = from;
+    else q.since = from;
+    try {
+      for (;;) {
+        const page = await this.query(q);
+        for (const e of page.events) {
+          if (closed) return subscription;
+          onEvent({
+            json: JSON.stringify(e),
+            id: e.id,
+            tenant: e.tenant_id,
+            entityId: e.entity_id,
+            eventType: e.event_type,
+          });
+          if (Date.parse(e.timestamp) * 1000 >= registeredUs - subscribeSwitchSlackUs) recent.add(e.id);
+        }
+        if (page.next_cursor === null) break;
+        q.cursor = page.next_cursor;
+        delete q.since;
+      }
+    } catch (err) {
+      fail(err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err)));
+      return subscription;
+    }
+    for (const e of buffer) if (!closed && !recent.has(e.id)) onEvent(e);
+    buffer.length = 0;
+    live = true;
+    return subscription;
+  }
+
   // --- lifecycle ---
 
   /** Test hook: makes shard `shard` fail (`throw`: uncaught exception, `exit`: thread exit, `reject`: task error). */
@@ -527,7 +634,7 @@ export class Store extends EventEmitter {
   }
 }
 
-export type { AppendResult, QueryOptions, QueryResult, StoredEvent };
+export type { AppendResult, LiveEvent, QueryOptions, QueryResult, StoredEvent };
 
 export function openStore(options?: StoreOptions): Promise<Store> {
   return Store.open(options);

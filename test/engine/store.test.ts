@@ -357,3 +357,63 @@ describe('lifecycle and recovery', () => {
     }
   });
 });
+
+describe('subscribe', () => {
+  it('catches up from a position, then goes live with no gap and no duplicate', async () => {
+    const store = await openTestStore({ shards: 3 });
+    try {
+      const first = (
+        await store.append(
+          Array.from({ length: 30 }, (_, i) => ({
+            event_type: 'm.a',
+            entity_id: `s${i % 5}`,
+            payload: { i },
+          })),
+        )
+      ).map(ok);
+      const from = first[9].timestamp;
+      const seen: string[] = [];
+      // Writes racing the catch-up: started before subscribe resolves.
+      const racing = store.append(
+        Array.from({ length: 30 }, (_, i) => ({
+          event_type: 'm.a',
+          entity_id: `s${i % 5}`,
+          payload: { j: i },
+        })),
+      );
+      const sub = await store.subscribe({ from }, (e) => seen.push(e.id));
+      const raced = (await racing).map(ok);
+      const after = (await store.append([{ event_type: 'm.a', entity_id: 's1', payload: {} }])).map(ok);
+      sub.close();
+      const expected = [...first.filter((r) => r.timestamp >= from), ...raced, ...after].map((r) => r.id);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect([...seen].sort()).toEqual([...expected].sort());
+      await store.append([{ event_type: 'm.a', entity_id: 's1', payload: {} }]);
+      expect(seen).toHaveLength(expected.length);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('filters live events by tenant, entity and type', async () => {
+    const store = await openTestStore();
+    try {
+      const got: string[] = [];
+      const sub = await store.subscribe({ tenant: 'acme', event_type: 'x.y' }, (e) =>
+        got.push(JSON.parse(e.json).entity_id),
+      );
+      await store.append(
+        [
+          { event_type: 'x.y', entity_id: 'a', payload: {} },
+          { event_type: 'x.z', entity_id: 'b', payload: {} },
+        ],
+        { tenant: 'acme' },
+      );
+      await store.append([{ event_type: 'x.y', entity_id: 'c', payload: {} }], { tenant: 'globex' });
+      sub.close();
+      expect(got).toEqual(['a']);
+    } finally {
+      await store.close();
+    }
+  });
+});
