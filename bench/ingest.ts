@@ -4,7 +4,16 @@
 // Each case appends `batch` events per call with `inFlight` calls outstanding (1 = one call at a time).
 // Reported: median events/s over benny's samples, events per fsync, and the ratio to the fsync ceiling
 // measured in the same run (one thread writing the same bytes with one fdatasync per write).
-import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import b from 'benny';
@@ -19,7 +28,13 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { shards: [1, 2], batches: [100, 1000, 10000], seconds: 3, label: 'local', inFlight: [] };
+  const args: Args = {
+    shards: [1, 2],
+    batches: [100, 1000, 10000],
+    seconds: 3,
+    label: 'local',
+    inFlight: [],
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`missing value for ${flag}`);
@@ -82,7 +97,14 @@ function fsyncCeiling(dir: string, bytesPerWrite: number, seconds: number): numb
   return bytes / elapsed;
 }
 
-async function runCase(args: Args, shards: number, batch: number, inFlight: number, ceilingBytesPerSecond: number, frameBytes: number): Promise<CaseResult> {
+async function runCase(
+  args: Args,
+  shards: number,
+  batch: number,
+  inFlight: number,
+  ceilingBytesPerSecond: number,
+  frameBytes: number,
+): Promise<CaseResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
   const store: Store = await openStore({ dataDir, shards, durability: 'fsync', logLevel: 'silent' });
   const payload = events(batch);
@@ -123,10 +145,17 @@ const args = parseArgs(process.argv.slice(2));
 const scratch = mkdtempSync(join(tmpdir(), 'bench-ceiling-'));
 // Frame bytes of the benchmark event (68-byte header + tenant + entity + type + payload JSON), for the ceiling.
 const sample = events(1)[0];
-const frameBytes = 68 + 'default'.length + sample.entity_id.length + sample.event_type.length + JSON.stringify(sample.payload).length;
+const frameBytes =
+  68 +
+  'default'.length +
+  sample.entity_id.length +
+  sample.event_type.length +
+  JSON.stringify(sample.payload).length;
 const ceilingBytesPerSecond = fsyncCeiling(scratch, 1_000 * frameBytes, Math.min(2, args.seconds));
 rmSync(scratch, { recursive: true, force: true });
-console.log(`fsync ceiling: ${(ceilingBytesPerSecond / 1e6).toFixed(1)} MB/s with 1,000-event writes = ${Math.round(ceilingBytesPerSecond / frameBytes).toLocaleString()} events/s`);
+console.log(
+  `fsync ceiling: ${(ceilingBytesPerSecond / 1e6).toFixed(1)} MB/s with 1,000-event writes = ${Math.round(ceilingBytesPerSecond / frameBytes).toLocaleString()} events/s`,
+);
 
 const results: CaseResult[] = [];
 for (const shards of args.shards) {
@@ -144,10 +173,18 @@ for (const shards of args.shards) {
   }
 }
 
-const machine = { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version, label: args.label };
+const machine = {
+  cpus: availableParallelism(),
+  model: cpus()[0]?.model ?? 'unknown',
+  node: process.version,
+  label: args.label,
+};
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const jsonPath = new URL(`./results/ingest-${args.label}.json`, import.meta.url);
-writeFileSync(jsonPath, `${JSON.stringify({ date: new Date().toISOString(), machine, frameBytes, ceilingBytesPerSecond, results }, null, 2)}\n`);
+writeFileSync(
+  jsonPath,
+  `${JSON.stringify({ date: new Date().toISOString(), machine, frameBytes, ceilingBytesPerSecond, results }, null, 2)}\n`,
+);
 const table = [
   `Ingestion, durability "fsync", ${machine.cpus} CPUs (${machine.model}), Node ${machine.node}, ${new Date().toISOString().slice(0, 10)}`,
   '',

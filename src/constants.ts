@@ -149,7 +149,10 @@ export const passwordHashQueueMax = 64;
 /** Retry-After suggested when the password hash queue is full. */
 export const passwordHashRetryAfterMs = 1000;
 
-assert(apiKeyBodyCharsMin <= Math.ceil((apiKeyRandomBytes * 4) / 3), 'generated API keys pass the shape check');
+assert(
+  apiKeyBodyCharsMin <= Math.ceil((apiKeyRandomBytes * 4) / 3),
+  'generated API keys pass the shape check',
+);
 assert(authCredentialCharsMax > 'ask_'.length + apiKeyBodyCharsMin, 'credential cap admits an API key');
 assert(jwtSecretBytes >= 32, 'HS256 secret at least as long as its hash output');
 assert(jwtClockToleranceSeconds < 60, 'clock tolerance stays small');
@@ -241,5 +244,11 @@ assert(
   httpKeepAliveTimeoutMsDefault + httpHeadersTimeoutSlackMs <= httpRequestTimeoutMsDefault,
   'default headers timeout fits in the default request timeout',
 );
-assert(jwtTtlSecondsMin <= jwtTtlSecondsDefault && jwtTtlSecondsDefault <= jwtTtlSecondsMax, 'default JWT TTL in range');
-assert(rateLimitBurstDefault >= rateLimitPerSecondDefault, 'default burst covers one second of the default rate');
+assert(
+  jwtTtlSecondsMin <= jwtTtlSecondsDefault && jwtTtlSecondsDefault <= jwtTtlSecondsMax,
+  'default JWT TTL in range',
+);
+assert(
+  rateLimitBurstDefault >= rateLimitPerSecondDefault,
+  'default burst covers one second of the default rate',
+);

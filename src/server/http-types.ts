@@ -38,7 +38,9 @@ export interface WebSocketLike {
 }
 
 /** Called for an upgrade request on a websocket path; returning a non-null error rejects the upgrade. */
-export type WebSocketHandler = (req: HttpRequest) => Promise<{ status: number; body: string } | ((ws: WebSocketLike) => void)>;
+export type WebSocketHandler = (
+  req: HttpRequest,
+) => Promise<{ status: number; body: string } | ((ws: WebSocketLike) => void)>;
 
 export interface TransportOptions {
   host: string;

@@ -6,10 +6,16 @@ import type { StoredEvent } from '../event/codec.ts';
 export const systemTenant = '_system';
 
 /** Appends state-change events to the system tenant; throws when any of them was not written. */
-export async function appendSystem(store: Store, events: { event_type: string; entity_id: string; payload: unknown }[]): Promise<void> {
+export async function appendSystem(
+  store: Store,
+  events: { event_type: string; entity_id: string; payload: unknown }[],
+): Promise<void> {
   const results = await store.append(events, { tenant: systemTenant });
   for (const r of results) {
-    if (!r.ok) throw Object.assign(new Error(`system state write failed: ${r.error.code} ${r.error.message}`), { code: r.error.code });
+    if (!r.ok)
+      throw Object.assign(new Error(`system state write failed: ${r.error.code} ${r.error.message}`), {
+        code: r.error.code,
+      });
   }
 }
 
@@ -17,7 +23,11 @@ export async function appendSystem(store: Store, events: { event_type: string; e
  * Calls `visit` for every system event whose type starts with `typePrefix`, oldest first, paging through
  * the store so a large history is never held in memory at once.
  */
-export async function replaySystem(store: Store, typePrefix: string, visit: (event: StoredEvent) => void): Promise<number> {
+export async function replaySystem(
+  store: Store,
+  typePrefix: string,
+  visit: (event: StoredEvent) => void,
+): Promise<number> {
   let cursor: string | undefined;
   let count = 0;
   do {
