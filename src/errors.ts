@@ -30,6 +30,7 @@ export const ErrorCode = {
   TENANT_INACTIVE: 'E_TENANT_INACTIVE',
   ALREADY_EXISTS: 'E_ALREADY_EXISTS',
   TIMEOUT: 'E_TIMEOUT',
+  NOT_IMPLEMENTED: 'E_NOT_IMPLEMENTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

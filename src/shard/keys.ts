@@ -33,3 +33,33 @@ export function idKey(buf: Buffer, off: number): string {
   if ((buf[off + OFF_FLAGS] & FLAG_ID_SUPPLIED) === 0) return '';
   return buf.toString('latin1', off + OFF_ID, off + OFF_ID + 16);
 }
+
+/**
+ * Remembers the last byte string it resolved and its value, so runs of events with the same tenant (or the
+ * same event type) resolve without allocating a key string: one short byte comparison instead.
+ */
+export class LastKey<T> {
+  private bytes = Buffer.alloc(256);
+  private length = -1;
+  private value: T | undefined;
+
+  /** The cached value when buf[start, start+length) equals the last key, else undefined. */
+  get(buf: Buffer, start: number, length: number): T | undefined {
+    if (length !== this.length) return undefined;
+    const last = this.bytes;
+    for (let i = 0; i < length; i++) if (buf[start + i] !== last[i]) return undefined;
+    return this.value;
+  }
+
+  set(buf: Buffer, start: number, length: number, value: T): void {
+    if (length > this.bytes.length) this.bytes = Buffer.alloc(length);
+    buf.copy(this.bytes, 0, start, start + length);
+    this.length = length;
+    this.value = value;
+  }
+
+  clear(): void {
+    this.length = -1;
+    this.value = undefined;
+  }
+}

@@ -7,9 +7,12 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import {
   commitEvent,
   EVENT_HEADER_BYTES,
+  OFF_ENTITY_BYTES,
   OFF_EXPECTED_KIND,
   OFF_EXPECTED_VERSION,
   OFF_ID,
+  OFF_TENANT_BYTES,
+  OFF_TYPE_BYTES,
   readFrameBytes,
   readSeq,
   readTimestampUs,
@@ -20,7 +23,7 @@ import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
 import { F64List, U32List } from './growable.ts';
-import { entityKey, idKey, tenantKey, typeKey } from './keys.ts';
+import { entityKey, idKey, LastKey, tenantKey, typeKey } from './keys.ts';
 import { Memtable, type TenantInfo } from './memtable.ts';
 import {
   Completion,
@@ -98,6 +101,8 @@ export class Shard {
   private readonly undoEntity = new U32List(256);
   private readonly undoVersion = new U32List(256);
   private readonly reads: PendingRead[] = [];
+  private readonly lastTenant = new LastKey<TenantInfo>();
+  private readonly lastType = new LastKey<number>();
   private scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
   private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
@@ -314,7 +319,7 @@ export class Shard {
           continue;
         }
       }
-      const tenant = this.memtable.tenant(tenantKey(chunk, read));
+      const tenant = this.tenantOf(chunk, read);
       const entity = this.memtable.entityNo(tenant, entityKey(chunk, read));
       const info = this.memtable.entities[entity];
       const expectedKind = chunk[read + OFF_EXPECTED_KIND];
@@ -326,7 +331,7 @@ export class Shard {
         actualVersion = info.version;
         break;
       }
-      const type = this.memtable.typeNo(tenant, typeKey(chunk, read));
+      const type = this.typeOf(tenant, chunk, read);
       if (write !== read) chunk.copyWithin(write, read, read + bytes);
       this.undoEntity.push(entity);
       this.undoVersion.push(info.version);
@@ -366,6 +371,34 @@ export class Shard {
       this.outcome.push(k === failedAt ? Outcome.CONFLICT : Outcome.ABORTED);
       this.outcomeRef.set(this.outcomeRef.length, k === failedAt ? actualVersion : 0);
     }
+  }
+
+  private tenantOf(chunk: Buffer, off: number): TenantInfo {
+    const start = off + EVENT_HEADER_BYTES;
+    const length = chunk.readUInt16LE(off + OFF_TENANT_BYTES);
+    let tenant = this.lastTenant.get(chunk, start, length);
+    if (tenant === undefined) {
+      tenant = this.memtable.tenant(tenantKey(chunk, off));
+      this.lastTenant.set(chunk, start, length, tenant);
+      this.lastType.clear();
+    }
+    return tenant;
+  }
+
+  /** Type number within `tenant`; valid because lastType is cleared whenever the tenant changes. */
+  private typeOf(tenant: TenantInfo, chunk: Buffer, off: number): number {
+    const start =
+      off +
+      EVENT_HEADER_BYTES +
+      chunk.readUInt16LE(off + OFF_TENANT_BYTES) +
+      chunk.readUInt16LE(off + OFF_ENTITY_BYTES);
+    const length = chunk.readUInt16LE(off + OFF_TYPE_BYTES);
+    let type = this.lastType.get(chunk, start, length);
+    if (type === undefined) {
+      type = this.memtable.typeNo(tenant, typeKey(chunk, off));
+      this.lastType.set(chunk, start, length, type);
+    }
+    return type;
   }
 
   private undoTo(mark: number): void {

@@ -1,0 +1,89 @@
+// Owns route matching: method + path pattern (`:param` segments) to a handler, with 404 and 405 answers.
+import { ErrorCode, StoreError } from '../errors.ts';
+import type { HttpRequest, HttpResponse } from './http-types.ts';
+
+export type RouteHandler = (
+  req: HttpRequest,
+  res: HttpResponse,
+  params: Record<string, string>,
+) => Promise<void>;
+
+interface Route {
+  method: string;
+  /** Pattern as registered, e.g. /api/v1/entities/:id/state; also the metrics label. */
+  pattern: string;
+  segments: string[];
+  handler: RouteHandler;
+}
+
+export interface Match {
+  route: string;
+  handler: RouteHandler;
+  params: Record<string, string>;
+}
+
+export class Router {
+  private readonly exact = new Map<string, Map<string, Route>>();
+  private readonly patterns: Route[] = [];
+
+  add(method: string, pattern: string, handler: RouteHandler): this {
+    const route = { method, pattern, segments: pattern.split('/'), handler };
+    if (pattern.includes('/:')) {
+      this.patterns.push(route);
+    } else {
+      let byMethod = this.exact.get(pattern);
+      if (byMethod === undefined) {
+        byMethod = new Map();
+        this.exact.set(pattern, byMethod);
+      }
+      byMethod.set(method, route);
+    }
+    return this;
+  }
+
+  /** The matching route, or a 404/405 StoreError. */
+  match(method: string, path: string): Match {
+    const byMethod = this.exact.get(path);
+    if (byMethod !== undefined) {
+      const route = byMethod.get(method) ?? (method === 'HEAD' ? byMethod.get('GET') : undefined);
+      if (route === undefined) throw notAllowed(method, path, [...byMethod.keys()]);
+      return { route: route.pattern, handler: route.handler, params: {} };
+    }
+    const parts = path.split('/');
+    const allowed: string[] = [];
+    for (const route of this.patterns) {
+      const params = matchSegments(route.segments, parts);
+      if (params === null) continue;
+      if (route.method !== method) {
+        allowed.push(route.method);
+        continue;
+      }
+      return { route: route.pattern, handler: route.handler, params };
+    }
+    if (allowed.length > 0) throw notAllowed(method, path, allowed);
+    throw new StoreError(ErrorCode.NOT_FOUND, `no route for ${method} ${path}`);
+  }
+}
+
+function matchSegments(pattern: string[], parts: string[]): Record<string, string> | null {
+  if (pattern.length !== parts.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i];
+    if (p.startsWith(':')) {
+      if (parts[i] === '') return null;
+      try {
+        params[p.slice(1)] = decodeURIComponent(parts[i]);
+      } catch {
+        return null;
+      }
+    } else if (p !== parts[i]) {
+      return null;
+    }
+  }
+  return params;
+}
+
+function notAllowed(method: string, path: string, allowed: string[]): StoreError {
+  return new StoreError(ErrorCode.METHOD_NOT_ALLOWED, `${method} is not allowed on ${path}`, { allowed });
+}
