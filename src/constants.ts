@@ -184,6 +184,17 @@ export const tenantUsageEventBytesMax = 640;
 export const tenantUsageRestoreConcurrency = 16;
 /** Token buckets a RateLimiter keeps; past it the least recently used one is dropped. */
 export const rateLimitBucketsMax = 100_000;
+/**
+ * Default request-rate tiers (requests per second, bucket size) for RateLimiter; a tenant's `tier` names
+ * one. Batch routes may charge more than 1 per request. Operators override the table in server options.
+ */
+export const rateLimitTiersDefault: Readonly<Record<string, Readonly<{ perSecond: number; burst: number }>>> =
+  Object.freeze({
+    free: Object.freeze({ perSecond: 10, burst: 20 }),
+    standard: Object.freeze({ perSecond: 1_000, burst: 2_000 }),
+    professional: Object.freeze({ perSecond: 5_000, burst: 10_000 }),
+    enterprise: Object.freeze({ perSecond: 50_000, burst: 100_000 }),
+  });
 /** Distinct `tenant` label values per metric; later tenants are counted under 'other'. */
 export const metricsTenantLabelsMax = 100;
 /** Distinct `route` label values; routes past it are counted under 'other' (routes should be templates). */
@@ -200,6 +211,7 @@ assert(
   tenantUsageFlushBatchMax * tenantUsageEventBytesMax <= ringBytesMin / 2,
   'a usage flush batch fits one ring message even in the smallest ring',
 );
+assert(tenantTierDefault in rateLimitTiersDefault, 'the default tenant tier has a rate limit tier');
 assert(metricsTenantLabelsMax >= 1 && metricsRoutesMax >= 1, 'label caps allow at least one value');
 
 // --- http (added by transport module) ---
@@ -215,7 +227,8 @@ export const httpRequestTimeoutMsMin = 10;
 export const httpRequestTimeoutMsMax = 600_000;
 /** Idle keep-alive connections are closed after this; node:http's own default, below common proxy idle times. */
 export const httpKeepAliveTimeoutMsDefault = 5_000;
-export const httpKeepAliveTimeoutMsMin = 100;
+/** Below one second node:http would advertise `Keep-Alive: timeout=0` and clients would not reuse connections. */
+export const httpKeepAliveTimeoutMsMin = 1_000;
 export const httpKeepAliveTimeoutMsMax = 600_000;
 /** headersTimeout exceeds keepAliveTimeout by this (capped by the request timeout), as node:http advises. */
 export const httpHeadersTimeoutSlackMs = 1_000;

@@ -1,0 +1,757 @@
+// Owns the auth service: users, API keys and JWT sessions, persisted as events in the system tenant.
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  apiKeyBodyCharsMin,
+  apiKeyExpiresInDaysMax,
+  apiKeyNameCharsMax,
+  apiKeysActivePerTenantMax,
+  authCredentialCharsMax,
+  jwtTtlSecondsMax,
+  passwordCharsMax,
+  tokenCacheEntriesMax,
+  usernameCharsMax,
+  usernameCharsMin,
+  usersPerTenantMax,
+} from '../../constants.ts';
+import type { Store } from '../../engine/store.ts';
+import { ErrorCode, StoreError } from '../../errors.ts';
+import type { StoredEvent } from '../../event/codec.ts';
+import { appendSystem, replaySystem } from '../system-log.ts';
+import {
+  type ApiKeyRecord,
+  ApiKeyTable,
+  apiKeyPrefix,
+  generateApiKey,
+  hashApiKey,
+  isApiKeyShaped,
+} from './api-keys.ts';
+import { type AuthLog, isJwtShaped, JwtCodec, type JwtConfig, loadSigningKeys, TokenCache } from './jwt.ts';
+import { isPasswordHash, PasswordHasher, validatePassword } from './passwords.ts';
+import { isAdmin, makePrincipal, type Principal, resolveTenant } from './principal.ts';
+import { permissions as allPermissions, canGrant, isRole, type Permission, type Role } from './roles.ts';
+
+/** Event types of the auth state in the system tenant; payloads carry hashes, never keys or passwords. */
+export const authEvents = Object.freeze({
+  userRegistered: 'auth.user.registered',
+  userDeleted: 'auth.user.deleted',
+  keyCreated: 'auth.key.created',
+  keyRevoked: 'auth.key.revoked',
+});
+
+export interface AuthServiceOptions {
+  store: Store;
+  dataDir: string;
+  /** ALLSOURCE_ADMIN_KEY: accepted as an admin key while configured; never persisted. */
+  adminKey?: string;
+  jwt: JwtConfig;
+  /** Diagnostics; `fields.level` is 'debug' | 'info' | 'warn'. Never receives a key, token or password. */
+  log: (msg: string, fields?: object) => void;
+  /** Where the one-time admin key goes (stdout). */
+  print: (line: string) => void;
+  /** scrypt N for new password hashes; lower only in tests. */
+  scryptCost?: number;
+  /** Milliseconds since the epoch. */
+  now?: () => number;
+  /** Verified-token cache size; 0 disables it. */
+  tokenCacheEntries?: number;
+}
+
+export interface UserView {
+  id: string;
+  username: string;
+  role: Role;
+  tenant_id: string;
+  created_at: string;
+}
+
+export interface LoginResult {
+  token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  user: UserView;
+}
+
+export interface ApiKeyCreated {
+  id: string;
+  name: string;
+  /** The only time the key is shown. */
+  key: string;
+  role: Role;
+  tenant_id: string;
+  expires_at: string | null;
+}
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  role: Role;
+  tenant_id: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_by: string;
+}
+
+export interface MeView {
+  kind: Principal['kind'];
+  id: string;
+  name: string;
+  role: Role;
+  tenant_id: string;
+  permissions: Permission[];
+  key_id?: string;
+  expires_at: string | null;
+}
+
+export interface TokenCacheStats {
+  size: number;
+  max: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+interface UserRecord {
+  id: string;
+  username: string;
+  role: Role;
+  tenant: string;
+  passwordHash: string;
+  createdAt: number;
+  createdBy: string;
+}
+
+const usernamePattern = new RegExp(`^[A-Za-z0-9_.@-]{${usernameCharsMin},${usernameCharsMax}}$`);
+const controlChars = /\p{Cc}/u;
+const dayMs = 86_400_000;
+const envKeySubject = 'env';
+/** Shown instead of the reason: which check failed is for the debug log, not for whoever holds the credential. */
+const rejectedMessage = 'invalid or expired credentials';
+
+function invalid(field: string, message: string): StoreError {
+  return new StoreError(ErrorCode.INVALID_REQUEST, message, { field });
+}
+
+function optionError(option: string, rule: string): StoreError {
+  return new StoreError(ErrorCode.INVALID_OPTION, `option ${option} ${rule}`, { option });
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Request bodies are untrusted JSON: a plain object with only the allowed keys (unknown ones are refused). */
+function bodyObject(input: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw invalid('body', 'request body must be a JSON object');
+  }
+  const obj = input as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      throw invalid(key.length <= 64 ? key : 'body', `unknown field (allowed: ${allowed.join(', ')})`);
+    }
+  }
+  return obj;
+}
+
+function field(obj: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(obj, name) ? obj[name] : undefined;
+}
+
+function validateUsername(value: unknown): string {
+  if (typeof value !== 'string' || !usernamePattern.test(value)) {
+    throw invalid('username', `username must match [A-Za-z0-9_.@-]{${usernameCharsMin},${usernameCharsMax}}`);
+  }
+  return value;
+}
+
+function validateRole(value: unknown, fallback: Role): Role {
+  if (value === undefined) return fallback;
+  if (!isRole(value)) throw invalid('role', 'role must be one of admin, developer, serviceaccount, readonly');
+  return value;
+}
+
+function optionalTenant(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw invalid('tenant_id', 'tenant_id must be a string');
+  return value;
+}
+
+/** Usernames are unique without regard to case, so "Admin" cannot pose as "admin". */
+function nameKey(username: string): string {
+  return username.toLowerCase();
+}
+
+function principalRef(p: Principal): string {
+  return p.kind === 'jwt' ? `user:${p.subject}` : `key:${p.subject}`;
+}
+
+function userView(u: UserRecord): UserView {
+  return { id: u.id, username: u.username, role: u.role, tenant_id: u.tenant, created_at: iso(u.createdAt)! };
+}
+
+function keyView(r: ApiKeyRecord): ApiKeyView {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role,
+    tenant_id: r.tenant,
+    created_at: iso(r.createdAt)!,
+    expires_at: iso(r.expiresAt),
+    revoked_at: iso(r.revokedAt),
+    created_by: r.createdBy,
+  };
+}
+
+function checkOptions(options: AuthServiceOptions): void {
+  if (options === null || typeof options !== 'object') throw optionError('options', 'must be an object');
+  if (options.store === null || typeof options.store !== 'object') throw optionError('store', 'is required');
+  if (typeof options.dataDir !== 'string' || options.dataDir === '') {
+    throw optionError('dataDir', 'must be a non-empty path');
+  }
+  const jwt = options.jwt;
+  if (jwt === null || typeof jwt !== 'object') throw optionError('jwt', 'is required');
+  if (jwt.alg !== 'HS256' && jwt.alg !== 'EdDSA') throw optionError('jwt.alg', 'must be "HS256" or "EdDSA"');
+  if (typeof jwt.issuer !== 'string' || jwt.issuer === '')
+    throw optionError('jwt.issuer', 'must be non-empty');
+  if (typeof jwt.audience !== 'string' || jwt.audience === '') {
+    throw optionError('jwt.audience', 'must be non-empty');
+  }
+  if (!Number.isSafeInteger(jwt.ttlSeconds) || jwt.ttlSeconds < 1 || jwt.ttlSeconds > jwtTtlSecondsMax) {
+    throw optionError('jwt.ttlSeconds', `must be an integer in 1..${jwtTtlSecondsMax}`);
+  }
+  if (typeof options.log !== 'function') throw optionError('log', 'must be a function');
+  if (typeof options.print !== 'function') throw optionError('print', 'must be a function');
+  if (options.now !== undefined && typeof options.now !== 'function')
+    throw optionError('now', 'must be a function');
+  const cache = options.tokenCacheEntries;
+  if (cache !== undefined && (!Number.isSafeInteger(cache) || cache < 0 || cache > tokenCacheEntriesMax)) {
+    throw optionError('tokenCacheEntries', `must be an integer in 0..${tokenCacheEntriesMax}`);
+  }
+  if (
+    options.adminKey !== undefined &&
+    (typeof options.adminKey !== 'string' || !isApiKeyShaped(options.adminKey))
+  ) {
+    // The value is never echoed: it is a secret even when malformed.
+    throw new StoreError(
+      ErrorCode.INVALID_OPTION,
+      `ALLSOURCE_ADMIN_KEY must be "${apiKeyPrefix}" followed by at least ${apiKeyBodyCharsMin} characters of [A-Za-z0-9_-] (at most ${authCredentialCharsMax} in all)`,
+      { option: 'adminKey', env: 'ALLSOURCE_ADMIN_KEY' },
+    );
+  }
+}
+
+/**
+ * Authentication (API keys, JWTs) and the user / key lifecycle. State lives in memory, rebuilt at open
+ * from auth.* events in the system tenant; every change is appended (durably) before it takes effect.
+ */
+export class AuthService {
+  private readonly store: Store;
+  private readonly jwt: JwtCodec;
+  private readonly hasher: PasswordHasher;
+  private readonly now: () => number;
+  private readonly logFn: AuthLog;
+  private readonly keys = new ApiKeyTable();
+  private readonly users = new Map<string, UserRecord>();
+  private readonly usersByName = new Map<string, UserRecord>();
+  /** Usernames being registered (between the uniqueness check and the durable append). */
+  private readonly pendingNames = new Set<string>();
+  private readonly tokens: TokenCache<Readonly<Principal>>;
+  private envKeyHash: string | null = null;
+  private envPrincipal: Readonly<Principal> | null = null;
+  /** Hash of a random password: login runs scrypt against it for unknown users, so timing does not tell. */
+  private dummyHash = '';
+
+  private constructor(options: AuthServiceOptions, jwt: JwtCodec, hasher: PasswordHasher, now: () => number) {
+    this.store = options.store;
+    this.jwt = jwt;
+    this.hasher = hasher;
+    this.now = now;
+    this.logFn = options.log;
+    this.tokens = new TokenCache(options.tokenCacheEntries ?? tokenCacheEntriesMax, now);
+  }
+
+  static async open(options: AuthServiceOptions): Promise<AuthService> {
+    checkOptions(options);
+    const now = options.now ?? Date.now;
+    const hasher = new PasswordHasher(options.scryptCost);
+    const keys = loadSigningKeys(options.dataDir, options.jwt.alg, options.log);
+    const service = new AuthService(options, new JwtCodec(options.jwt, keys, now), hasher, now);
+    const replayed = await replaySystem(options.store, 'auth.', (e) => service.apply(e));
+    service.dummyHash = await hasher.hash(randomBytes(24).toString('base64url'));
+    if (options.adminKey !== undefined) {
+      service.envKeyHash = hashApiKey(options.adminKey);
+      service.envPrincipal = makePrincipal({
+        kind: 'api_key',
+        subject: envKeySubject,
+        name: 'ALLSOURCE_ADMIN_KEY',
+        role: 'admin',
+        tenant: options.store.options.defaultTenant,
+        keyId: envKeySubject,
+      });
+      service.info('auth: ALLSOURCE_ADMIN_KEY accepted as an admin key', {});
+    } else if (replayed === 0) {
+      await service.bootstrap(options.print, options.store.options.defaultTenant);
+    }
+    service.info('auth: ready', {
+      alg: options.jwt.alg,
+      users: service.users.size,
+      apiKeys: service.keys.size,
+    });
+    return service;
+  }
+
+  /**
+   * First start (no auth event in the system tenant, no ALLSOURCE_ADMIN_KEY): an admin key, printed once. Appended before it is printed, so a printed key always works;
+   * a crash in between loses the key (nothing else), and ALLSOURCE_ADMIN_KEY is the way back in.
+   */
+  private async bootstrap(print: (line: string) => void, tenant: string): Promise<void> {
+    const key = generateApiKey();
+    const record: ApiKeyRecord = {
+      id: randomUUID(),
+      name: 'bootstrap-admin',
+      role: 'admin',
+      tenant,
+      hash: hashApiKey(key),
+      createdAt: this.now(),
+      expiresAt: null,
+      revokedAt: null,
+      createdBy: 'system',
+    };
+    await appendSystem(this.store, [
+      { event_type: authEvents.keyCreated, entity_id: `key:${record.id}`, payload: keyPayload(record, true) },
+    ]);
+    this.keys.add(record);
+    this.info('auth: created the first-start admin API key', { keyId: record.id, tenant });
+    print(`AllSource admin API key (shown only this once; store it now, only its hash is kept): ${key}`);
+  }
+
+  // --- replay ---
+
+  private apply(e: StoredEvent): void {
+    const p = e.payload as Record<string, unknown> | null;
+    const bad = (why: string) =>
+      new StoreError(ErrorCode.CORRUPTION, `auth event ${e.id} (${e.event_type}): ${why}`, { eventId: e.id });
+    if (p === null || typeof p !== 'object' || typeof p.id !== 'string') throw bad('payload without id');
+    switch (e.event_type) {
+      case authEvents.userRegistered: {
+        const { id, username, role, tenant_id, password_hash, created_at, created_by } = p;
+        if (
+          typeof username !== 'string' ||
+          !usernamePattern.test(username) ||
+          !isRole(role) ||
+          typeof tenant_id !== 'string' ||
+          !isPasswordHash(password_hash) ||
+          typeof created_at !== 'number' ||
+          typeof created_by !== 'string'
+        ) {
+          throw bad('malformed user');
+        }
+        if (this.usersByName.has(nameKey(username)) || this.users.has(id as string))
+          throw bad('duplicate user');
+        this.addUser({
+          id: id as string,
+          username,
+          role,
+          tenant: tenant_id,
+          passwordHash: password_hash,
+          createdAt: created_at,
+          createdBy: created_by,
+        });
+        return;
+      }
+      case authEvents.userDeleted:
+        if (!this.users.has(p.id as string)) throw bad('deletes an unknown user');
+        this.removeUser(p.id as string);
+        return;
+      case authEvents.keyCreated: {
+        const { id, name, role, tenant_id, hash, created_at, expires_at, created_by } = p;
+        if (
+          typeof name !== 'string' ||
+          !isRole(role) ||
+          typeof tenant_id !== 'string' ||
+          typeof hash !== 'string' ||
+          !/^[0-9a-f]{64}$/.test(hash) ||
+          typeof created_at !== 'number' ||
+          (expires_at !== null && typeof expires_at !== 'number') ||
+          typeof created_by !== 'string'
+        ) {
+          throw bad('malformed key');
+        }
+        if (this.keys.get(id as string) !== undefined) throw bad('duplicate key');
+        this.keys.add({
+          id: id as string,
+          name,
+          role,
+          tenant: tenant_id,
+          hash,
+          createdAt: created_at,
+          expiresAt: expires_at,
+          revokedAt: null,
+          createdBy: created_by,
+        });
+        return;
+      }
+      case authEvents.keyRevoked:
+        if (typeof p.revoked_at !== 'number') throw bad('malformed revocation');
+        if (this.keys.revoke(p.id as string, p.revoked_at) === undefined) throw bad('revokes an unknown key');
+        return;
+      default:
+        // A newer version's event this one does not understand could be a restriction; ignoring it is unsafe.
+        throw bad('unknown auth event type');
+    }
+  }
+
+  private addUser(u: UserRecord): void {
+    this.users.set(u.id, u);
+    this.usersByName.set(nameKey(u.username), u);
+  }
+
+  private removeUser(id: string): void {
+    const u = this.users.get(id);
+    if (u === undefined) return;
+    this.users.delete(id);
+    if (this.usersByName.get(nameKey(u.username)) === u) this.usersByName.delete(nameKey(u.username));
+    this.tokens.deleteSubject(id);
+  }
+
+  // --- authentication ---
+
+  /**
+   * The principal behind a request's credentials: `authorization: Bearer <jwt | ask_ key>` or
+   * `x-api-key: ask_...` (not both). No credentials: E_UNAUTHENTICATED 'credentials required'; anything
+   * wrong with them: E_UNAUTHENTICATED 'invalid or expired credentials', the reason only in the debug log.
+   */
+  async authenticate(headers: Readonly<Record<string, string | undefined>>): Promise<Principal> {
+    const authorization = headers.authorization;
+    const apiKey = headers['x-api-key'];
+    const hasAuthorization = authorization !== undefined && authorization !== '';
+    const hasApiKey = apiKey !== undefined && apiKey !== '';
+    if (!hasAuthorization && !hasApiKey) {
+      throw new StoreError(ErrorCode.UNAUTHENTICATED, 'credentials required');
+    }
+    // Two credentials could name two principals; which one a proxy or client meant is not ours to guess.
+    if (hasAuthorization && hasApiKey) throw this.reject('both authorization and x-api-key sent', {});
+    if (hasApiKey) {
+      if (!apiKey.startsWith(apiKeyPrefix)) throw this.reject('x-api-key is not an API key', {});
+      return this.authenticateKey(apiKey);
+    }
+    const credential = bearer(authorization!);
+    if (credential === null) throw this.reject('authorization is not a single Bearer credential', {});
+    if (credential.startsWith(apiKeyPrefix)) return this.authenticateKey(credential);
+    return this.authenticateJwt(credential);
+  }
+
+  private authenticateKey(key: string): Principal {
+    if (!isApiKeyShaped(key)) throw this.reject('malformed API key', {});
+    const hash = hashApiKey(key);
+    if (this.envKeyHash !== null && hash === this.envKeyHash) return this.envPrincipal!;
+    const r = this.keys.findByHash(hash);
+    if (r === undefined) throw this.reject('unknown API key', {});
+    if (r.revokedAt !== null) throw this.reject('revoked API key', { keyId: r.id });
+    if (r.expiresAt !== null && this.now() >= r.expiresAt)
+      throw this.reject('expired API key', { keyId: r.id });
+    return makePrincipal({
+      kind: 'api_key',
+      subject: r.id,
+      name: r.name,
+      role: r.role,
+      tenant: r.tenant,
+      keyId: r.id,
+      expiresAt: r.expiresAt ?? undefined,
+    });
+  }
+
+  private async authenticateJwt(token: string): Promise<Principal> {
+    // Junk is refused before it is hashed for the cache or counted as a cache miss.
+    if (!isJwtShaped(token)) throw this.reject('malformed token', {});
+    const cached = this.tokens.get(token);
+    if (cached !== undefined) {
+      // Deletion purges the cache too; this check keeps that true even if a purge and a hit ever interleave.
+      if (!this.users.has(cached.subject)) throw this.reject('user deleted', { userId: cached.subject });
+      return cached;
+    }
+    const verified = await this.jwt.verify(token);
+    if (!verified.ok) throw this.reject(`JWT rejected: ${verified.reason}`, {});
+    const c = verified.claims;
+    // Checked after the await: a user deleted while the signature was being verified is not let in.
+    const user = this.users.get(c.sub);
+    if (user === undefined) throw this.reject('JWT of an unknown or deleted user', { userId: c.sub });
+    if (user.role !== c.role || user.tenant !== c.tenant) {
+      throw this.reject('JWT claims do not match the user', { userId: c.sub });
+    }
+    const principal = makePrincipal({
+      kind: 'jwt',
+      subject: user.id,
+      name: user.username,
+      role: user.role,
+      tenant: user.tenant,
+      expiresAt: c.exp * 1000,
+    });
+    this.tokens.set(token, user.id, principal, c.exp * 1000);
+    return principal;
+  }
+
+  private reject(reason: string, fields: object): StoreError {
+    this.logFn('auth: credentials rejected', { level: 'debug', reason, ...fields });
+    return new StoreError(ErrorCode.UNAUTHENTICATED, rejectedMessage);
+  }
+
+  // --- users ---
+
+  /**
+   * Registration needs an authenticated actor (there is no open sign-up: the first user is made with the
+   * first-start admin key). Non-admins register users only in their own tenant and only with a role they
+   * could grant (canGrant); admins may name tenant_id. Role defaults to readonly (least privilege).
+   */
+  async register(input: unknown, actor: Principal | null): Promise<UserView> {
+    if (actor === null) throw new StoreError(ErrorCode.UNAUTHENTICATED, 'credentials required');
+    const body = bodyObject(input, ['username', 'password', 'role', 'tenant_id']);
+    const username = validateUsername(field(body, 'username'));
+    const password = validatePassword(field(body, 'password'));
+    const role = validateRole(field(body, 'role'), 'readonly');
+    if (!canGrant(actor.role, role)) {
+      throw new StoreError(ErrorCode.FORBIDDEN, `role ${actor.role} cannot create a user with role ${role}`, {
+        field: 'role',
+      });
+    }
+    const tenant = resolveTenant(actor, optionalTenant(field(body, 'tenant_id')));
+    const key = nameKey(username);
+    if (this.usersByName.has(key) || this.pendingNames.has(key)) {
+      throw new StoreError(ErrorCode.ALREADY_EXISTS, 'username is taken', { field: 'username' });
+    }
+    let inTenant = 0;
+    for (const u of this.users.values()) if (u.tenant === tenant) inTenant++;
+    if (inTenant >= usersPerTenantMax) {
+      throw new StoreError(ErrorCode.QUOTA_EXCEEDED, `at most ${usersPerTenantMax} users per tenant`, {
+        field: 'username',
+        limit: usersPerTenantMax,
+      });
+    }
+    this.pendingNames.add(key);
+    try {
+      const user: UserRecord = {
+        id: randomUUID(),
+        username,
+        role,
+        tenant,
+        passwordHash: await this.hasher.hash(password),
+        createdAt: this.now(),
+        createdBy: principalRef(actor),
+      };
+      await appendSystem(this.store, [
+        {
+          event_type: authEvents.userRegistered,
+          entity_id: `user:${user.id}`,
+          payload: {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            tenant_id: user.tenant,
+            password_hash: user.passwordHash,
+            created_at: user.createdAt,
+            created_by: user.createdBy,
+          },
+        },
+      ]);
+      this.addUser(user);
+      this.info('auth: user registered', { userId: user.id, role, tenant, by: user.createdBy });
+      return userView(user);
+    } finally {
+      this.pendingNames.delete(key);
+    }
+  }
+
+  /** Same answer, and about the same time, for an unknown user and a wrong password. */
+  async login(input: unknown): Promise<LoginResult> {
+    const body = bodyObject(input, ['username', 'password']);
+    const username = field(body, 'username');
+    const password = field(body, 'password');
+    if (typeof username !== 'string') throw invalid('username', 'username must be a string');
+    if (typeof password !== 'string') throw invalid('password', 'password must be a string');
+    // Longer than any valid password: refused before scrypt so it cannot be made to hash megabytes.
+    if (password.length > passwordCharsMax * 2) throw this.reject('login: password too long', {});
+    const user = username.length <= usernameCharsMax ? this.usersByName.get(nameKey(username)) : undefined;
+    const ok = await this.hasher.verify(password, user?.passwordHash ?? this.dummyHash);
+    if (user === undefined || !ok) {
+      throw this.reject(user === undefined ? 'login: unknown user' : 'login: wrong password', {});
+    }
+    const { token } = await this.jwt.issue(user.id, user.role, user.tenant);
+    this.info('auth: login', { userId: user.id });
+    return { token, token_type: 'Bearer', expires_in: this.jwt.config.ttlSeconds, user: userView(user) };
+  }
+
+  me(principal: Principal): MeView {
+    const view: MeView = {
+      kind: principal.kind,
+      id: principal.subject,
+      name: principal.name,
+      role: principal.role,
+      tenant_id: principal.tenant,
+      permissions: allPermissions.filter((p) => principal.permissions.has(p)),
+      expires_at: principal.expiresAt === undefined ? null : iso(principal.expiresAt),
+    };
+    if (principal.keyId !== undefined) view.key_id = principal.keyId;
+    return view;
+  }
+
+  /**
+   * Admins delete anyone; others only themselves. The user's tokens stop working at once (cache purged,
+   * and every verification checks that the user exists). API keys the user created are not revoked: keys
+   * belong to the tenant; revoke them separately if they should go too.
+   */
+  async deleteUser(actor: Principal, id: unknown): Promise<UserView> {
+    if (typeof id !== 'string' || id === '') throw invalid('id', 'id must be a non-empty string');
+    const user = this.users.get(id);
+    if (user === undefined) throw new StoreError(ErrorCode.NOT_FOUND, 'no such user', { field: 'id' });
+    const self = actor.kind === 'jwt' && actor.subject === id;
+    if (!isAdmin(actor) && !self)
+      throw new StoreError(ErrorCode.FORBIDDEN, 'only admins may delete other users');
+    await appendSystem(this.store, [
+      {
+        event_type: authEvents.userDeleted,
+        entity_id: `user:${id}`,
+        payload: { id, deleted_at: this.now(), deleted_by: principalRef(actor) },
+      },
+    ]);
+    this.removeUser(id);
+    this.info('auth: user deleted', { userId: id, by: principalRef(actor) });
+    return userView(user);
+  }
+
+  // --- API keys ---
+
+  /**
+   * Role defaults to the actor's; a role the actor could not grant is E_FORBIDDEN. Only admins may name a
+   * tenant other than their own. The key is returned once and only its SHA-256 is stored.
+   */
+  async createApiKey(actor: Principal, input: unknown): Promise<ApiKeyCreated> {
+    const body = bodyObject(input, ['name', 'role', 'tenant_id', 'expires_in_days']);
+    const name = field(body, 'name');
+    if (
+      typeof name !== 'string' ||
+      name.trim() === '' ||
+      name.length > apiKeyNameCharsMax ||
+      controlChars.test(name)
+    ) {
+      throw invalid('name', `name must be 1..${apiKeyNameCharsMax} characters without control characters`);
+    }
+    const role = validateRole(field(body, 'role'), actor.role);
+    if (!canGrant(actor.role, role)) {
+      throw new StoreError(ErrorCode.FORBIDDEN, `role ${actor.role} cannot create a key with role ${role}`, {
+        field: 'role',
+      });
+    }
+    const tenant = resolveTenant(actor, optionalTenant(field(body, 'tenant_id')));
+    const days = field(body, 'expires_in_days');
+    if (
+      days !== undefined &&
+      (typeof days !== 'number' || !Number.isFinite(days) || days <= 0 || days > apiKeyExpiresInDaysMax)
+    ) {
+      throw invalid('expires_in_days', `expires_in_days must be a number in (0, ${apiKeyExpiresInDaysMax}]`);
+    }
+    const now = this.now();
+    if (this.keys.countActive(tenant, now) >= apiKeysActivePerTenantMax) {
+      throw new StoreError(
+        ErrorCode.QUOTA_EXCEEDED,
+        `at most ${apiKeysActivePerTenantMax} active API keys per tenant`,
+        {
+          limit: apiKeysActivePerTenantMax,
+        },
+      );
+    }
+    const key = generateApiKey();
+    const record: ApiKeyRecord = {
+      id: randomUUID(),
+      name,
+      role,
+      tenant,
+      hash: hashApiKey(key),
+      createdAt: now,
+      expiresAt: days === undefined ? null : now + Math.round((days as number) * dayMs),
+      revokedAt: null,
+      createdBy: principalRef(actor),
+    };
+    await appendSystem(this.store, [
+      {
+        event_type: authEvents.keyCreated,
+        entity_id: `key:${record.id}`,
+        payload: keyPayload(record, false),
+      },
+    ]);
+    this.keys.add(record);
+    this.info('auth: API key created', { keyId: record.id, role, tenant, by: record.createdBy });
+    return { id: record.id, name, key, role, tenant_id: tenant, expires_at: iso(record.expiresAt) };
+  }
+
+  /** Admins: every key, or one tenant's with tenant_id; others: their own tenant's. Never a hash or key. */
+  listApiKeys(actor: Principal, options: { tenant_id?: string } = {}): ApiKeyView[] {
+    const requested = optionalTenant(options.tenant_id);
+    const tenant = isAdmin(actor) && requested === undefined ? undefined : resolveTenant(actor, requested);
+    return this.keys.list(tenant).map(keyView);
+  }
+
+  /**
+   * Unknown id: E_NOT_FOUND. Non-admins revoke only keys of their own tenant (E_FORBIDDEN otherwise) whose
+   * role they could grant, so a readonly key cannot lock out a developer's. Revoking twice is a no-op.
+   */
+  async revokeApiKey(actor: Principal, id: unknown): Promise<ApiKeyView> {
+    if (typeof id !== 'string' || id === '') throw invalid('id', 'id must be a non-empty string');
+    const r = this.keys.get(id);
+    if (r === undefined) throw new StoreError(ErrorCode.NOT_FOUND, 'no such API key', { field: 'id' });
+    if (!isAdmin(actor)) {
+      if (r.tenant !== actor.tenant) {
+        throw new StoreError(ErrorCode.FORBIDDEN, 'API key belongs to another tenant', { field: 'id' });
+      }
+      if (!canGrant(actor.role, r.role)) {
+        throw new StoreError(ErrorCode.FORBIDDEN, `role ${actor.role} cannot revoke a ${r.role} key`, {
+          field: 'id',
+        });
+      }
+    }
+    if (r.revokedAt !== null) return keyView(r);
+    const at = this.now();
+    await appendSystem(this.store, [
+      {
+        event_type: authEvents.keyRevoked,
+        entity_id: `key:${id}`,
+        payload: { id, revoked_at: at, revoked_by: principalRef(actor) },
+      },
+    ]);
+    this.keys.revoke(id, at);
+    this.info('auth: API key revoked', { keyId: id, by: principalRef(actor) });
+    return keyView(r);
+  }
+
+  // --- observability ---
+
+  tokenCacheStats(): TokenCacheStats {
+    const t = this.tokens;
+    return { size: t.size, max: t.max, hits: t.hits, misses: t.misses, evictions: t.evictions };
+  }
+
+  private info(msg: string, fields: object): void {
+    this.logFn(msg, { level: 'info', ...fields });
+  }
+}
+
+function keyPayload(r: ApiKeyRecord, bootstrap: boolean): Record<string, unknown> {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role,
+    tenant_id: r.tenant,
+    hash: r.hash,
+    created_at: r.createdAt,
+    expires_at: r.expiresAt,
+    created_by: r.createdBy,
+    bootstrap,
+  };
+}
+
+/** The token of `Bearer <token>` (scheme case-insensitive, RFC 6750), or null for anything else. */
+function bearer(header: string): string | null {
+  if (header.length > authCredentialCharsMax + 16) return null;
+  const m = /^Bearer +([^\s,]+) *$/i.exec(header);
+  return m === null ? null : m[1];
+}

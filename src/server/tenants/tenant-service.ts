@@ -1,0 +1,767 @@
+// Owns tenants: their lifecycle as system events, quotas, and the usage counters the hot path checks.
+import assert from 'node:assert';
+import {
+  dayMs,
+  hourMs,
+  tenantIdCharsMax,
+  tenantNameCharsMax,
+  tenantsMax,
+  tenantTierCharsMax,
+  tenantTierDefault,
+  tenantUsageFlushBatchMax,
+  tenantUsageFlushIntervalMs,
+  tenantUsageRestoreConcurrency,
+} from '../../constants.ts';
+import type { Store } from '../../engine/store.ts';
+import { ErrorCode, StoreError, storeErrorFrom } from '../../errors.ts';
+import type { StoredEvent } from '../../event/codec.ts';
+import type { Log } from '../logger.ts';
+import { appendSystem, replaySystem } from '../system-log.ts';
+
+/**
+ * Usage events live in their own reserved tenant, not in `_system`: they are written every flush interval
+ * for every busy tenant, and every module replays all of `_system` on open, so keeping them there would
+ * make every restart slower by the whole usage history. Here the latest one per tenant is one entity query.
+ */
+export const tenantUsageTenant = '_tenant_usage';
+
+/** `null` means unlimited. 0 means nothing is allowed (unlike the Rust original, where 0 meant unlimited). */
+export interface TenantQuotas {
+  events_per_day: number | null;
+  storage_bytes: number | null;
+  queries_per_hour: number | null;
+}
+
+export interface TenantRecord {
+  id: string;
+  name: string;
+  active: boolean;
+  created_at: string;
+  quotas: TenantQuotas;
+  tier: string;
+}
+
+export interface TenantCreateInput {
+  id: string;
+  name: string;
+  quotas?: Partial<TenantQuotas>;
+  tier?: string;
+}
+
+export interface TenantUpdateInput {
+  name?: string;
+  quotas?: Partial<TenantQuotas>;
+  tier?: string;
+}
+
+export interface TenantUsage {
+  events_today: number;
+  storage_bytes: number;
+  queries_this_hour: number;
+  events_total: number;
+  queries_total: number;
+}
+
+export interface TenantStats {
+  tenant_id: string;
+  active: boolean;
+  tier: string;
+  quotas: TenantQuotas;
+  usage: TenantUsage;
+  /** When `events_today` and `queries_this_hour` go back to 0 (UTC day and hour boundaries). */
+  resets: { events_today_at: string; queries_this_hour_at: string };
+}
+
+export interface TenantServiceOptions {
+  store: Store;
+  log: Log;
+  /** Wall clock in ms; quotas reset on its UTC day and hour boundaries. */
+  now?: () => number;
+  /** Usage flush period; 0 disables the timer (tests call flush()). */
+  flushIntervalMs?: number;
+  /** Tier names a tenant may be given; any `[a-z0-9_-]` name when omitted. */
+  tiers?: readonly string[];
+}
+
+/** Payload of `tenant.usage`; day and hour are indexes since the epoch, so restore can tell if they still count. */
+interface UsagePayload {
+  tenant: string;
+  day: number;
+  hour: number;
+  events_today: number;
+  queries_this_hour: number;
+  storage_bytes: number;
+  events_total: number;
+  queries_total: number;
+}
+
+type Lifecycle = 'opening' | 'open' | 'closing' | 'closed';
+
+/** One tenant's state. A class with every field set in the constructor keeps one hidden class for the hot path. */
+class TenantEntry {
+  record: TenantRecord;
+  deleted = false;
+  // Quotas as numbers, Infinity for unlimited, so a check is one comparison with no null branch.
+  eventsPerDayMax = Number.POSITIVE_INFINITY;
+  storageBytesMax = Number.POSITIVE_INFINITY;
+  queriesPerHourMax = Number.POSITIVE_INFINITY;
+  day = 0;
+  hour = 0;
+  eventsToday = 0;
+  queriesThisHour = 0;
+  storageBytes = 0;
+  eventsTotal = 0;
+  queriesTotal = 0;
+  /** Counters changed since the last flush. */
+  dirty = false;
+
+  constructor(record: TenantRecord) {
+    this.record = record;
+    this.setQuotas(record.quotas);
+  }
+
+  setQuotas(q: TenantQuotas): void {
+    this.eventsPerDayMax = q.events_per_day ?? Number.POSITIVE_INFINITY;
+    this.storageBytesMax = q.storage_bytes ?? Number.POSITIVE_INFINITY;
+    this.queriesPerHourMax = q.queries_per_hour ?? Number.POSITIVE_INFINITY;
+  }
+}
+
+const idPattern = /^[A-Za-z0-9_-]+$/;
+const tierPattern = /^[a-z0-9_-]+$/;
+const quotaNames = ['events_per_day', 'storage_bytes', 'queries_per_hour'] as const;
+const createFields = new Set(['id', 'name', 'quotas', 'tier']);
+const updateFields = new Set(['name', 'quotas', 'tier']);
+
+function invalid(field: string, message: string): StoreError {
+  return new StoreError(ErrorCode.INVALID_REQUEST, message, { field });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function checkKeys(input: Record<string, unknown>, allowed: Set<string>, prefix: string): void {
+  for (const key of Object.keys(input)) {
+    if (!allowed.has(key)) throw invalid(prefix + key, `unknown field ${prefix}${key}`);
+  }
+}
+
+function checkId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > tenantIdCharsMax || !idPattern.test(id)) {
+    throw invalid('id', `tenant id must match [A-Za-z0-9_-]{1,${tenantIdCharsMax}}`);
+  }
+  if (id.charCodeAt(0) === 95 /* _ */) {
+    throw invalid('id', "tenant ids starting with '_' are reserved for the server's own state");
+  }
+  return id;
+}
+
+function checkName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > tenantNameCharsMax) {
+    throw invalid('name', `name must be a string of 1..${tenantNameCharsMax} characters`);
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalid('name', 'name must not contain control characters');
+  return name;
+}
+
+function checkQuotas(input: unknown, base: TenantQuotas): TenantQuotas {
+  if (!isObject(input)) throw invalid('quotas', 'quotas must be an object');
+  checkKeys(input, new Set(quotaNames), 'quotas.');
+  const out: TenantQuotas = { ...base };
+  for (const name of quotaNames) {
+    const v = input[name];
+    if (v === undefined) continue;
+    if (v !== null && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+      throw invalid(`quotas.${name}`, `quotas.${name} must be a non-negative integer, or null for unlimited`);
+    }
+    out[name] = v;
+  }
+  return out;
+}
+
+function utc(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function copy(r: TenantRecord): TenantRecord {
+  return { ...r, quotas: { ...r.quotas } };
+}
+
+function isRecord(value: unknown): value is TenantRecord {
+  if (!isObject(value) || !isObject(value.quotas)) return false;
+  const q = value.quotas;
+  const quota = (v: unknown) => v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
+  return (
+    typeof value.id === 'string' &&
+    typeof value.name === 'string' &&
+    typeof value.active === 'boolean' &&
+    typeof value.created_at === 'string' &&
+    typeof value.tier === 'string' &&
+    quota(q.events_per_day) &&
+    quota(q.storage_bytes) &&
+    quota(q.queries_per_hour)
+  );
+}
+
+function isUsage(value: unknown): value is UsagePayload {
+  if (!isObject(value)) return false;
+  for (const k of [
+    'day',
+    'hour',
+    'events_today',
+    'queries_this_hour',
+    'storage_bytes',
+    'events_total',
+    'queries_total',
+  ]) {
+    const v = value[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return false;
+  }
+  return typeof value.tenant === 'string';
+}
+
+/**
+ * Tenants and their quotas. State is a fold of `tenant.*` events in the system tenant, so it survives
+ * restarts and is audited like any other data; usage counters are flushed periodically (see
+ * tenantUsageTenant) and restored on open, so a restart does not hand out a fresh daily quota.
+ *
+ * Deleting a tenant is a soft delete: its events stay in the store (an event store does not rewrite
+ * history; purging is a compaction concern), but the tenant can no longer read, write or be managed, and
+ * its id can never be created again, so a new tenant can never inherit the old one's data.
+ *
+ * Hot path: checkWrite / recordWrite / checkQuery / recordQuery are synchronous Map lookups and integer
+ * comparisons that allocate nothing unless they throw.
+ */
+export class TenantService {
+  /** The tenant that always exists: the store's default tenant (writes that name no tenant land there). */
+  readonly defaultTenant: string;
+  private readonly store: Store;
+  private readonly log: Log;
+  private readonly now: () => number;
+  private readonly tiers: ReadonlySet<string> | null;
+  private readonly entries = new Map<string, TenantEntry>();
+  private lifecycle: Lifecycle = 'opening';
+  private timer: NodeJS.Timeout | null = null;
+  /** Serializes management calls so check-then-append cannot race (two creates of one id). */
+  private mutations: Promise<unknown> = Promise.resolve();
+  private flushing: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | null = null;
+
+  private constructor(options: TenantServiceOptions) {
+    this.store = options.store;
+    this.log = options.log;
+    this.now = options.now ?? Date.now;
+    this.tiers = options.tiers === undefined ? null : new Set(options.tiers);
+    this.defaultTenant = options.store.options.defaultTenant;
+  }
+
+  /** Replays tenant state, creates the default tenant on first open, restores today's usage. */
+  static async open(options: TenantServiceOptions): Promise<TenantService> {
+    const interval = options.flushIntervalMs ?? tenantUsageFlushIntervalMs;
+    if (!Number.isSafeInteger(interval) || interval < 0) {
+      throw new StoreError(ErrorCode.INVALID_OPTION, 'flushIntervalMs must be a non-negative integer', {
+        option: 'flushIntervalMs',
+      });
+    }
+    if (options.tiers !== undefined && !options.tiers.includes(tenantTierDefault)) {
+      throw new StoreError(
+        ErrorCode.INVALID_OPTION,
+        `tiers must include the default tier ${tenantTierDefault}`,
+        {
+          option: 'tiers',
+        },
+      );
+    }
+    const service = new TenantService(options);
+    if (service.defaultTenant.startsWith('_')) {
+      throw new StoreError(ErrorCode.INVALID_OPTION, "the store's defaultTenant must not start with '_'", {
+        option: 'defaultTenant',
+      });
+    }
+    await replaySystem(service.store, 'tenant.', (e) => {
+      if (!service.apply(e)) service.skip(e);
+    });
+    if (!service.entries.has(service.defaultTenant)) {
+      await service.persistCreate({
+        id: service.defaultTenant,
+        name: 'Default tenant',
+        active: true,
+        created_at: utc(service.now()),
+        quotas: { events_per_day: null, storage_bytes: null, queries_per_hour: null },
+        tier: tenantTierDefault,
+      });
+    }
+    await service.restoreUsage();
+    service.lifecycle = 'open';
+    if (interval > 0) {
+      service.timer = setInterval(() => {
+        service.flush().catch((err: unknown) => service.log.error({ err }, 'tenant usage flush failed'));
+      }, interval);
+      // The flush timer must not keep a process alive that has nothing else to do.
+      service.timer.unref();
+    }
+    return service;
+  }
+
+  // --- management (admin routes) ---
+
+  /** Validates like a request body (unknown fields rejected): routes may pass parsed JSON as it is. */
+  async create(body: TenantCreateInput): Promise<TenantRecord> {
+    this.checkOpen();
+    const input: unknown = body;
+    if (!isObject(input)) throw invalid('body', 'tenant must be an object');
+    checkKeys(input, createFields, '');
+    const id = checkId(input.id);
+    const name = checkName(input.name);
+    const quotas = checkQuotas(input.quotas ?? {}, {
+      events_per_day: null,
+      storage_bytes: null,
+      queries_per_hour: null,
+    });
+    const tier = this.checkTier(input.tier ?? tenantTierDefault);
+    return this.serialize(async () => {
+      const existing = this.entries.get(id);
+      if (existing !== undefined) {
+        throw new StoreError(
+          ErrorCode.ALREADY_EXISTS,
+          existing.deleted
+            ? `tenant ${id} was deleted; its id stays reserved because its events remain in the store`
+            : `tenant ${id} already exists`,
+          { field: 'id', id, deleted: existing.deleted },
+        );
+      }
+      if (this.entries.size >= tenantsMax) {
+        throw new StoreError(ErrorCode.QUOTA_EXCEEDED, `at most ${tenantsMax} tenants`, {
+          quota: 'tenants',
+          limit: tenantsMax,
+          used: this.entries.size,
+          retry_after_seconds: null,
+        });
+      }
+      const record: TenantRecord = { id, name, active: true, created_at: utc(this.now()), quotas, tier };
+      await this.persistCreate(record);
+      return copy(record);
+    });
+  }
+
+  /** Tenants that are not deleted, active or not, in creation order. */
+  list(): TenantRecord[] {
+    const out: TenantRecord[] = [];
+    for (const e of this.entries.values()) if (!e.deleted) out.push(copy(e.record));
+    return out;
+  }
+
+  get(id: string): TenantRecord {
+    return copy(this.live(id).record);
+  }
+
+  /** Changes name, tier or quotas; quota fields not named keep their value, `null` makes one unlimited. */
+  async update(id: string, body: TenantUpdateInput): Promise<TenantRecord> {
+    this.checkOpen();
+    const input: unknown = body;
+    if (!isObject(input)) throw invalid('body', 'update must be an object');
+    checkKeys(input, updateFields, '');
+    const name = input.name === undefined ? undefined : checkName(input.name);
+    const tier = input.tier === undefined ? undefined : this.checkTier(input.tier);
+    if (input.quotas !== undefined) checkQuotas(input.quotas, this.live(id).record.quotas);
+    return this.serialize(async () => {
+      const e = this.live(id);
+      const quotas =
+        input.quotas === undefined ? e.record.quotas : checkQuotas(input.quotas, e.record.quotas);
+      const next: TenantRecord = {
+        ...e.record,
+        name: name ?? e.record.name,
+        tier: tier ?? e.record.tier,
+        quotas,
+      };
+      await this.persistRecord('tenant.updated', e, next);
+      return copy(next);
+    });
+  }
+
+  /** Refuses the tenant's reads and writes (E_TENANT_INACTIVE) until activate(); data and quotas stay. */
+  deactivate(id: string): Promise<TenantRecord> {
+    return this.setActive(id, false);
+  }
+
+  activate(id: string): Promise<TenantRecord> {
+    return this.setActive(id, true);
+  }
+
+  /**
+   * Soft delete (see the class comment): the events stay in the store, the tenant is unusable, and its id
+   * is reserved forever. The default tenant cannot be deleted (E_FORBIDDEN).
+   */
+  async delete(id: string): Promise<void> {
+    this.checkOpen();
+    if (id === this.defaultTenant) {
+      throw new StoreError(ErrorCode.FORBIDDEN, 'the default tenant cannot be deleted', { id });
+    }
+    await this.serialize(async () => {
+      const e = this.live(id);
+      await appendSystem(this.store, [
+        {
+          event_type: 'tenant.deleted',
+          entity_id: entityId(id),
+          payload: { id, deleted_at: utc(this.now()) },
+        },
+      ]);
+      e.deleted = true;
+      e.record.active = false;
+    });
+  }
+
+  stats(id: string): TenantStats {
+    const e = this.live(id);
+    const now = this.now();
+    this.roll(e, now);
+    return {
+      tenant_id: id,
+      active: e.record.active,
+      tier: e.record.tier,
+      quotas: { ...e.record.quotas },
+      usage: {
+        events_today: e.eventsToday,
+        storage_bytes: e.storageBytes,
+        queries_this_hour: e.queriesThisHour,
+        events_total: e.eventsTotal,
+        queries_total: e.queriesTotal,
+      },
+      resets: {
+        events_today_at: utc((e.day + 1) * dayMs),
+        queries_this_hour_at: utc((e.hour + 1) * hourMs),
+      },
+    };
+  }
+
+  /** Tier of an active tenant, for the rate limiter; undefined when the tenant cannot be used. */
+  tierOf(id: string): string | undefined {
+    const e = this.entries.get(id);
+    return e === undefined || e.deleted ? undefined : e.record.tier;
+  }
+
+  // --- hot path ---
+
+  /**
+   * Throws E_TENANT_INACTIVE (unknown, deactivated or deleted tenant) or E_QUOTA_EXCEEDED when writing
+   * `events` events of `bytes` bytes would pass the tenant's events/day or storage quota. Call
+   * recordWrite with what was actually written after the append.
+   */
+  checkWrite(tenant: string, events: number, bytes: number): void {
+    assert(events >= 0 && bytes >= 0, 'checkWrite: events and bytes are non-negative');
+    const e = this.entries.get(tenant);
+    if (e === undefined || !e.record.active) throw this.inactive(tenant, e);
+    const now = this.now();
+    this.roll(e, now);
+    if (e.eventsToday + events > e.eventsPerDayMax) {
+      throw quotaExceeded(
+        tenant,
+        'events_per_day',
+        e.eventsPerDayMax,
+        e.eventsToday,
+        events,
+        (e.day + 1) * dayMs,
+        now,
+      );
+    }
+    if (e.storageBytes + bytes > e.storageBytesMax) {
+      throw quotaExceeded(tenant, 'storage_bytes', e.storageBytesMax, e.storageBytes, bytes, null, now);
+    }
+  }
+
+  /** Counts written events and bytes. Unknown tenants are ignored (a tenant deleted during the append). */
+  recordWrite(tenant: string, events: number, bytes: number): void {
+    assert(events >= 0 && bytes >= 0, 'recordWrite: events and bytes are non-negative');
+    const e = this.entries.get(tenant);
+    if (e === undefined) return;
+    this.roll(e, this.now());
+    e.eventsToday += events;
+    e.eventsTotal += events;
+    e.storageBytes += bytes;
+    e.dirty = true;
+  }
+
+  /** Throws E_TENANT_INACTIVE, or E_QUOTA_EXCEEDED when the tenant used its queries for this hour. */
+  checkQuery(tenant: string): void {
+    const e = this.entries.get(tenant);
+    if (e === undefined || !e.record.active) throw this.inactive(tenant, e);
+    const now = this.now();
+    this.roll(e, now);
+    if (e.queriesThisHour + 1 > e.queriesPerHourMax) {
+      throw quotaExceeded(
+        tenant,
+        'queries_per_hour',
+        e.queriesPerHourMax,
+        e.queriesThisHour,
+        1,
+        (e.hour + 1) * hourMs,
+        now,
+      );
+    }
+  }
+
+  recordQuery(tenant: string): void {
+    const e = this.entries.get(tenant);
+    if (e === undefined) return;
+    this.roll(e, this.now());
+    e.queriesThisHour++;
+    e.queriesTotal++;
+    e.dirty = true;
+  }
+
+  // --- persistence of usage ---
+
+  /** Appends one `tenant.usage` event per tenant whose counters changed since the last flush. */
+  flush(): Promise<void> {
+    // Chained, so two flushes never interleave their snapshots and writes.
+    const next = this.flushing.then(() => this.flushNow());
+    this.flushing = next.catch(() => {});
+    return next;
+  }
+
+  private async flushNow(): Promise<void> {
+    const now = this.now();
+    const batch: TenantEntry[] = [];
+    const events: { event_type: string; entity_id: string; payload: UsagePayload }[] = [];
+    const send = async () => {
+      // Marked clean before the await: a write recorded meanwhile marks it dirty again for the next flush.
+      for (const e of batch) e.dirty = false;
+      try {
+        const results = await this.store.append(events, { tenant: tenantUsageTenant });
+        for (const r of results) if (!r.ok) throw storeErrorFrom(r.error);
+      } catch (err) {
+        for (const e of batch) e.dirty = true;
+        throw err;
+      }
+      batch.length = 0;
+      events.length = 0;
+    };
+    for (const e of this.entries.values()) {
+      if (!e.dirty) continue;
+      this.roll(e, now);
+      batch.push(e);
+      events.push({ event_type: 'tenant.usage', entity_id: entityId(e.record.id), payload: usageOf(e) });
+      if (batch.length === tenantUsageFlushBatchMax) await send();
+    }
+    if (batch.length > 0) await send();
+  }
+
+  /** Stops the flush timer and writes the last usage. Call before store.close(). */
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.lifecycle = 'closing';
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    try {
+      await this.mutations.catch(() => {});
+      await this.flush();
+    } finally {
+      this.lifecycle = 'closed';
+    }
+  }
+
+  // --- internals ---
+
+  private checkOpen(): void {
+    if (this.lifecycle !== 'open')
+      throw new StoreError(ErrorCode.CLOSED, `tenant service is ${this.lifecycle}`);
+  }
+
+  private checkTier(tier: unknown): string {
+    if (
+      typeof tier !== 'string' ||
+      tier.length === 0 ||
+      tier.length > tenantTierCharsMax ||
+      !tierPattern.test(tier)
+    ) {
+      throw invalid('tier', `tier must match [a-z0-9_-]{1,${tenantTierCharsMax}}`);
+    }
+    if (this.tiers !== null && !this.tiers.has(tier)) {
+      throw invalid('tier', `tier must be one of ${[...this.tiers].join(', ')}`);
+    }
+    return tier;
+  }
+
+  /** A tenant that exists and is not deleted, or E_NOT_FOUND. */
+  private live(id: string): TenantEntry {
+    const e = typeof id === 'string' ? this.entries.get(id) : undefined;
+    if (e === undefined || e.deleted) throw new StoreError(ErrorCode.NOT_FOUND, `no tenant ${id}`, { id });
+    return e;
+  }
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.mutations.then(work);
+    this.mutations = next.catch(() => {});
+    return next;
+  }
+
+  private async setActive(id: string, active: boolean): Promise<TenantRecord> {
+    this.checkOpen();
+    return this.serialize(async () => {
+      const e = this.live(id);
+      if (e.record.active === active) return copy(e.record);
+      await this.persistRecord(active ? 'tenant.activated' : 'tenant.deactivated', e, {
+        ...e.record,
+        active,
+      });
+      return copy(e.record);
+    });
+  }
+
+  /** Writes first, then changes memory, so memory never holds a state the log does not. */
+  private async persistCreate(record: TenantRecord): Promise<void> {
+    await appendSystem(this.store, [
+      { event_type: 'tenant.created', entity_id: entityId(record.id), payload: { tenant: record } },
+    ]);
+    const e = new TenantEntry(record);
+    this.roll(e, this.now());
+    this.entries.set(record.id, e);
+  }
+
+  private async persistRecord(type: string, e: TenantEntry, next: TenantRecord): Promise<void> {
+    await appendSystem(this.store, [
+      { event_type: type, entity_id: entityId(next.id), payload: { tenant: next } },
+    ]);
+    e.record = next;
+    e.setQuotas(next.quotas);
+  }
+
+  /** Folds one replayed system event into memory; false when it does not fit the state. */
+  private apply(event: StoredEvent): boolean {
+    const p = event.payload as Record<string, unknown> | null;
+    switch (event.event_type) {
+      case 'tenant.created':
+      case 'tenant.updated':
+      case 'tenant.activated':
+      case 'tenant.deactivated': {
+        const record = isObject(p) ? p.tenant : undefined;
+        if (!isRecord(record)) return false;
+        const e = this.entries.get(record.id);
+        if (e === undefined) {
+          if (event.event_type !== 'tenant.created') return false;
+          this.entries.set(record.id, new TenantEntry(record));
+        } else if (!e.deleted) {
+          e.record = record;
+          e.setQuotas(record.quotas);
+        }
+        return true;
+      }
+      case 'tenant.deleted': {
+        const e = isObject(p) && typeof p.id === 'string' ? this.entries.get(p.id) : undefined;
+        if (e === undefined) return false;
+        e.deleted = true;
+        e.record.active = false;
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  private skip(event: StoredEvent): void {
+    this.log.warn(
+      { event_id: event.id, event_type: event.event_type, entity_id: event.entity_id },
+      'skipped a tenant event that does not fit the tenant state',
+    );
+  }
+
+  /** Loads each tenant's latest usage event: one indexed entity query per tenant, a few in flight. */
+  private async restoreUsage(): Promise<void> {
+    const now = this.now();
+    const day = Math.floor(now / dayMs);
+    const hour = Math.floor(now / hourMs);
+    const todo = [...this.entries.values()].filter((e) => !e.deleted);
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length) {
+        const e = todo[next++];
+        const page = await this.store.query({
+          tenant: tenantUsageTenant,
+          entity_id: entityId(e.record.id),
+          order: 'desc',
+          limit: 1,
+        });
+        const u = page.events[0]?.payload;
+        if (u === undefined) continue;
+        if (!isUsage(u)) {
+          this.skip(page.events[0]);
+          continue;
+        }
+        e.storageBytes = u.storage_bytes;
+        e.eventsTotal = u.events_total;
+        e.queriesTotal = u.queries_total;
+        e.day = day;
+        e.hour = hour;
+        // Windowed counters count only when they were written in the window we are in now.
+        e.eventsToday = u.day === day ? u.events_today : 0;
+        e.queriesThisHour = u.hour === hour ? u.queries_this_hour : 0;
+      }
+    };
+    const workers: Promise<void>[] = [];
+    for (let i = 0; i < tenantUsageRestoreConcurrency; i++) workers.push(worker());
+    await Promise.all(workers);
+  }
+
+  /** Resets counters whose UTC day or hour ended. Only moves forward, so a clock step back resets nothing. */
+  private roll(e: TenantEntry, now: number): void {
+    const day = Math.floor(now / dayMs);
+    if (day > e.day) {
+      e.day = day;
+      e.eventsToday = 0;
+    }
+    const hour = Math.floor(now / hourMs);
+    if (hour > e.hour) {
+      e.hour = hour;
+      e.queriesThisHour = 0;
+    }
+  }
+
+  private inactive(tenant: string, e: TenantEntry | undefined): StoreError {
+    const state = e === undefined ? 'does not exist' : e.deleted ? 'was deleted' : 'is deactivated';
+    return new StoreError(ErrorCode.TENANT_INACTIVE, `tenant ${tenant} ${state}`, { tenant });
+  }
+}
+
+function entityId(tenant: string): string {
+  return `tenant:${tenant}`;
+}
+
+function usageOf(e: TenantEntry): UsagePayload {
+  return {
+    tenant: e.record.id,
+    day: e.day,
+    hour: e.hour,
+    events_today: e.eventsToday,
+    queries_this_hour: e.queriesThisHour,
+    storage_bytes: e.storageBytes,
+    events_total: e.eventsTotal,
+    queries_total: e.queriesTotal,
+  };
+}
+
+/**
+ * E_QUOTA_EXCEEDED. `retry_after_seconds` is the wait until the window resets, rounded up; null for
+ * storage, which no amount of waiting frees (the route should answer without Retry-After).
+ */
+function quotaExceeded(
+  tenant: string,
+  quota: 'events_per_day' | 'storage_bytes' | 'queries_per_hour',
+  limit: number,
+  used: number,
+  requested: number,
+  resetsAtMs: number | null,
+  now: number,
+): StoreError {
+  const retry = resetsAtMs === null ? null : Math.max(1, Math.ceil((resetsAtMs - now) / 1000));
+  return new StoreError(
+    ErrorCode.QUOTA_EXCEEDED,
+    `tenant ${tenant} would exceed its ${quota} quota (${used} used of ${limit}, ${requested} requested)`,
+    { quota, limit, used, requested, retry_after_seconds: retry },
+  );
+}
