@@ -58,6 +58,9 @@ export const subscribeCatchUpBufferMax = 100_000;
 /** History events this close to the subscription's start are remembered to drop duplicates at the switch. */
 export const subscribeSwitchSlackUs = 5_000_000;
 
+/** Bytes a WebSocket stream client may have unsent before it is closed as a slow consumer. */
+export const streamClientBufferBytesMax = 8 * 1024 * 1024;
+
 // --- Requests ---
 /** Requests in flight per store (bounded correlation table). */
 export const requestsInFlightMax = 65_536;

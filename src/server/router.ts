@@ -1,32 +1,25 @@
 // Owns route matching: method + path pattern (`:param` segments) to a handler, with 404 and 405 answers.
 import { ErrorCode, StoreError } from '../errors.ts';
-import type { HttpRequest, HttpResponse } from './http-types.ts';
 
-export type RouteHandler = (
-  req: HttpRequest,
-  res: HttpResponse,
-  params: Record<string, string>,
-) => Promise<void>;
-
-interface Route {
+interface Route<H> {
   method: string;
   /** Pattern as registered, e.g. /api/v1/entities/:id/state; also the metrics label. */
   pattern: string;
   segments: string[];
-  handler: RouteHandler;
+  handler: H;
 }
 
-export interface Match {
+export interface Match<H> {
   route: string;
-  handler: RouteHandler;
+  handler: H;
   params: Record<string, string>;
 }
 
-export class Router {
-  private readonly exact = new Map<string, Map<string, Route>>();
-  private readonly patterns: Route[] = [];
+export class Router<H> {
+  private readonly exact = new Map<string, Map<string, Route<H>>>();
+  private readonly patterns: Route<H>[] = [];
 
-  add(method: string, pattern: string, handler: RouteHandler): this {
+  add(method: string, pattern: string, handler: H): this {
     const route = { method, pattern, segments: pattern.split('/'), handler };
     if (pattern.includes('/:')) {
       this.patterns.push(route);
@@ -42,7 +35,7 @@ export class Router {
   }
 
   /** The matching route, or a 404/405 StoreError. */
-  match(method: string, path: string): Match {
+  match(method: string, path: string): Match<H> {
     const byMethod = this.exact.get(path);
     if (byMethod !== undefined) {
       const route = byMethod.get(method) ?? (method === 'HEAD' ? byMethod.get('GET') : undefined);

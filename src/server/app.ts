@@ -1,0 +1,98 @@
+// Owns the request pipeline: route match, authentication, rate limit, handler, error mapping, metrics.
+import { tenantTierDefault } from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import type { Ctx, Route, Services } from './context.ts';
+import { sendError, toStoreError } from './http-errors.ts';
+import type { HttpHandler, HttpResponse } from './http-types.ts';
+import { Router } from './router.ts';
+
+export interface RouteSpec {
+  method: string;
+  path: string;
+  handler: Route;
+  /** No credentials needed (only /health, and /metrics when configured public). */
+  public?: boolean;
+}
+
+interface Registered {
+  handler: Route;
+  public: boolean;
+}
+
+/** Wraps a response to remember the status it was sent with, for metrics and logs. */
+class TrackedResponse implements HttpResponse {
+  private readonly inner: HttpResponse;
+  code = 200;
+
+  constructor(inner: HttpResponse) {
+    this.inner = inner;
+  }
+
+  status(code: number): HttpResponse {
+    this.code = code;
+    this.inner.status(code);
+    return this;
+  }
+
+  header(name: string, value: string): HttpResponse {
+    this.inner.header(name, value);
+    return this;
+  }
+
+  send(body: string | Buffer, contentType?: string): void {
+    this.inner.send(body, contentType);
+  }
+
+  get sent(): boolean {
+    return this.inner.sent;
+  }
+}
+
+/** Builds the one HttpHandler every transport calls. */
+export function createHandler(services: Services, routes: RouteSpec[]): HttpHandler {
+  const router = new Router<Registered>();
+  for (const r of routes) {
+    const isPublic =
+      r.public === true || (services.metricsPublic && r.method === 'GET' && r.path === '/metrics');
+    router.add(r.method, r.path, { handler: r.handler, public: isPublic });
+  }
+
+  return async (req, rawRes) => {
+    const started = performance.now();
+    const res = new TrackedResponse(rawRes);
+    let route = 'unmatched';
+    try {
+      const match = router.match(req.method, req.path);
+      route = match.route;
+      const ctx: Ctx = { req, res, params: match.params, principal: null, services };
+      if (!match.handler.public) {
+        const principal = await services.auth.authenticate(req.headers);
+        ctx.principal = principal;
+        const limiter = services.limiter;
+        if (limiter !== null) {
+          const tier = services.tenants.tierOf(principal.tenant) ?? tenantTierDefault;
+          const limit = limiter.take(principal.tenant, principal.keyId, tier);
+          for (const [name, value] of limiter.headers(limit)) res.header(name, value);
+          if (!limit.allowed) {
+            services.metrics.rateLimited(principal.tenant);
+            throw new StoreError(
+              ErrorCode.RATE_LIMITED,
+              `rate limit of tenant ${principal.tenant} exceeded`,
+              {
+                retry_after_seconds: limit.retryAfterSeconds,
+              },
+            );
+          }
+        }
+      }
+      await match.handler.handler(ctx);
+      if (!res.sent) throw new StoreError(ErrorCode.INTERNAL, `route ${route} sent no response`);
+    } catch (err) {
+      const e = toStoreError(err);
+      if (e.code === ErrorCode.INTERNAL)
+        services.log('request failed', { route, request_id: req.id, message: e.message });
+      if (!res.sent) sendError(res, e);
+    }
+    services.metrics.observeRequest(route, req.method, res.code, (performance.now() - started) / 1000);
+  };
+}

@@ -1,0 +1,106 @@
+// Owns the auth routes: register, login, me, and API keys (create, list, revoke).
+import { ErrorCode, StoreError } from '../../errors.ts';
+import { requirePermission } from '../auth/principal.ts';
+import { type Ctx, principalOf, queryParam, readJson, sendJson } from '../context.ts';
+
+/** Admin-named tenants must exist and be active before a user or key is minted for them. */
+function checkNamedTenant(ctx: Ctx, body: unknown): void {
+  const named =
+    body !== null && typeof body === 'object' ? (body as { tenant_id?: unknown }).tenant_id : undefined;
+  if (typeof named !== 'string') return;
+  const tenant = ctx.services.tenants.get(named);
+  if (!tenant.active)
+    throw new StoreError(ErrorCode.TENANT_INACTIVE, `tenant ${named} is not active`, { tenant_id: named });
+}
+
+/** POST /api/v1/auth/register — needs an authenticated actor; roles never above the actor's. */
+export async function register(ctx: Ctx): Promise<void> {
+  const body = await readJson(ctx);
+  checkNamedTenant(ctx, body);
+  sendJson(ctx, 201, await ctx.services.auth.register(body, principalOf(ctx)));
+}
+
+/** POST /api/v1/auth/login — public; rate-limited per client address by the pipeline. */
+export async function login(ctx: Ctx): Promise<void> {
+  sendJson(ctx, 200, await ctx.services.auth.login(await readJson(ctx)));
+}
+
+export async function me(ctx: Ctx): Promise<void> {
+  sendJson(ctx, 200, ctx.services.auth.me(principalOf(ctx)));
+}
+
+/** POST /api/v1/auth/api-keys — 201 {id, name, key, role, tenant_id, expires_at}; the key is shown once. */
+export async function createApiKey(ctx: Ctx): Promise<void> {
+  const body = await readJson(ctx);
+  checkNamedTenant(ctx, body);
+  sendJson(ctx, 201, await ctx.services.auth.createApiKey(principalOf(ctx), body));
+}
+
+export async function listApiKeys(ctx: Ctx): Promise<void> {
+  const tenant = queryParam(ctx, 'tenant_id');
+  const keys = ctx.services.auth.listApiKeys(
+    principalOf(ctx),
+    tenant === undefined ? {} : { tenant_id: tenant },
+  );
+  sendJson(ctx, 200, { api_keys: keys, count: keys.length });
+}
+
+export async function revokeApiKey(ctx: Ctx): Promise<void> {
+  sendJson(ctx, 200, await ctx.services.auth.revokeApiKey(principalOf(ctx), ctx.params.id));
+}
+
+/** Tenant management needs manage_tenants (admins). */
+function admin(ctx: Ctx): void {
+  requirePermission(principalOf(ctx), 'manage_tenants');
+}
+
+export async function createTenant(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  sendJson(ctx, 201, await ctx.services.tenants.create((await readJson(ctx)) as never));
+}
+
+export async function listTenants(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  const tenants = ctx.services.tenants.list();
+  sendJson(ctx, 200, { tenants, count: tenants.length });
+}
+
+export async function getTenant(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  sendJson(ctx, 200, ctx.services.tenants.get(ctx.params.id));
+}
+
+export async function tenantStats(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  sendJson(ctx, 200, ctx.services.tenants.stats(ctx.params.id));
+}
+
+export async function updateTenant(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  sendJson(ctx, 200, await ctx.services.tenants.update(ctx.params.id, (await readJson(ctx)) as never));
+}
+
+export async function updateQuotas(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  sendJson(
+    ctx,
+    200,
+    await ctx.services.tenants.update(ctx.params.id, { quotas: (await readJson(ctx)) as never }),
+  );
+}
+
+export async function deactivateTenant(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  sendJson(ctx, 200, await ctx.services.tenants.deactivate(ctx.params.id));
+}
+
+export async function activateTenant(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  sendJson(ctx, 200, await ctx.services.tenants.activate(ctx.params.id));
+}
+
+export async function deleteTenant(ctx: Ctx): Promise<void> {
+  admin(ctx);
+  await ctx.services.tenants.delete(ctx.params.id);
+  sendJson(ctx, 200, { deleted: ctx.params.id });
+}

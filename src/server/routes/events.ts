@@ -1,0 +1,196 @@
+// Owns the data routes: append (one, batch, NDJSON), query, entity state and snapshots.
+import type { AppendResult } from '../../engine/shard-client.ts';
+import { ErrorCode, StoreError } from '../../errors.ts';
+import { type PreparedEvent, prepareEvent } from '../../event/validate.ts';
+import { requirePermission, resolveTenant } from '../auth/principal.ts';
+import { type Ctx, parseJson, principalOf, queryParam, readJson, sendJson } from '../context.ts';
+import { statusOf } from '../http-errors.ts';
+
+function tenantFor(ctx: Ctx, fromBody?: unknown): string {
+  const p = principalOf(ctx);
+  const requested = queryParam(ctx, 'tenant_id') ?? (typeof fromBody === 'string' ? fromBody : undefined);
+  const tenant = resolveTenant(p, requested);
+  ctx.tenant = tenant;
+  return tenant;
+}
+
+function limits(ctx: Ctx) {
+  return { payloadBytesMax: ctx.services.store.options.payloadBytesMax };
+}
+
+function tenantField(value: unknown): unknown {
+  return value !== null && typeof value === 'object' && Object.hasOwn(value, 'tenant_id')
+    ? (value as { tenant_id: unknown }).tenant_id
+    : undefined;
+}
+
+function bytesOf(prepared: readonly PreparedEvent[]): number {
+  let bytes = 0;
+  for (const e of prepared) bytes += e.payloadBytes + e.metadataBytes;
+  return bytes;
+}
+
+async function commit(ctx: Ctx, tenant: string, prepared: PreparedEvent[]): Promise<AppendResult[]> {
+  const { store, tenants, metrics } = ctx.services;
+  const bytes = bytesOf(prepared);
+  tenants.checkWrite(tenant, prepared.length, bytes);
+  const results = await store.appendPrepared(prepared);
+  let ok = 0;
+  for (const r of results) if (r.ok && r.duplicate !== true) ok++;
+  if (ok > 0) {
+    tenants.recordWrite(tenant, ok, bytes);
+    metrics.eventsIngested(tenant, ok);
+  }
+  return results;
+}
+
+/** POST /api/v1/events — one event; answers like the original (`event_id`, `timestamp`) plus ours. */
+export async function appendOne(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'write');
+  const body = await readJson(ctx);
+  const tenant = tenantFor(ctx, tenantField(body));
+  const prepared = prepareEvent(body, 0, tenant, limits(ctx));
+  const [r] = await commit(ctx, tenant, [prepared]);
+  if (!r.ok) {
+    const err = new StoreError(r.error.code as ErrorCode, r.error.message, r.error.details);
+    throw err;
+  }
+  sendJson(ctx, 200, {
+    event_id: r.id,
+    id: r.id,
+    timestamp: r.timestamp,
+    version: r.version,
+    position: r.position,
+    ...(r.duplicate ? { duplicate: true } : {}),
+  });
+}
+
+/** Parses a batch body: a JSON array, or NDJSON (one event per line) with application/x-ndjson. */
+function parseBatch(ctx: Ctx, body: Buffer): unknown[] {
+  const type = ctx.req.headers['content-type'] ?? 'application/json';
+  if (type.startsWith('application/x-ndjson')) {
+    const events: unknown[] = [];
+    const text = body.toString('utf8');
+    let start = 0;
+    let line = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end === -1) end = text.length;
+      const raw = text.slice(start, end).trim();
+      line++;
+      if (raw !== '') {
+        try {
+          events.push(JSON.parse(raw));
+        } catch (err) {
+          throw new StoreError(
+            ErrorCode.INVALID_REQUEST,
+            `line ${line} is not valid JSON: ${(err as Error).message}`,
+            { line },
+          );
+        }
+      }
+      start = end + 1;
+    }
+    return events;
+  }
+  if (!type.startsWith('application/json') && !type.startsWith('text/plain')) {
+    throw new StoreError(
+      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+      'send a JSON array (application/json) or NDJSON (application/x-ndjson)',
+      { content_type: type },
+    );
+  }
+  const parsed = parseJson(body);
+  if (!Array.isArray(parsed))
+    throw new StoreError(ErrorCode.INVALID_REQUEST, 'batch body must be a JSON array of events');
+  return parsed;
+}
+
+/**
+ * POST /api/v1/events/batch — the hot path: the body is parsed once, every event validated (one bad event
+ * rejects the whole request with its index), then encoded straight into the shards' rings.
+ */
+export async function appendBatch(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'write');
+  const body = await ctx.req.body(ctx.services.bodyLimitBytes);
+  const events = parseBatch(ctx, body);
+  if (events.length === 0) throw new StoreError(ErrorCode.INVALID_REQUEST, 'batch is empty');
+  const tenant = tenantFor(ctx, tenantField(events[0]));
+  const lim = limits(ctx);
+  const prepared: PreparedEvent[] = new Array(events.length);
+  for (let i = 0; i < events.length; i++) prepared[i] = prepareEvent(events[i], i, tenant, lim);
+  const results = await commit(ctx, tenant, prepared);
+  let failed = 0;
+  for (const r of results) if (!r.ok) failed++;
+  // 200 when everything was written; otherwise the status of the first failure, with every result.
+  let status = 200;
+  if (failed > 0) {
+    const first = results.find((r) => !r.ok);
+    if (first !== undefined && !first.ok)
+      status = statusOf(new StoreError(first.error.code as ErrorCode, first.error.message));
+  }
+  sendJson(
+    ctx,
+    status,
+    `{"count":${results.length},"failed":${failed},"results":${JSON.stringify(results)}}`,
+  );
+}
+
+/** GET /api/v1/events/query — the original's `{events, count}` plus `next_cursor`. */
+export async function query(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'read');
+  const tenant = tenantFor(ctx);
+  const { store, tenants } = ctx.services;
+  tenants.checkQuery(tenant);
+  const limit = queryParam(ctx, 'limit');
+  const limitNumber = limit === undefined ? undefined : Number(limit);
+  if (limit !== undefined && !/^\d{1,6}$/.test(limit)) {
+    throw new StoreError(ErrorCode.INVALID_QUERY, 'limit must be an integer', { field: 'limit' });
+  }
+  const order = queryParam(ctx, 'order');
+  const page = await store.query({
+    tenant,
+    entity_id: queryParam(ctx, 'entity_id'),
+    event_type: queryParam(ctx, 'event_type'),
+    since: queryParam(ctx, 'since'),
+    until: queryParam(ctx, 'until'),
+    as_of: queryParam(ctx, 'as_of'),
+    limit: limitNumber,
+    order: order as 'asc' | 'desc' | undefined,
+    cursor: queryParam(ctx, 'cursor'),
+  });
+  tenants.recordQuery(tenant);
+  sendJson(ctx, 200, { events: page.events, count: page.events.length, next_cursor: page.next_cursor });
+}
+
+/** GET /api/v1/entities/:id/state — the original's fields plus `version` and `tenant_id`. */
+export async function entityState(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'read');
+  const tenant = tenantFor(ctx);
+  ctx.services.tenants.checkQuery(tenant);
+  const state = await ctx.services.store.state(tenant, ctx.params.id, { as_of: queryParam(ctx, 'as_of') });
+  ctx.services.tenants.recordQuery(tenant);
+  sendJson(ctx, 200, state);
+}
+
+/** GET /api/v1/entities/:id/snapshot and GET /api/v1/snapshots?entity_id= — the snapshot at the current version. */
+export async function entitySnapshot(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'read');
+  const tenant = tenantFor(ctx);
+  const entity = ctx.params.id ?? queryParam(ctx, 'entity_id');
+  if (entity === undefined)
+    throw new StoreError(ErrorCode.INVALID_QUERY, 'entity_id is required', { field: 'entity_id' });
+  sendJson(ctx, 200, await ctx.services.store.snapshot(tenant, entity));
+}
+
+/** POST /api/v1/snapshots {entity_id} — takes a snapshot now. */
+export async function createSnapshot(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'write');
+  const body = await readJson(ctx);
+  const entity =
+    body !== null && typeof body === 'object' ? (body as { entity_id?: unknown }).entity_id : undefined;
+  if (typeof entity !== 'string')
+    throw new StoreError(ErrorCode.INVALID_REQUEST, 'entity_id is required', { field: 'entity_id' });
+  const tenant = tenantFor(ctx, tenantField(body));
+  sendJson(ctx, 201, await ctx.services.store.snapshot(tenant, entity));
+}
