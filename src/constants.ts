@@ -233,10 +233,12 @@ export const httpKeepAliveTimeoutMsDefault = 5_000;
 /** Below one second node:http would advertise `Keep-Alive: timeout=0` and clients would not reuse connections. */
 export const httpKeepAliveTimeoutMsMin = 1_000;
 export const httpKeepAliveTimeoutMsMax = 600_000;
-/** headersTimeout exceeds keepAliveTimeout by this (capped by the request timeout), as node:http advises. */
+/** headersTimeout = keepAliveTimeout + this (at most the request timeout), so the header deadline never fires first. */
 export const httpHeadersTimeoutSlackMs = 1_000;
 /** node:http checks header and request deadlines this often at most (its own default, 30 s, is too coarse). */
 export const httpTimeoutCheckIntervalMsMax = 1_000;
+/** An unread request body up to this size is drained to keep the connection; a larger one closes it. */
+export const httpUnreadBodyDrainBytesMax = 64 * 1024;
 /** In-flight requests get this long to finish on shutdown before their connections are cut. */
 export const httpShutdownGraceMsDefault = 10_000;
 export const httpShutdownGraceMsMax = 600_000;
