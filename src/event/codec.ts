@@ -68,44 +68,69 @@ export function encodeEvent(e: PreparedEvent, target: Buffer, offset: number): n
   if (e.tenantBytes > u16Max || e.entityBytes > u16Max || e.typeBytes > u16Max) {
     throw new StoreError(ErrorCode.INTERNAL, 'event string field longer than a u16 length allows');
   }
-  target.fill(0, offset, offset + EVENT_HEADER_BYTES);
   let flags = 0;
   if (e.id !== null) {
     if (!uuidToBytes(e.id, target, offset + OFF_ID)) {
       throw new StoreError(ErrorCode.INTERNAL, 'prepared event id is not a UUID', { id: e.id });
     }
     flags |= FLAG_ID_SUPPLIED;
+  } else {
+    for (let i = offset + OFF_ID; i < offset + OFF_ID + ID_BYTES; i++) target[i] = 0;
   }
   if (e.metadataJson === null) flags |= FLAG_METADATA_NULL;
+  // Header fields one by one (no fill): every byte of the 68 is written exactly once below or above.
   target.writeUInt32LE(frameBytes, offset + OFF_FRAME_BYTES);
+  target.writeUInt32LE(0, offset + OFF_CRC);
   target[offset + OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
   target[offset + OFF_FLAGS] = flags;
   target[offset + OFF_EXPECTED_KIND] = e.expectedKind;
+  target[offset + OFF_RESERVED_1] = 0;
   target.writeUInt32LE(e.expectedKind === 3 ? e.expectedVersion : 0, offset + OFF_EXPECTED_VERSION);
+  target.writeDoubleLE(0, offset + OFF_TIMESTAMP);
+  target.writeDoubleLE(0, offset + OFF_SEQ);
+  target.writeUInt32LE(0, offset + OFF_VERSION);
   target.writeUInt16LE(e.tenantBytes, offset + OFF_TENANT_BYTES);
   target.writeUInt16LE(e.entityBytes, offset + OFF_ENTITY_BYTES);
   target.writeUInt16LE(e.typeBytes, offset + OFF_TYPE_BYTES);
+  target.writeUInt16LE(0, offset + OFF_RESERVED_2);
   target.writeUInt32LE(e.payloadBytes, offset + OFF_PAYLOAD_BYTES);
   target.writeUInt32LE(e.metadataBytes, offset + OFF_METADATA_BYTES);
   let pos = offset + EVENT_HEADER_BYTES;
   // The lengths must come from prepareEvent. A string shorter than its length is caught below; a longer one
-  // would be cut by buf.write, and catching that too costs a Buffer.byteLength per field on the hot path.
-  let written = target.write(e.tenant, pos, e.tenantBytes, 'utf8');
+  // would be cut, and catching that too costs a Buffer.byteLength per field on the hot path.
+  let written = writeString(target, e.tenant, pos, e.tenantBytes);
   pos += e.tenantBytes;
-  written += target.write(e.entityId, pos, e.entityBytes, 'utf8');
+  written += writeString(target, e.entityId, pos, e.entityBytes);
   pos += e.entityBytes;
-  written += target.write(e.eventType, pos, e.typeBytes, 'utf8');
+  written += writeString(target, e.eventType, pos, e.typeBytes);
   pos += e.typeBytes;
-  written += target.write(e.payloadJson, pos, e.payloadBytes, 'utf8');
+  written += writeString(target, e.payloadJson, pos, e.payloadBytes);
   pos += e.payloadBytes;
   if (e.metadataJson !== null) {
-    written += target.write(e.metadataJson, pos, e.metadataBytes, 'utf8');
+    written += writeString(target, e.metadataJson, pos, e.metadataBytes);
     pos += e.metadataBytes;
   }
   if (written !== frameBytes - EVENT_HEADER_BYTES || pos - offset !== frameBytes) {
     throw new StoreError(ErrorCode.INTERNAL, 'prepared event byte lengths disagree with its strings');
   }
   return frameBytes;
+}
+
+/** Strings up to this many UTF-16 units are copied by a JS loop when ASCII: cheaper than a native call. */
+const asciiLoopCharsMax = 48;
+
+/**
+ * Writes `text` (UTF-8, `bytes` long) at `pos`. ASCII text (bytes === length) is copied code unit by code
+ * unit for short strings and with latin1 (no UTF-8 encoder) for long ones; anything else goes through utf8.
+ */
+function writeString(target: Buffer, text: string, pos: number, bytes: number): number {
+  const n = text.length;
+  if (bytes !== n) return target.write(text, pos, bytes, 'utf8');
+  if (n <= asciiLoopCharsMax) {
+    for (let i = 0; i < n; i++) target[pos + i] = text.charCodeAt(i);
+    return n;
+  }
+  return target.write(text, pos, n, 'latin1');
 }
 
 export function readFrameBytes(buf: Buffer, off: number): number {

@@ -189,6 +189,8 @@ const expectedVersionRule = `expected_version must be an integer 0..${entityVers
 
 // Last tenant that passed validation: one request's events share it, so the check runs once per request.
 let lastValidTenant = '';
+// Last event type that passed validation (always valid, so reusing it is safe).
+let lastValidType: string | null = null;
 
 /**
  * Validates one event of an append request (index = its position, reported in errors) for `tenant`.
@@ -259,7 +261,9 @@ export function prepareEvent(
   // Own non-enumerable properties are invisible to for-in; a JS caller defining one gets no special path.
 
   if (!hasEventType) throw fail(index, 'event_type', 'event_type is required');
-  const type = checkEventType(eventType, index);
+  // Calls usually repeat one event type: a type equal to the last valid one needs no second scan.
+  const type = eventType === lastValidType ? (eventType as string) : checkEventType(eventType, index);
+  lastValidType = type;
   if (!hasEntityId) throw fail(index, 'entity_id', 'entity_id is required');
   const entityBytes = checkEntityId(entityId, index);
 
