@@ -305,17 +305,21 @@ export class Store extends EventEmitter {
       resolve = res;
       reject = rej;
     });
-    // Subscribers see an event once it is acknowledged, in the order calls complete.
-    const subscriptions = this.subscriptions;
-    const publishThenResolve = (results: AppendResult[]) => {
-      subscriptions.publish(prepared, results);
-      resolve(results);
-    };
-    const sink: AppendSink = { results: new Array(n), remaining: 0, resolve: publishThenResolve, reject };
+    const sink: AppendSink = { results: new Array(n), remaining: 0, resolve, reject };
+    if (this.subscriptions.size > 0) {
+      // Subscribers see an event once it is acknowledged, in the order calls complete. Only calls made
+      // while someone listens keep their prepared events alive until then: without subscribers, nothing
+      // of a call but its result slots stays on the heap while it is in flight.
+      const subscriptions = this.subscriptions;
+      sink.resolve = (results) => {
+        subscriptions.publish(prepared, results);
+        resolve(results);
+      };
+    }
     const shards = this.shards;
     if (shards === 1) {
       sink.remaining = 1;
-      this.sendGroup(0, prepared, null, sink);
+      this.sendGroup(0, prepared, null, sink, this.messageBytes(0, prepared, null));
       return done;
     }
     const shardOf = new Uint16Array(n);
@@ -334,10 +338,13 @@ export class Store extends EventEmitter {
     const fill = new Uint32Array(shards);
     for (let i = 0; i < n; i++) groups[shardOf[i]][fill[shardOf[i]]++] = i;
     // Check every group's size before sending any, so an oversized call writes nothing.
-    for (let s = 0; s < shards; s++) if (groups[s] !== undefined) this.messageBytes(s, prepared, groups[s]);
+    const bytes = new Float64Array(shards);
     for (let s = 0; s < shards; s++)
+      if (groups[s] !== undefined) bytes[s] = this.messageBytes(s, prepared, groups[s]);
+    for (let s = 0; s < shards; s++) {
       if (groups[s] !== undefined)
-        this.sendGroup(s, prepared, groups[s].length === n ? null : groups[s], sink);
+        this.sendGroup(s, prepared, groups[s].length === n ? null : groups[s], sink, bytes[s]);
+    }
     return done;
   }
 
@@ -368,8 +375,8 @@ export class Store extends EventEmitter {
     prepared: readonly PreparedEvent[],
     indexes: Uint32Array | null,
     sink: AppendSink,
+    bytes: number,
   ): void {
-    const bytes = this.messageBytes(shard, prepared, indexes);
     if (this.scratch.length < bytes)
       this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
     const buf = this.scratch;
