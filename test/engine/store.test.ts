@@ -417,3 +417,43 @@ describe('subscribe', () => {
     }
   });
 });
+
+describe('durability modes and WAL rotation', () => {
+  for (const durability of ['fsync', 'interval', 'none'] as const) {
+    it(`${durability}: acknowledged events survive close and reopen across many WAL segments`, async () => {
+      const dataDir = tempDir();
+      const options = {
+        dataDir,
+        shards: 2,
+        logLevel: 'silent' as const,
+        ringBytes: 1 << 20,
+        durability,
+        walSegmentBytesMax: 4096,
+      };
+      const a = await openStore(options);
+      const ids: string[] = [];
+      for (let round = 0; round < 20; round++) {
+        const results = await a.append(
+          Array.from({ length: 10 }, (_, i) => ({
+            event_type: 'w.r',
+            entity_id: `r${i}`,
+            payload: { round, pad: 'x'.repeat(100) },
+          })),
+        );
+        ids.push(...results.map((r) => ok(r).id));
+      }
+      const stats = await a.stats();
+      expect(stats.perShard.every((s) => s.walSegments > 1)).toBe(true);
+      if (durability === 'fsync') expect(stats.fsyncs).toBeGreaterThan(0);
+      await a.close();
+      const b = await openStore(options);
+      try {
+        const page = await b.query({ limit: 1000 });
+        expect(page.events.map((e) => e.id).sort()).toEqual([...ids].sort());
+        expect((await b.state(undefined, 'r3')).version).toBe(20);
+      } finally {
+        await b.close();
+      }
+    });
+  }
+});
