@@ -54,10 +54,16 @@ export function toStoreError(err: unknown): StoreError {
 
 export function sendError(res: HttpResponse, err: StoreError): number {
   const status = statusOf(err);
-  if (status === 429 || status === 503) {
-    const after = Number(err.details?.retry_after_seconds ?? overloadedRetryAfterSeconds);
-    res.header('retry-after', String(Math.max(1, Math.ceil(after))));
+  const after = err.details?.retry_after_seconds;
+  // null says no wait helps (a full storage quota): a Retry-After would only invite a futile retry.
+  if ((status === 429 || status === 503) && after !== null) {
+    const seconds = Number(after ?? overloadedRetryAfterSeconds);
+    res.header('retry-after', String(Math.max(1, Math.ceil(seconds))));
   }
+  // RFC 9110: a 401 names the auth scheme (WWW-Authenticate), a 405 the methods the path takes (Allow).
+  if (status === 401) res.header('www-authenticate', 'Bearer realm="allsource"');
+  const allowed = err.details?.allowed;
+  if (status === 405 && Array.isArray(allowed)) res.header('allow', allowed.join(', '));
   res.status(status).send(errorBody(err, status));
   return status;
 }

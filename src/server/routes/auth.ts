@@ -1,14 +1,18 @@
 // Owns the auth routes: register, login, me, and API keys (create, list, revoke).
 import { ErrorCode, StoreError } from '../../errors.ts';
-import { requirePermission } from '../auth/principal.ts';
+import { requirePermission, resolveTenant } from '../auth/principal.ts';
 import { type Ctx, principalOf, queryParam, readJson, sendJson } from '../context.ts';
 
-/** Admin-named tenants must exist and be active before a user or key is minted for them. */
+/**
+ * Admin-named tenants must exist and be active before a user or key is minted for them. Whether the actor
+ * may name the tenant at all is checked first, so a non-admin cannot probe which tenants exist (404 vs 403)
+ * and a reserved tenant is refused as forbidden, not reported as missing.
+ */
 function checkNamedTenant(ctx: Ctx, body: unknown): void {
   const named =
     body !== null && typeof body === 'object' ? (body as { tenant_id?: unknown }).tenant_id : undefined;
   if (typeof named !== 'string') return;
-  const tenant = ctx.services.tenants.get(named);
+  const tenant = ctx.services.tenants.get(resolveTenant(principalOf(ctx), named));
   if (!tenant.active)
     throw new StoreError(ErrorCode.TENANT_INACTIVE, `tenant ${named} is not active`, { tenant_id: named });
 }

@@ -180,7 +180,11 @@ export async function entitySnapshot(ctx: Ctx): Promise<void> {
   const entity = ctx.params.id ?? queryParam(ctx, 'entity_id');
   if (entity === undefined)
     throw new StoreError(ErrorCode.INVALID_QUERY, 'entity_id is required', { field: 'entity_id' });
-  sendJson(ctx, 200, await ctx.services.store.snapshot(tenant, entity));
+  // A read like any other: an inactive, deleted or unknown tenant is refused, and it counts as a query.
+  ctx.services.tenants.checkQuery(tenant);
+  const snapshot = await ctx.services.store.snapshot(tenant, entity);
+  ctx.services.tenants.recordQuery(tenant);
+  sendJson(ctx, 200, snapshot);
 }
 
 /** POST /api/v1/snapshots {entity_id} — takes a snapshot now. */
@@ -192,5 +196,7 @@ export async function createSnapshot(ctx: Ctx): Promise<void> {
   if (typeof entity !== 'string')
     throw new StoreError(ErrorCode.INVALID_REQUEST, 'entity_id is required', { field: 'entity_id' });
   const tenant = tenantFor(ctx, tenantField(body));
+  // Writes state into the tenant's shard: refused for an inactive, deleted or unknown tenant like a write.
+  ctx.services.tenants.checkWrite(tenant, 0, 0);
   sendJson(ctx, 201, await ctx.services.store.snapshot(tenant, entity));
 }
