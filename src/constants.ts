@@ -31,8 +31,11 @@ export const shardRestartWindowMs = 60_000;
 export const shardBatchFramesMax = 4096;
 /** Bytes of WAL a shard accumulates in one group commit before it writes. */
 export const shardBatchBytesMax = 16 * 1024 * 1024;
-/** Client-supplied ids remembered per shard for idempotent retries (FIFO window). */
-export const dedupWindowEntriesDefault = 1_000_000;
+/**
+ * Event ids remembered per shard for idempotent retries (FIFO window over the newest stored events; about
+ * 90 bytes of memory each). A retry of an id older than the window is stored again.
+ */
+export const dedupWindowEntriesDefault = 262_144;
 
 // --- WAL (src/shard/wal.ts) ---
 export const walSegmentBytesMaxDefault = 64 * 1024 * 1024;
@@ -60,6 +63,9 @@ export const subscribeSwitchSlackUs = 5_000_000;
 
 /** Bytes a WebSocket stream client may have unsent before it is closed as a slow consumer. */
 export const streamClientBufferBytesMax = 8 * 1024 * 1024;
+
+/** Rate-limit tier (see rateLimitTiersDefault) of public routes such as login, keyed by client address. */
+export const publicRouteTier = 'free';
 
 // --- Requests ---
 /** Requests in flight per store (bounded correlation table). */
@@ -215,6 +221,7 @@ assert(
   'a usage flush batch fits one ring message even in the smallest ring',
 );
 assert(tenantTierDefault in rateLimitTiersDefault, 'the default tenant tier has a rate limit tier');
+assert(publicRouteTier in rateLimitTiersDefault, 'public routes have a rate limit tier');
 assert(metricsTenantLabelsMax >= 1 && metricsRoutesMax >= 1, 'label caps allow at least one value');
 
 // --- http (added by transport module) ---

@@ -1,5 +1,9 @@
 // Owns the front half of a query: validating parameters, opaque cursors, and merging shard answers.
-import { queryLimitDefault, queryLimitMax } from '../constants.ts';
+import { entityIdBytesMax, queryLimitDefault, queryLimitMax } from '../constants.ts';
+
+/** The event_type rule of DESIGN.md section 3, for filters (writes check it in src/event/validate.ts). */
+const eventTypePattern = /^(?!\.)(?!.*\.\.)(?!.*\.$)[a-z0-9._]{1,128}$/;
+
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { StoredEvent } from '../event/codec.ts';
 import { parseTimestampUs } from '../event/timestamp.ts';
@@ -119,6 +123,12 @@ export function shardQuery(q: QueryOptions, defaultTenant: string): QueryRequest
   const req: QueryRequest = { tenant, limit: limit + 1, order };
   const entity = text('entity_id', q.entity_id);
   const type = text('event_type', q.event_type);
+  if (type !== undefined && !eventTypePattern.test(type)) {
+    throw bad('event_type', 'event_type must be 1-128 of [a-z0-9._], no leading or trailing dot, no ".."');
+  }
+  if (entity !== undefined && Buffer.byteLength(entity) > entityIdBytesMax) {
+    throw bad('entity_id', `entity_id must be at most ${entityIdBytesMax} UTF-8 bytes`);
+  }
   if (entity !== undefined) req.entity_id = entity;
   if (type !== undefined) req.event_type = type;
   if (sinceUs !== undefined) req.sinceUs = sinceUs;

@@ -1,5 +1,5 @@
 // Owns the request pipeline: route match, authentication, rate limit, handler, error mapping, metrics.
-import { tenantTierDefault } from '../constants.ts';
+import { publicRouteTier, tenantTierDefault } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { Ctx, Route, Services } from './context.ts';
 import { sendError, toStoreError } from './http-errors.ts';
@@ -65,6 +65,17 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
       const match = router.match(req.method, req.path);
       route = match.route;
       const ctx: Ctx = { req, res, params: match.params, principal: null, services };
+      if (match.handler.public && services.limiter !== null && route !== '/health') {
+        // Public routes (login, a public /metrics) are limited per client address: nothing else stops
+        // password guessing from one place.
+        const limit = services.limiter.take(`ip:${req.remoteAddress}`, undefined, publicRouteTier);
+        for (const [name, value] of services.limiter.headers(limit)) res.header(name, value);
+        if (!limit.allowed) {
+          throw new StoreError(ErrorCode.RATE_LIMITED, 'too many requests from this address', {
+            retry_after_seconds: limit.retryAfterSeconds,
+          });
+        }
+      }
       if (!match.handler.public) {
         const principal = await services.auth.authenticate(req.headers);
         ctx.principal = principal;

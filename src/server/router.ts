@@ -47,7 +47,7 @@ export class Router<H> {
     for (const route of this.patterns) {
       const params = matchSegments(route.segments, parts);
       if (params === null) continue;
-      if (route.method !== method) {
+      if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) {
         allowed.push(route.method);
         continue;
       }

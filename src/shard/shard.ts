@@ -23,7 +23,7 @@ import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
 import { F64List, U32List } from './growable.ts';
-import { entityKey, idKey, LastKey, tenantKey, typeKey } from './keys.ts';
+import { entityKey, idKey, LastKey, storedIdKey, tenantKey, typeKey } from './keys.ts';
 import { Memtable, type TenantInfo } from './memtable.ts';
 import {
   Completion,
@@ -193,8 +193,7 @@ export class Shard {
       const ts = readTimestampUs(chunk, off);
       if (ts > maxTs) maxTs = ts;
       this.memtable.index(seq - 1, chunkIndex, off, ts, tenant, entity, type, bytes);
-      const id = idKey(chunk, off);
-      if (id !== '') this.remember(id, seq);
+      this.remember(storedIdKey(chunk, off), seq);
       this.nextSeq++;
       off += bytes;
     }
@@ -338,10 +337,11 @@ export class Shard {
       info.version++;
       const seq = this.nextSeq++;
       commitEvent(chunk, write, seq, info.version, firstTs + k);
-      if (id !== '') {
-        this.batchIds.set(id, seq);
-        groupIds.push(id);
-      }
+      // Every stored id joins the window, server-assigned ones too: a client that sends back an id it
+      // was given must get the original result, never a second event with the same id.
+      const storedId = id !== '' ? id : storedIdKey(chunk, write);
+      this.batchIds.set(storedId, seq);
+      groupIds.push(storedId);
       this.batchOffsets.push(write);
       this.batchTenants.push(tenant);
       this.batchEntities.push(entity);

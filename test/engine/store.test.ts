@@ -121,6 +121,12 @@ describe('append', () => {
       ]);
       expect(ok(inCall[1])).toEqual({ ...ok(inCall[0]), duplicate: true });
       expect((await store.query({ entity_id: 'd' })).events).toHaveLength(2);
+      // An id the store assigned, sent back by the client, is a duplicate too: ids stay unique.
+      const assigned = ok((await store.append([{ event_type: 'a.b', entity_id: 'd', payload: {} }]))[0]);
+      const echoed = ok(
+        (await store.append([{ id: assigned.id, event_type: 'a.b', entity_id: 'd', payload: {} }]))[0],
+      );
+      expect(echoed).toEqual({ ...assigned, duplicate: true });
     } finally {
       await store.close();
     }

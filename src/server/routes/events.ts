@@ -112,6 +112,21 @@ function parseBatch(ctx: Ctx, body: Buffer): unknown[] {
  */
 export async function appendBatch(ctx: Ctx): Promise<void> {
   requirePermission(principalOf(ctx), 'write');
+  // Refuse a wrong content type before reading (up to 16 MiB of) a body we would not parse.
+  const type = ctx.req.headers['content-type'] ?? 'application/json';
+  if (
+    !type.startsWith('application/x-ndjson') &&
+    !type.startsWith('application/json') &&
+    !type.startsWith('text/plain')
+  ) {
+    throw new StoreError(
+      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+      'send a JSON array (application/json) or NDJSON (application/x-ndjson)',
+      {
+        content_type: type,
+      },
+    );
+  }
   const body = await ctx.req.body(ctx.services.bodyLimitBytes);
   const events = parseBatch(ctx, body);
   if (events.length === 0) throw new StoreError(ErrorCode.INVALID_REQUEST, 'batch is empty');

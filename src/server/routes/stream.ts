@@ -1,5 +1,6 @@
 // Owns GET /api/v1/events/stream: an authenticated, tenant-scoped WebSocket of catch-up then live events.
 import { streamClientBufferBytesMax } from '../../constants.ts';
+import { shardQuery } from '../../engine/query.ts';
 import { isStoreError } from '../../errors.ts';
 import { requirePermission, resolveTenant } from '../auth/principal.ts';
 import type { Services } from '../context.ts';
@@ -37,6 +38,17 @@ export function streamHandler(services: Services): WebSocketHandler {
         event_type: param(req, 'event_type'),
         from: param(req, 'from'),
       };
+      // Validate filters and `from` before the upgrade, so a bad one is a 400, not an open-then-close.
+      const { from, ...filters } = options;
+      shardQuery(
+        from === undefined
+          ? filters
+          : /^\d/.test(from)
+            ? { ...filters, since: from }
+            : { ...filters, cursor: from },
+        tenant,
+      );
+      services.tenants.recordQuery(tenant);
       return (ws: WebSocketLike) => {
         let closed = false;
         let close: (() => void) | null = null;

@@ -44,6 +44,27 @@ function rateHeaders(res: Res): Record<string, string | undefined> {
 const integer = /^\d+$/;
 
 describe('rate limits', () => {
+  it('limits login attempts per client address (public routes have no tenant bucket)', async () => {
+    const ts = await start({ rateLimitPerSecond: 1000, rateLimitBurst: 1000 });
+    const anonymous = client(ts.port, undefined);
+    const statuses: number[] = [];
+    let limited: Res | undefined;
+    // The "free" tier allows a burst of 20 from one address, refilling at 10/s; wrong passwords are 401
+    // until the bucket is empty. 100 sequential attempts outrun the refill however slow the machine is.
+    for (let i = 0; i < 100 && limited === undefined; i++) {
+      const res = await anonymous.post('/api/v1/auth/login', {
+        username: 'nobody',
+        password: 'wrong password',
+      });
+      statuses.push(res.status);
+      if (res.status === 429) limited = res;
+    }
+    expect(statuses.slice(0, 20)).toEqual(Array(20).fill(401));
+    expect(limited).toBeDefined();
+    expectError(limited!, 429, 'E_RATE_LIMITED');
+    expect(Number(limited!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
   it('429 E_RATE_LIMITED with Retry-After and RateLimit headers once a tenant bucket is empty', async () => {
     const burst = 5;
     const ts = await start({ rateLimitPerSecond: 1, rateLimitBurst: burst });

@@ -194,11 +194,12 @@ describe('catch-up then live', () => {
     expect(s.events.map((e) => e.id)).not.toContain(theirsLive.event_id);
   });
 
-  it('a catch-up that fails (a cursor this store never issued) closes the stream with 4002 and why', async () => {
-    const s = await subscribe({ from: 'not-a-cursor' }, { key: ts.adminKey });
-    await s.until(() => s.closed !== null);
-    expect(s.closed?.code).toBe(4002);
-    expect(s.closed?.reason).toMatch(/cursor/);
-    expect(s.events).toEqual([]);
+  it('a bad `from` (a cursor this store never issued) or filter is refused before the upgrade with 400', async () => {
+    const badCursor = await refusedUpgrade(ts.port, { from: 'not-a-cursor' }, { key: ts.adminKey });
+    expect(badCursor.status).toBe(400);
+    expect(badCursor.json.error).toMatchObject({ code: 'E_INVALID_QUERY', details: { field: 'cursor' } });
+    const badType = await refusedUpgrade(ts.port, { event_type: 'Not A Type' }, { key: ts.adminKey });
+    expect(badType.status).toBe(400);
+    expect(badType.json.error).toMatchObject({ code: 'E_INVALID_QUERY', details: { field: 'event_type' } });
   });
 });
