@@ -64,6 +64,8 @@ export const subscribeSwitchSlackUs = 5_000_000;
 /** Bytes a WebSocket stream client may have unsent before it is closed as a slow consumer. */
 export const streamClientBufferBytesMax = 8 * 1024 * 1024;
 
+/** Rate-limit buckets saved at shutdown (emptiest first); keeps the snapshot event well under 1 MiB. */
+export const rateLimitSnapshotBucketsMax = 5_000;
 /** Rate-limit tier (see rateLimitTiersDefault) of public routes such as login, keyed by client address. */
 export const publicRouteTier = 'free';
 

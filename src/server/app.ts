@@ -4,6 +4,7 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import type { Ctx, Route, Services } from './context.ts';
 import { sendError, toStoreError } from './http-errors.ts';
 import type { HttpHandler, HttpResponse } from './http-types.ts';
+import { requestLogFields } from './logger.ts';
 import { Router } from './router.ts';
 
 export interface RouteSpec {
@@ -61,10 +62,12 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
     const started = performance.now();
     const res = new TrackedResponse(rawRes);
     let route = 'unmatched';
+    let ctxRef: Ctx | null = null;
     try {
       const match = router.match(req.method, req.path);
       route = match.route;
       const ctx: Ctx = { req, res, params: match.params, principal: null, services };
+      ctxRef = ctx;
       if (match.handler.public && services.limiter !== null && route !== '/health') {
         // Public routes (login, a public /metrics) are limited per client address: nothing else stops
         // password guessing from one place.
@@ -104,6 +107,11 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
         services.log('request failed', { route, request_id: req.id, message: e.message });
       if (!res.sent) sendError(res, e);
     }
-    services.metrics.observeRequest(route, req.method, res.code, (performance.now() - started) / 1000);
+    const ms = performance.now() - started;
+    services.metrics.observeRequest(route, req.method, res.code, ms / 1000);
+    // One structured line per request at debug (5xx at warn): route template, status, time, request id.
+    const tenant = ctxRef?.tenant ?? ctxRef?.principal?.tenant;
+    const fields = requestLogFields(req, res.code, ms, tenant === undefined ? { route } : { route, tenant });
+    services.log('request', { level: res.code >= 500 ? 'warn' : 'debug', ...fields });
   };
 }

@@ -9,6 +9,7 @@ import type { Transport, WebSocketHandler } from './http-types.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { restoreRateLimits, saveRateLimits } from './rate-limit-state.ts';
 import * as auth from './routes/auth.ts';
 import * as events from './routes/events.ts';
 import * as ops from './routes/ops.ts';
@@ -101,14 +102,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ...rateLimitTiersDefault,
       [tenantTierDefault]: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
     };
+    const limiter =
+      config.rateLimitPerSecond === 0
+        ? null
+        : new RateLimiter({ tiers, defaultTier: tenantTierDefault, perKey: config.rateLimitPerKey });
+    if (limiter !== null) await restoreRateLimits(store, limiter, log);
     const services: Services = {
       store,
       auth: authService,
       tenants,
-      limiter:
-        config.rateLimitPerSecond === 0
-          ? null
-          : new RateLimiter({ tiers, defaultTier: tenantTierDefault, perKey: config.rateLimitPerKey }),
+      limiter,
       metrics: createMetrics({ statsProvider: () => store.stats() }),
       bodyLimitBytes: config.bodyLimitBytes,
       metricsPublic: config.metricsPublic,
@@ -145,6 +148,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       close: () => {
         closing ??= (async () => {
           await transport.close(config.shutdownGraceMs);
+          if (limiter !== null) {
+            await saveRateLimits(store, limiter).catch((err: unknown) =>
+              log('rate limit snapshot not saved', { level: 'warn', message: String(err) }),
+            );
+          }
           await openTenants.close();
           await store.close();
         })();

@@ -44,6 +44,24 @@ function rateHeaders(res: Res): Record<string, string | undefined> {
 const integer = /^\d+$/;
 
 describe('rate limits', () => {
+  it("keeps drained buckets across a restart, so a restart does not reset a tenant's limit", async () => {
+    const burst = 10;
+    const first = await startTestServer({ rateLimitPerSecond: 1, rateLimitBurst: burst });
+    const admin = client(first.port, { key: first.adminKey });
+    let last: Res | undefined;
+    for (let i = 0; i < burst; i++) last = await admin.get('/api/v1/events/query');
+    expect(Number(last!.headers['ratelimit-remaining'])).toBeLessThanOrEqual(1);
+    await first.server.close();
+    const second = await startTestServer(
+      { rateLimitPerSecond: 1, rateLimitBurst: burst },
+      { dataDir: first.dataDir, adminKey: first.adminKey },
+    );
+    started.push(second);
+    const after = await client(second.port, { key: second.adminKey }).get('/api/v1/events/query');
+    // A fresh bucket would say burst - 1 = 9; the restored one has only what refilled during the restart.
+    expect(Number(after.headers['ratelimit-remaining'])).toBeLessThan(burst - 4);
+  });
+
   it('limits login attempts per client address (public routes have no tenant bucket)', async () => {
     const ts = await start({ rateLimitPerSecond: 1000, rateLimitBurst: 1000 });
     const anonymous = client(ts.port, undefined);
