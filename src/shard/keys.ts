@@ -34,11 +34,6 @@ export function idKey(buf: Buffer, off: number): string {
   return buf.toString('latin1', off + OFF_ID, off + OFF_ID + 16);
 }
 
-/** Dedup key of a committed event's id (16 raw bytes as latin1), whoever chose the id. */
-export function storedIdKey(buf: Buffer, off: number): string {
-  return buf.toString('latin1', off + OFF_ID, off + OFF_ID + 16);
-}
-
 /**
  * Remembers the last byte string it resolved and its value, so runs of events with the same tenant (or the
  * same event type) resolve without allocating a key string: one short byte comparison instead.

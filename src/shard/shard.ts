@@ -23,7 +23,8 @@ import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
 import { F64List, U32List } from './growable.ts';
-import { entityKey, idKey, LastKey, storedIdKey, tenantKey, typeKey } from './keys.ts';
+import { IdWindow } from './id-window.ts';
+import { entityKey, idKey, LastKey, tenantKey, typeKey } from './keys.ts';
 import { Memtable, type TenantInfo } from './memtable.ts';
 import {
   Completion,
@@ -82,10 +83,8 @@ export class Shard {
   private readonly states: EntityStates;
   private wal!: Wal;
 
-  // Idempotency window: client-supplied id (16 raw bytes as latin1) -> seq, evicted FIFO.
-  private readonly dedup = new Map<string, number>();
-  private readonly dedupOrder: string[] = [];
-  private dedupHead = 0;
+  // Idempotency window over the ids of the newest events (client-chosen and store-assigned alike).
+  private readonly ids: IdWindow;
 
   // Current batch (group commit) state. Entity versions are bumped in place and undone from a log on abort.
   private nextSeq = 1;
@@ -121,6 +120,7 @@ export class Shard {
     this.control = new ControlBlock(input.control);
     this.clock = new SharedClock(input.clock, now);
     this.states = new EntityStates(input.snapshotEveryEvents);
+    this.ids = new IdWindow(input.dedupWindowEntries);
   }
 
   /** Opens the WAL and replays it into the memtable and indexes. */
@@ -193,7 +193,7 @@ export class Shard {
       const ts = readTimestampUs(chunk, off);
       if (ts > maxTs) maxTs = ts;
       this.memtable.index(seq - 1, chunkIndex, off, ts, tenant, entity, type, bytes);
-      this.remember(storedIdKey(chunk, off), seq);
+      this.ids.add(chunk, off + OFF_ID, seq);
       this.nextSeq++;
       off += bytes;
     }
@@ -310,8 +310,8 @@ export class Shard {
       assert(bytes >= EVENT_HEADER_BYTES && read + bytes <= end, 'ingress event frame within its message');
       const id = idKey(chunk, read);
       if (id !== '') {
-        const original = this.batchIds.get(id) ?? this.dedup.get(id);
-        if (original !== undefined) {
+        const original = this.batchIds.get(id) ?? this.ids.get(chunk, read + OFF_ID);
+        if (original !== 0) {
           this.outcome.push(Outcome.DUPLICATE);
           this.outcomeRef.set(this.outcomeRef.length, original);
           read += bytes;
@@ -337,11 +337,12 @@ export class Shard {
       info.version++;
       const seq = this.nextSeq++;
       commitEvent(chunk, write, seq, info.version, firstTs + k);
-      // Every stored id joins the window, server-assigned ones too: a client that sends back an id it
-      // was given must get the original result, never a second event with the same id.
-      const storedId = id !== '' ? id : storedIdKey(chunk, write);
-      this.batchIds.set(storedId, seq);
-      groupIds.push(storedId);
+      // Client ids are remembered per batch too (two in one batch); every stored id, server-assigned ones
+      // included, joins the window once the batch is durable (applyBatch).
+      if (id !== '') {
+        this.batchIds.set(id, seq);
+        groupIds.push(id);
+      }
       this.batchOffsets.push(write);
       this.batchTenants.push(tenant);
       this.batchEntities.push(entity);
@@ -474,8 +475,9 @@ export class Shard {
         this.batchTypes.data[b],
         readFrameBytes(chunk, off),
       );
+      this.ids.add(chunk, off + OFF_ID, seq);
     }
-    for (const [id, seq] of this.batchIds) this.remember(id, seq);
+
     this.control.add(ControlSlot.batches, 1);
     this.control.add(ControlSlot.eventsDurable, n);
   }
@@ -498,19 +500,6 @@ export class Shard {
     this.batchIds.clear();
     this.undoEntity.truncate(0);
     this.undoVersion.truncate(0);
-  }
-
-  private remember(id: string, seq: number): void {
-    const window = this.input.dedupWindowEntries;
-    if (window === 0) return;
-    if (this.dedupOrder.length < window) {
-      this.dedupOrder.push(id);
-    } else {
-      this.dedup.delete(this.dedupOrder[this.dedupHead]);
-      this.dedupOrder[this.dedupHead] = id;
-      this.dedupHead = (this.dedupHead + 1) % window;
-    }
-    this.dedup.set(id, seq);
   }
 
   // --- completions ---
@@ -687,7 +676,7 @@ export class Shard {
       entities: this.memtable.entities.length,
       tenants: this.memtable.tenants.size,
       snapshots: this.states.snapshotCount,
-      dedupEntries: this.dedup.size,
+      dedupEntries: this.ids.size,
       walSegments: this.wal.segments().length,
       generation: this.input.generation,
     };

@@ -1,0 +1,100 @@
+// Owns the idempotency window: the ids of a shard's newest events, looked up by their 16 bytes.
+//
+// Two open-addressing tables in typed arrays (no per-id objects or strings): inserts go to the current one;
+// when it holds half the window it becomes the previous one and the old previous is cleared for reuse. A
+// lookup checks both, so every one of the newest `window / 2` ids (and up to `window`) is always found.
+import assert from 'node:assert';
+
+const idBytes = 16;
+
+class Table {
+  readonly mask: number;
+  readonly ids: Uint8Array;
+  readonly seqs: Float64Array;
+  size = 0;
+
+  constructor(slots: number) {
+    this.mask = slots - 1;
+    this.ids = new Uint8Array(slots * idBytes);
+    this.seqs = new Float64Array(slots);
+  }
+
+  clear(): void {
+    this.seqs.fill(0);
+    this.size = 0;
+  }
+
+  /** The slot holding `id`, or the empty slot where it would go (linear probing; load stays <= 1/2). */
+  slot(buf: Uint8Array, off: number, hash: number): number {
+    let i = hash & this.mask;
+    for (;;) {
+      if (this.seqs[i] === 0 || sameId(this.ids, i * idBytes, buf, off)) return i;
+      i = (i + 1) & this.mask;
+    }
+  }
+}
+
+function sameId(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
+  for (let k = 0; k < idBytes; k++) if (a[ao + k] !== b[bo + k]) return false;
+  return true;
+}
+
+/** 32-bit mix of all 16 id bytes: UUIDv7's random tail and v4's random bits both reach the low bits. */
+function hashId(buf: Uint8Array, off: number): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < idBytes; k += 4) {
+    const word = buf[off + k] | (buf[off + k + 1] << 8) | (buf[off + k + 2] << 16) | (buf[off + k + 3] << 24);
+    h = Math.imul(h ^ word, 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
+
+export class IdWindow {
+  private current: Table;
+  private previous: Table;
+  /** Ids per table before it rotates: half the window. */
+  private readonly perTable: number;
+
+  /** `window` ids at least (0 turns deduplication off). */
+  constructor(window: number) {
+    assert(Number.isSafeInteger(window) && window >= 0, 'id window is a non-negative integer');
+    this.perTable = Math.max(1, Math.ceil(window / 2));
+    let slots = 2;
+    while (slots < this.perTable * 2) slots *= 2;
+    this.current = new Table(window === 0 ? 2 : slots);
+    this.previous = new Table(window === 0 ? 2 : slots);
+    if (window === 0) this.perTable = 0;
+  }
+
+  /** The seq stored for the id at buf[off, off+16), or 0 when it is not in the window. */
+  get(buf: Uint8Array, off: number): number {
+    if (this.perTable === 0) return 0;
+    const h = hashId(buf, off);
+    const a = this.current.seqs[this.current.slot(buf, off, h)];
+    if (a !== 0) return a;
+    return this.previous.seqs[this.previous.slot(buf, off, h)];
+  }
+
+  /** Remembers id -> seq (seq >= 1). An id already in the current table keeps its first seq. */
+  add(buf: Uint8Array, off: number, seq: number): void {
+    if (this.perTable === 0) return;
+    if (this.current.size >= this.perTable) {
+      const reuse = this.previous;
+      reuse.clear();
+      this.previous = this.current;
+      this.current = reuse;
+    }
+    const t = this.current;
+    const i = t.slot(buf, off, hashId(buf, off));
+    if (t.seqs[i] !== 0) return;
+    const at = i * idBytes;
+    for (let k = 0; k < idBytes; k++) t.ids[at + k] = buf[off + k];
+    t.seqs[i] = seq;
+    t.size++;
+  }
+
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+}
