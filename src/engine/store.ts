@@ -203,6 +203,7 @@ export class Store extends EventEmitter {
       snapshotEveryEvents: o.snapshotEveryEvents,
       io: o.io,
       generation: this.generations[k],
+      spinMicros: o.shardSpinMicros,
       logLevel: o.logLevel,
     };
   }
