@@ -1,6 +1,6 @@
 // Thread-scaling report: durable ingestion at 1..N shards, median of 500 ms windows, plus front-thread load.
 //
-// Usage: node scripts/scaling.ts [--shards 1,2,4,8,16] [--seconds 4] [--batch 1000] [--spin -1] [--label NAME]
+// Usage: node scripts/scaling.ts [--shards 1,2,4,8,16] [--seconds 4] [--batch 1000] [--label NAME]
 // Each run opens a fresh store (durability "fsync"), keeps 8 append calls per shard in flight, and samples
 // the number of acknowledged events every 500 ms. The front thread's event-loop utilisation (ELU) says
 // whether the single front thread, rather than the shards, is what limits the run.
@@ -20,8 +20,6 @@ const shardCounts = arg('shards', '1,2,4,8,16').split(',').map(Number);
 const seconds = Number(arg('seconds', '4'));
 const batch = Number(arg('batch', '1000'));
 const label = arg('label', 'local');
-/** Shard spin before sleeping, microseconds; -1 lets the store choose (see StoreOptions.shardSpinMicros). */
-const spinMicros = Number(arg('spin', '-1'));
 const events = Array.from({ length: batch }, (_, i) => ({
   event_type: 'benchmark.event',
   entity_id: `entity-${i % 1000}`,
@@ -44,7 +42,7 @@ function median(values: number[]): number {
 
 async function run(shards: number): Promise<Row> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scaling-'));
-  const store = await openStore({ dataDir, shards, durability: 'fsync', logLevel: 'silent', shardSpinMicros: spinMicros });
+  const store = await openStore({ dataDir, shards, durability: 'fsync', logLevel: 'silent' });
   const inFlight = 8 * shards;
   let acked = 0;
   let stop = false;

@@ -24,9 +24,6 @@ export const ringFrameAlignBytes = 8;
 
 // --- Shards ---
 export const shardsMax = 256;
-/** Spin before sleeping, when the machine has spare cores (option shardSpinMicros = -1). */
-export const shardSpinMicrosAuto = 50;
-export const shardSpinMicrosMax = 10_000;
 /** Restarts of one shard within shardRestartWindowMs before it is marked failed. */
 export const shardRestartsMax = 5;
 export const shardRestartWindowMs = 60_000;

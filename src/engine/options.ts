@@ -9,8 +9,6 @@ import {
   ringBytesMax,
   ringBytesMin,
   ringWaitMsMax,
-  shardSpinMicrosAuto,
-  shardSpinMicrosMax,
   shardsMax,
   snapshotEveryEventsDefault,
   walSegmentBytesMaxDefault,
@@ -37,12 +35,6 @@ export interface StoreOptions {
   payloadBytesMax?: number;
   dedupWindowEntries?: number;
   snapshotEveryEvents?: number;
-  /**
-   * Microseconds an idle shard polls its ring before it sleeps. Spinning saves the front thread a wake-up
-   * syscall per message when cores are to spare; -1 (default) picks it: 50 when the machine has more
-   * cores than shards + 1, else 0 (on a small machine a spinning shard would steal the front's core).
-   */
-  shardSpinMicros?: number;
   /** Default tenant for calls that name none. */
   defaultTenant?: string;
   logLevel?: 'info' | 'silent';
@@ -63,7 +55,6 @@ export const defaultOptions: FilledOptions = Object.freeze({
   payloadBytesMax: payloadBytesMaxDefault,
   dedupWindowEntries: dedupWindowEntriesDefault,
   snapshotEveryEvents: snapshotEveryEventsDefault,
-  shardSpinMicros: -1,
   defaultTenant: 'default',
   logLevel: 'info',
   io: Object.freeze({ kind: 'node' }) as FileIOSpec,
@@ -109,8 +100,6 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
   integer('payloadBytesMax', o.payloadBytesMax, 1, o.ringBytes / 4);
   integer('dedupWindowEntries', o.dedupWindowEntries, 0, 100_000_000);
   integer('snapshotEveryEvents', o.snapshotEveryEvents, 1, 1_000_000);
-  integer('shardSpinMicros', o.shardSpinMicros, -1, shardSpinMicrosMax);
-  if (o.shardSpinMicros === -1) o.shardSpinMicros = availableParallelism() > o.shards + 1 ? shardSpinMicrosAuto : 0;
   if (typeof o.defaultTenant !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(o.defaultTenant)) {
     throw invalid('defaultTenant', 'must match [A-Za-z0-9_-]{1,64}', o.defaultTenant);
   }

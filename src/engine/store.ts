@@ -203,7 +203,6 @@ export class Store extends EventEmitter {
       snapshotEveryEvents: o.snapshotEveryEvents,
       io: o.io,
       generation: this.generations[k],
-      spinMicros: o.shardSpinMicros,
       logLevel: o.logLevel,
     };
   }

@@ -85,8 +85,6 @@ export interface ShardTaskInput {
   io: import('../io/file-io.ts').FileIOSpec;
   /** Increments on every restart, so a shard can tell a fresh start from a recovery in its logs. */
   generation: number;
-  /** Microseconds a shard polls its empty ring before sleeping (0: sleep at once). */
-  spinMicros: number;
   /** 'silent' in tests; otherwise one JSON line per notable event on stderr. */
   logLevel: 'info' | 'silent';
 }

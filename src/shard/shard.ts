@@ -206,7 +206,7 @@ export class Shard {
     assert(this.state === 'open', 'run() after open()');
     let batches = 0;
     while (this.state === 'open') {
-      let frame = this.ingress.read() ?? this.spinForFrame();
+      let frame = this.ingress.read();
       if (frame === null) {
         this.syncIfDue();
         await this.ingress.waitForData(this.idleWaitMs());
@@ -231,20 +231,6 @@ export class Shard {
       if (this.closeRequestId !== -1) await this.close();
       if (++batches % batchesPerYield === 0) await yieldToEventLoop();
     }
-  }
-
-  /**
-   * Polls the ring for up to spinMicros before the shard goes to sleep. A sleeping shard must be woken by
-   * the front with a futex syscall on every message; with spare cores, a short spin lets the front skip
-   * that syscall for back-to-back messages. Off (0) when there are no spare cores to spin on.
-   */
-  private spinForFrame(): Uint8Array | null {
-    const spinMicros = this.input.spinMicros;
-    if (spinMicros === 0) return null;
-    const until = performance.now() + spinMicros / 1000;
-    let frame: Uint8Array | null = null;
-    while (frame === null && performance.now() < until) frame = this.ingress.read();
-    return frame;
   }
 
   private idleWaitMs(): number {
