@@ -16,6 +16,8 @@ export interface Services {
   limiter: RateLimiter | null;
   metrics: Metrics;
   bodyLimitBytes: number;
+  /** Unsent bytes a stream client may fall behind before it is closed (4001). */
+  streamClientBufferBytes: number;
   metricsPublic: boolean;
   log: (msg: string, fields?: object) => void;
 }

@@ -1,5 +1,5 @@
 // Owns the server's lifecycle: open the store and services, wire routes to a transport, shut down in order.
-import { rateLimitTiersDefault, tenantTierDefault } from '../constants.ts';
+import { rateLimitTiersDefault, streamClientBufferBytesMax, tenantTierDefault } from '../constants.ts';
 import { openStore, type Store } from '../engine/store.ts';
 import { createHandler, type RouteSpec } from './app.ts';
 import { AuthService } from './auth/auth-service.ts';
@@ -33,6 +33,8 @@ export interface StartOptions {
   storeOverrides?: Record<string, unknown>;
   /** Test hook: a lower scrypt cost. */
   scryptCost?: number;
+  /** Test hook: a smaller per-client stream buffer than streamClientBufferBytesMax. */
+  streamClientBufferBytes?: number;
 }
 
 export const routes: RouteSpec[] = [
@@ -114,6 +116,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       limiter,
       metrics: createMetrics({ statsProvider: () => store.stats() }),
       bodyLimitBytes: config.bodyLimitBytes,
+      streamClientBufferBytes: options.streamClientBufferBytes ?? streamClientBufferBytesMax,
       metricsPublic: config.metricsPublic,
       log,
     };

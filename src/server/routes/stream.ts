@@ -1,5 +1,4 @@
 // Owns GET /api/v1/events/stream: an authenticated, tenant-scoped WebSocket of catch-up then live events.
-import { streamClientBufferBytesMax } from '../../constants.ts';
 import { shardQuery } from '../../engine/query.ts';
 import { isStoreError } from '../../errors.ts';
 import { requirePermission, resolveTenant } from '../auth/principal.ts';
@@ -68,7 +67,7 @@ export function streamHandler(services: Services): WebSocketHandler {
             (event) => {
               if (closed) return;
               // A bounded buffer per client: a slow reader is closed, never allowed to grow memory.
-              if (ws.bufferedBytes > streamClientBufferBytesMax)
+              if (ws.bufferedBytes > services.streamClientBufferBytes)
                 end(closeSlowConsumer, 'slow consumer: send buffer limit exceeded');
               else ws.send(event.json);
             },

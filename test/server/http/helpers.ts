@@ -33,7 +33,7 @@ export interface TestServer {
  */
 export async function startTestServer(
   overrides: Partial<ServerConfig> = {},
-  options: { dataDir?: string; adminKey?: string } = {},
+  options: { dataDir?: string; adminKey?: string; streamClientBufferBytes?: number } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir('allsource-http-');
   const config: ServerConfig = {
@@ -50,6 +50,9 @@ export async function startTestServer(
     print: (line) => printed.push(line),
     storeOverrides: { ringBytes: 1 << 20, logLevel: 'silent' },
     scryptCost: scryptCostTest,
+    ...(options.streamClientBufferBytes === undefined
+      ? {}
+      : { streamClientBufferBytes: options.streamClientBufferBytes }),
   });
   let adminKey = options.adminKey;
   for (const line of printed) adminKey ??= adminKeyLine.exec(line)?.[1];
