@@ -23,6 +23,7 @@ import {
   rateLimitPerSecondDefault,
   rateLimitPerSecondMax,
   shardsMax,
+  tenantTierDefault,
 } from '../constants.ts';
 import type { Durability } from '../engine/options.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
@@ -55,6 +56,8 @@ export interface ServerConfig {
   rateLimitPerSecond: number;
   rateLimitBurst: number;
   rateLimitPerKey: boolean;
+  /** JSON object of extra or replaced tiers, e.g. {"gold":{"perSecond":20000,"burst":40000}}. */
+  rateLimitTiers?: string;
   /** The JSON config file that was read, if any. */
   configFile?: string;
   /** `--help` (or `-h`) was given: print helpText() and exit instead of starting. */
@@ -102,6 +105,41 @@ type Spec = Omit<OptionSpec, 'flag' | 'env'>;
 
 function option(spec: Spec & { flag?: string; env?: string }): OptionSpec {
   return Object.freeze({ flag: `--${kebab(spec.key)}`, env: `ALLSOURCE_${snake(spec.key)}`, ...spec });
+}
+
+/** Parses --rate-limit-tiers: an object of tier name -> {perSecond, burst}, positive integers. */
+export function parseTiers(text: string): Record<string, { perSecond: number; burst: number }> {
+  const problem = checkTiers(text);
+  if (problem !== undefined)
+    throw new StoreError(ErrorCode.INVALID_OPTION, `option rateLimitTiers ${problem}`, {
+      option: 'rateLimitTiers',
+    });
+  return JSON.parse(text) as Record<string, { perSecond: number; burst: number }>;
+}
+
+function checkTiers(text: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'must be a JSON object';
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'must be a JSON object';
+  for (const [name, tier] of Object.entries(value)) {
+    if (!/^[a-z0-9_-]{1,32}$/.test(name)) return `has a tier name that is not [a-z0-9_-]{1,32}`;
+    if (name === tenantTierDefault)
+      return `cannot set ${tenantTierDefault}: use rateLimitPerSecond and rateLimitBurst`;
+    const t = tier as { perSecond?: unknown; burst?: unknown };
+    if (t === null || typeof t !== 'object' || Object.keys(t).sort().join(',') !== 'burst,perSecond') {
+      return `tier ${name} must be {"perSecond": n, "burst": n}`;
+    }
+    for (const v of [t.perSecond, t.burst]) {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > rateLimitPerSecondMax) {
+        return `tier ${name} needs integers from 1 to ${rateLimitPerSecondMax}`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Every server option, in help order. README tables can be generated from this. */
@@ -266,6 +304,14 @@ export const serverOptions: readonly OptionSpec[] = Object.freeze([
     type: 'boolean',
     default: false,
     description: 'Keep one bucket per API key / principal instead of one per tenant.',
+  }),
+  option({
+    key: 'rateLimitTiers',
+    type: 'string',
+    defaultText: 'free 10/s, standard (the default tier) as above, professional 5,000/s, enterprise 50,000/s',
+    description:
+      'Rate-limit tiers as JSON {"name":{"perSecond":n,"burst":n}}; adds or replaces tiers other than standard, which --rate-limit-per-second and --rate-limit-burst set.',
+    check: checkTiers,
   }),
   option({
     key: 'configFile',

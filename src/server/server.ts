@@ -3,7 +3,7 @@ import { rateLimitTiersDefault, streamClientBufferBytesMax, tenantTierDefault } 
 import { openStore, type Store } from '../engine/store.ts';
 import { createHandler, type RouteSpec } from './app.ts';
 import { AuthService } from './auth/auth-service.ts';
-import type { ServerConfig } from './config.ts';
+import { parseTiers, type ServerConfig } from './config.ts';
 import type { Services } from './context.ts';
 import type { Transport, WebSocketHandler } from './http-types.ts';
 import { createLogger } from './logger.ts';
@@ -102,6 +102,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     const tiers = {
       ...rateLimitTiersDefault,
+      ...(config.rateLimitTiers === undefined ? {} : parseTiers(config.rateLimitTiers)),
       [tenantTierDefault]: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
     };
     const limiter =

@@ -259,6 +259,12 @@ describe('loadConfig validation names the option and its source', () => {
       option: 'rateLimitPerKey',
       source: 'flag',
     },
+    {
+      name: 'rateLimitTiers not an object of tiers',
+      env: { ALLSOURCE_RATE_LIMIT_TIERS: '{"gold":{"perSecond":"fast","burst":1}}' },
+      option: 'rateLimitTiers',
+      source: 'env',
+    },
   ];
 
   it.each(cases)('$name', ({ argv = [], env = {}, file, option, source }) => {
@@ -345,5 +351,23 @@ describe('helpText', () => {
       flag: '--data-dir',
       env: 'ALLSOURCE_DATA_DIR',
     });
+  });
+});
+
+describe('rateLimitTiers', () => {
+  it('accepts a JSON object of tiers and rejects malformed ones, naming the option', async () => {
+    const { loadConfig: load, parseTiers } = await import('../../src/server/config.ts');
+    const ok = load(['--rate-limit-tiers', '{"gold":{"perSecond":20000,"burst":40000}}'], {});
+    expect(parseTiers(ok.rateLimitTiers!)).toEqual({ gold: { perSecond: 20000, burst: 40000 } });
+    for (const bad of [
+      '[]',
+      '{"Gold":{"perSecond":1,"burst":1}}',
+      '{"gold":{"perSecond":0,"burst":1}}',
+      '{"standard":{"perSecond":1,"burst":1}}',
+      '{"gold":{"perSecond":1}}',
+      'nope',
+    ]) {
+      expect(() => load(['--rate-limit-tiers', bad], {})).toThrow(/rateLimitTiers|rate-limit-tiers/);
+    }
   });
 });

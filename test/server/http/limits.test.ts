@@ -44,6 +44,16 @@ function rateHeaders(res: Res): Record<string, string | undefined> {
 const integer = /^\d+$/;
 
 describe('rate limits', () => {
+  it('applies configured tiers to tenants that have them', async () => {
+    const ts = await start({ rateLimitTiers: '{"gold":{"perSecond":7,"burst":7}}' });
+    const gold = unique('gold');
+    await createTenant(ts.port, ts.adminKey, gold, { tier: 'gold' });
+    const key = (await createKey(ts.port, { key: ts.adminKey }, { role: 'readonly', tenant_id: gold })).key;
+    const res = await client(ts.port, { key }).get('/api/v1/events/query');
+    expectOk(res);
+    expect(rateHeaders(res).limit).toBe('7');
+  });
+
   it("keeps drained buckets across a restart, so a restart does not reset a tenant's limit", async () => {
     const burst = 10;
     const first = await startTestServer({ rateLimitPerSecond: 1, rateLimitBurst: burst });
