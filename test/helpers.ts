@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Store, type StoreOptions } from '../src/index.ts';
+import { mulberry32 } from './ring/helpers.ts';
 
 const dirs: string[] = [];
 
@@ -21,14 +22,8 @@ export function openTestStore(options: StoreOptions = {}): Promise<Store> {
   return openStore({ dataDir: tempDir(), shards: 2, ringBytes: 1 << 20, logLevel: 'silent', ...options });
 }
 
-/** mulberry32: seeded PRNG so data sets are reproducible. */
+/** Seeded PRNG in [0, 1) (mulberry32, shared with the ring tests) so data sets are reproducible. */
 export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }

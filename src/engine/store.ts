@@ -409,52 +409,34 @@ export class Store extends EventEmitter {
     entityId: string,
     options: StateOptions = {},
   ): Promise<EntityState> {
-    this.checkOpen();
-    const t = tenant === undefined ? this.options.defaultTenant : validateTenantId(tenant);
-    const req = shardQuery({ tenant: t, entity_id: entityId, as_of: options.as_of }, t);
-    const shard = shardFor(t, req.entity_id!, this.shards);
-    const json = await this.clients[shard].requestJson(
-      Ingress.STATE,
-      { tenant: t, entity_id: req.entity_id, asOfUs: req.untilUs },
-      this.options.ringWaitMs,
-    );
-    const s = JSON.parse(json) as {
+    const { answer: s, untilUs } = await this.entityRead<{
       entity_id: string;
       tenant_id: string;
       version: number;
       event_count: number;
       last_updated_us: number;
       current_state: Record<string, unknown>;
-    };
+    }>(Ingress.STATE, tenant, entityId, options.as_of);
     return {
       entity_id: s.entity_id,
       tenant_id: s.tenant_id,
       version: s.version,
       event_count: s.event_count,
       last_updated: formatTimestampUs(s.last_updated_us),
-      as_of: req.untilUs === undefined ? null : formatTimestampUs(req.untilUs),
+      as_of: untilUs === undefined ? null : formatTimestampUs(untilUs),
       current_state: s.current_state,
     };
   }
 
   /** Takes a snapshot of the entity's current state (or returns the one at its current version). */
   async snapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
-    this.checkOpen();
-    const t = tenant === undefined ? this.options.defaultTenant : validateTenantId(tenant);
-    const req = shardQuery({ tenant: t, entity_id: entityId }, t);
-    const shard = shardFor(t, req.entity_id!, this.shards);
-    const json = await this.clients[shard].requestJson(
-      Ingress.SNAPSHOT,
-      { tenant: t, entity_id: req.entity_id },
-      this.options.ringWaitMs,
-    );
-    const s = JSON.parse(json) as {
+    const { answer: s } = await this.entityRead<{
       entity_id: string;
       tenant_id: string;
       version: number;
       last_updated_us: number;
       state: Record<string, unknown>;
-    };
+    }>(Ingress.SNAPSHOT, tenant, entityId, undefined);
     return {
       entity_id: s.entity_id,
       tenant_id: s.tenant_id,
@@ -462,6 +444,26 @@ export class Store extends EventEmitter {
       last_updated: formatTimestampUs(s.last_updated_us),
       state: s.state,
     };
+  }
+
+  /** Validates a read of one entity (like a query) and asks the entity's shard; returns its parsed answer. */
+  private async entityRead<T>(
+    kind: number,
+    tenant: string | undefined,
+    entityId: string,
+    asOf: string | number | undefined,
+  ): Promise<{ answer: T; untilUs: number | undefined }> {
+    this.checkOpen();
+    const req = shardQuery({ tenant, entity_id: entityId, as_of: asOf }, this.options.defaultTenant);
+    if (req.entity_id === undefined) {
+      throw new StoreError(ErrorCode.INVALID_QUERY, 'entity_id is required', { field: 'entity_id' });
+    }
+    const json = await this.clients[shardFor(req.tenant, req.entity_id, this.shards)].requestJson(
+      kind,
+      { tenant: req.tenant, entity_id: req.entity_id, asOfUs: req.untilUs },
+      this.options.ringWaitMs,
+    );
+    return { answer: JSON.parse(json) as T, untilUs: req.untilUs };
   }
 
   async stats(): Promise<StoreStats> {
