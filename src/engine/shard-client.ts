@@ -258,6 +258,9 @@ export class ShardClient {
     if (outcome === Outcome.ABORTED) {
       return failed(ErrorCode.ABORTED, 'not written: another event of this call in the same shard failed');
     }
+    if (outcome === Outcome.DISK_FULL) {
+      return failed(ErrorCode.IO, 'not written: the disk is full', { errno: 'ENOSPC' });
+    }
     return failed(ErrorCode.IO, 'not written: the shard could not write its log');
   }
 

@@ -37,6 +37,8 @@ export const Outcome = {
   ABORTED: 3,
   /** The WAL write or sync failed; nothing of the batch was acknowledged. */
   IO_ERROR: 4,
+  /** Like IO_ERROR, because the disk is full (ENOSPC): the HTTP layer answers 507. */
+  DISK_FULL: 5,
 } as const;
 
 // Result record: 0 u8 outcome, 1..3 reserved, 4 u32 version, 8 f64 seq, 16 f64 timestampUs, 24 16B id.

@@ -18,7 +18,7 @@ import {
   readTimestampUs,
   readVersion,
 } from '../event/codec.ts';
-import type { FileIO } from '../io/file-io.ts';
+import { type FileIO, isDiskFull } from '../io/file-io.ts';
 import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
@@ -515,7 +515,7 @@ export class Shard {
         const at = MESSAGE_HEADER_BYTES + k * RESULT_RECORD_BYTES;
         const o = group.first + k;
         let outcome = this.outcome.data[o];
-        if (ioError !== null) outcome = Outcome.IO_ERROR;
+        if (ioError !== null) outcome = isDiskFull(ioError) ? Outcome.DISK_FULL : Outcome.IO_ERROR;
         buf.fill(0, at, at + RESULT_RECORD_BYTES);
         buf[at + RESULT_OFF_OUTCOME] = outcome;
         if (outcome === Outcome.OK || outcome === Outcome.DUPLICATE) {

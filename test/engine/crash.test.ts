@@ -93,7 +93,11 @@ describe('injected I/O faults', () => {
         const acked = results.flatMap((r) => (r.ok ? [r.id] : []));
         const failed = results.filter((r) => !r.ok);
         failures += failed.length;
-        for (const r of failed) expect(r.ok ? '' : r.error.code).toBe('E_IO');
+        for (const r of failed) {
+          expect(r.ok ? '' : r.error.code).toBe('E_IO');
+          // A full disk says so (the HTTP layer answers 507 for it); other failures do not claim it.
+          if (!r.ok) expect(r.error.details?.errno === 'ENOSPC').toBe(name === 'disk full');
+        }
         const reopened = await openStore({ dataDir, logLevel: 'silent', ringBytes: 1 << 20 });
         try {
           expect(await allIds(reopened)).toEqual(acked);
