@@ -305,28 +305,22 @@ export function decodeEvent(buf: Buffer, off: number, shard: number): StoredEven
  */
 export function eventJson(buf: Buffer, off: number, shard: number): string {
   checkFrame(buf, off, buf.length);
-  const metadataJson = readMetadataJson(buf, off);
-  return (
-    '{"id":"' +
-    readId(buf, off) +
-    '","event_type":' +
-    JSON.stringify(readEventType(buf, off)) +
-    ',"entity_id":' +
-    JSON.stringify(readEntityId(buf, off)) +
-    ',"tenant_id":' +
-    JSON.stringify(readTenant(buf, off)) +
-    ',"payload":' +
-    readPayloadJson(buf, off) +
-    ',"metadata":' +
-    (metadataJson === null ? 'null' : metadataJson) +
-    ',"timestamp":"' +
-    formatTimestampUs(readTimestampUs(buf, off)) +
-    '","version":' +
-    readVersion(buf, off) +
-    ',"position":{"shard":' +
-    shard +
-    ',"seq":' +
-    readSeq(buf, off) +
-    '}}'
-  );
+  // One pass over the fields (checkFrame proved their lengths fit); payload and metadata are spliced raw.
+  let p = off + EVENT_HEADER_BYTES;
+  const tenantEnd = p + buf.readUInt16LE(off + OFF_TENANT_BYTES);
+  const tenant = buf.toString('utf8', p, tenantEnd);
+  p = tenantEnd;
+  const entityEnd = p + buf.readUInt16LE(off + OFF_ENTITY_BYTES);
+  const entity = buf.toString('utf8', p, entityEnd);
+  p = entityEnd;
+  const typeEnd = p + buf.readUInt16LE(off + OFF_TYPE_BYTES);
+  const type = buf.toString('utf8', p, typeEnd);
+  p = typeEnd;
+  const payloadEnd = p + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);
+  const payload = buf.toString('utf8', p, payloadEnd);
+  const metadata =
+    (buf[off + OFF_FLAGS] & FLAG_METADATA_NULL) !== 0
+      ? 'null'
+      : buf.toString('utf8', payloadEnd, payloadEnd + buf.readUInt32LE(off + OFF_METADATA_BYTES));
+  return `{"id":"${bytesToUuid(buf, off + OFF_ID)}","event_type":${JSON.stringify(type)},"entity_id":${JSON.stringify(entity)},"tenant_id":${JSON.stringify(tenant)},"payload":${payload},"metadata":${metadata},"timestamp":"${formatTimestampUs(buf.readDoubleLE(off + OFF_TIMESTAMP))}","version":${buf.readUInt32LE(off + OFF_VERSION)},"position":{"shard":${shard},"seq":${buf.readDoubleLE(off + OFF_SEQ)}}}`;
 }
