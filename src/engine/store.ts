@@ -613,6 +613,12 @@ export class Store extends EventEmitter {
     await this.clients[shard].requestJson(Ingress.STATS, null, this.options.ringWaitMs);
   }
 
+  /** Test hook: shard `shard` stops draining its ring for `ms` (resolves once it has started to). */
+  async stallShardForTest(shard: number, ms: number): Promise<void> {
+    this.checkOpen();
+    await this.clients[shard].requestJson(Ingress.STALL, { ms }, this.options.ringWaitMs);
+  }
+
   /** Drains every ring, syncs every WAL, stops the workers. Calls after close fail with E_CLOSED. */
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;

@@ -16,6 +16,8 @@ export const Ingress = {
   SNAPSHOT: 5,
   /** Test hook: makes the shard fail the way `mode` says, to prove restart and recovery. */
   CRASH: 6,
+  /** Test hook: the shard stops draining its ring for `ms` (its event loop stays free), to prove backpressure. */
+  STALL: 8,
   /** Drain, sync, close files, end the shard task. Ordered behind every write before it. */
   CLOSE: 7,
 } as const;
@@ -121,6 +123,10 @@ export interface StateRequest {
 export interface SnapshotRequest {
   tenant: string;
   entity_id: string;
+}
+
+export interface StallRequest {
+  ms: number;
 }
 
 export interface CrashRequest {

@@ -7,6 +7,9 @@ import { typeKey } from './keys.ts';
 import type { Memtable } from './memtable.ts';
 import type { QueryRequest } from './protocol.ts';
 
+/** Room for the response's fixed JSON around the events and the message header. */
+const queryResponseOverheadBytes = 256;
+
 /** Map key for a user-supplied string: the latin1 view of its UTF-8 bytes, as the write path builds it. */
 export function keyOf(text: string): string {
   return Buffer.from(text, 'utf8').toString('latin1');
@@ -29,7 +32,12 @@ function lowerBound(list: U32List, tsOf: Float64Array, tsUs: number): number {
  * Runs `req` and returns the JSON text of a ShardQueryResult. Events are spliced as JSON text (payloads are
  * never parsed here); the walk stops at `limit` events or at the byte budget, in which case `cut` is true.
  */
-export function runQuery(memtable: Memtable, shard: number, req: QueryRequest): string {
+export function runQuery(
+  memtable: Memtable,
+  shard: number,
+  req: QueryRequest,
+  responseBytesMax: number,
+): string {
   const tenant = memtable.tenants.get(keyOf(req.tenant));
   if (tenant === undefined) return '{"ts":[],"events":[],"cut":false}';
   let list: U32List | undefined;
@@ -56,6 +64,8 @@ export function runQuery(memtable: Memtable, shard: number, req: QueryRequest): 
   const from = lowerBound(list, tsOf, lowTs);
   const to = highTs === Number.POSITIVE_INFINITY ? list.length : lowerBound(list, tsOf, highTs + 1);
 
+  // A page must fit one completion-ring message, whatever the ring size.
+  const budget = Math.min(queryResponseBytesMax, responseBytesMax) - queryResponseOverheadBytes;
   const ts: number[] = [];
   const parts: string[] = [];
   let bytes = 0;
@@ -68,8 +78,9 @@ export function runQuery(memtable: Memtable, shard: number, req: QueryRequest): 
     const off = memtable.offsetAt(i);
     if (typeFilter !== '' && typeKey(chunk, off) !== typeFilter) continue;
     const json = eventJson(chunk, off, shard);
-    const jsonBytes = Buffer.byteLength(json);
-    if (parts.length > 0 && bytes + jsonBytes > queryResponseBytesMax) {
+    // The event's JSON, its comma, and its timestamp in the ts array (at most 17 digits and a comma).
+    const jsonBytes = Buffer.byteLength(json) + 1 + 18;
+    if (parts.length > 0 && bytes + jsonBytes > budget) {
       cut = true;
       break;
     }

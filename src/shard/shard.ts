@@ -41,6 +41,7 @@ import {
   RESULT_RECORD_BYTES,
   type ShardTaskInput,
   type SnapshotRequest,
+  type StallRequest,
   type StateRequest,
   writeHeader,
 } from './protocol.ts';
@@ -109,6 +110,8 @@ export class Shard {
   private unsyncedSeq = 0;
   private crash: CrashRequest | null = null;
   private closeRequestId = -1;
+  private stallRequestId = -1;
+  private stallMs = 0;
 
   constructor(input: ShardTaskInput, io: FileIO, log: Log, now: () => number) {
     this.input = input;
@@ -218,7 +221,7 @@ export class Shard {
         this.handleFrame(frame);
         frames++;
         if (frames >= shardBatchFramesMax || this.memtable.batchBytes() >= shardBatchBytesMax) break;
-        if (this.crash !== null || this.closeRequestId !== -1) break;
+        if (this.crash !== null || this.closeRequestId !== -1 || this.stallRequestId !== -1) break;
         frame = this.ingress.read();
       }
       // Release before the fsync: the front refills the ring while this batch is on its way to disk.
@@ -228,6 +231,7 @@ export class Shard {
       await this.flushCompletions();
       await this.answerReads();
       if (this.crash !== null) await this.doCrash(this.crash);
+      if (this.stallRequestId !== -1) await this.stall();
       if (this.closeRequestId !== -1) await this.close();
       if (++batches % batchesPerYield === 0) await yieldToEventLoop();
     }
@@ -272,6 +276,18 @@ export class Shard {
         return;
       case Ingress.CLOSE:
         this.closeRequestId = requestId;
+        return;
+      case Ingress.STALL:
+        this.stallMs = (
+          JSON.parse(
+            Buffer.from(
+              frame.buffer,
+              frame.byteOffset + MESSAGE_HEADER_BYTES,
+              frame.byteLength - MESSAGE_HEADER_BYTES,
+            ).toString('utf8'),
+          ) as StallRequest
+        ).ms;
+        this.stallRequestId = requestId;
         return;
       default:
         assert.fail(`unknown ingress frame kind ${kind}`);
@@ -596,7 +612,12 @@ export class Shard {
   private answer(read: PendingRead): string {
     switch (read.kind) {
       case Ingress.QUERY:
-        return runQuery(this.memtable, this.input.shard, JSON.parse(read.body) as QueryRequest);
+        return runQuery(
+          this.memtable,
+          this.input.shard,
+          JSON.parse(read.body) as QueryRequest,
+          this.completion.frameBytesMax,
+        );
       case Ingress.STATE:
         return this.stateJson(JSON.parse(read.body) as StateRequest);
       case Ingress.SNAPSHOT:
@@ -683,6 +704,14 @@ export class Shard {
   }
 
   // --- lifecycle ---
+
+  /** Test hook: answers the stall request, then leaves the ring undrained for stallMs. */
+  private async stall(): Promise<void> {
+    this.sendJson(Completion.JSON_RESULT, this.stallRequestId, '{"stalled":true}');
+    await this.flushCompletions();
+    this.stallRequestId = -1;
+    await new Promise((resolve) => setTimeout(resolve, this.stallMs));
+  }
 
   private async doCrash(req: CrashRequest): Promise<never> {
     this.log('crash requested (test hook)', { shard: this.input.shard, mode: req.mode });

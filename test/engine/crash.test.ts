@@ -150,3 +150,29 @@ describe('process killed with SIGKILL mid-write', () => {
     }
   });
 });
+
+describe('backpressure', () => {
+  it('a full ring makes appends wait ringWaitMs, then fail with E_QUEUE_FULL; nothing else is lost', async () => {
+    const store = await openTestStore({ shards: 1, ringBytes: 64 * 1024, ringWaitMs: 100 });
+    try {
+      await store.stallShardForTest(0, 3000);
+      const pad = 'p'.repeat(80);
+      const calls = Array.from({ length: 40 }, (_, c) =>
+        store.append(
+          Array.from({ length: 50 }, (_, i) => ({
+            event_type: 'b.p',
+            entity_id: `q${c}-${i}`,
+            payload: { pad },
+          })),
+        ),
+      );
+      const results = (await Promise.all(calls)).flat();
+      const codes = new Set(results.map((r) => (r.ok ? 'ok' : r.error.code)));
+      expect(codes).toEqual(new Set(['ok', 'E_QUEUE_FULL']));
+      const ids = await allIds(store);
+      expect(ids.sort()).toEqual(results.flatMap((r) => (r.ok ? [r.id] : [])).sort());
+    } finally {
+      await store.close();
+    }
+  });
+});
