@@ -3,9 +3,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } f
 import { join } from 'node:path';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { FileIO } from '../io/file-io.ts';
-import { readStoreMeta, writeStoreMeta } from '../shard/manifest.ts';
-
-export const hashName = 'fnv1a32(tenant\\0entity)';
+import { readStoreMeta, storeHashFunction, writeStoreMeta } from '../shard/manifest.ts';
 
 /** Directories this process holds open: a second open in the same process must fail like one from another. */
 const openHere = new Set<string>();
@@ -80,7 +78,7 @@ export function resolveStoreMeta(
     writeStoreMeta(io, path, {
       formatVersion: 1,
       shards,
-      hash: hashName,
+      hash: storeHashFunction,
       createdAt: new Date().toISOString(),
     });
     return shards;
@@ -93,10 +91,10 @@ export function resolveStoreMeta(
       { dataDir, shards: meta.shards, requested: shards },
     );
   }
-  if (meta.hash !== hashName) {
+  if (meta.hash !== storeHashFunction) {
     throw new StoreError(
       ErrorCode.DATA_DIR_MISMATCH,
-      `data directory ${dataDir} uses hash ${meta.hash}, this build uses ${hashName}`,
+      `data directory ${dataDir} uses hash ${meta.hash}, this build uses ${storeHashFunction}`,
       {
         dataDir,
       },

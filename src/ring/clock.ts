@@ -2,11 +2,6 @@
 import assert from 'node:assert';
 import { clockBytes, clockLastIndex } from './layout.ts';
 
-/** Wall-clock microseconds with sub-millisecond resolution; the default `now` for SharedClock. */
-export function wallClockMicros(): number {
-  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
-}
-
 export function createSharedClock(): SharedArrayBuffer {
   return new SharedArrayBuffer(clockBytes);
 }

@@ -1,6 +1,7 @@
 // Owns the tests of the shared microsecond clock: broken wall clocks and concurrent reservation by workers.
 import { describe, expect, it } from 'vitest';
-import { createLatch, createSharedClock, Latch, SharedClock, wallClockMicros } from '../../src/ring/index.ts';
+import { wallClockUs } from '../../src/event/timestamp.ts';
+import { createLatch, createSharedClock, Latch, SharedClock } from '../../src/ring/index.ts';
 import { startWorker } from './helpers.ts';
 
 describe('SharedClock', () => {
@@ -61,13 +62,13 @@ describe('SharedClock', () => {
   });
 
   it('rejects a non-positive count', () => {
-    const clock = new SharedClock(createSharedClock(), wallClockMicros);
+    const clock = new SharedClock(createSharedClock(), wallClockUs);
     expect(() => clock.reserve(0)).toThrow(/count/);
     expect(() => clock.reserve(1.5)).toThrow(/count/);
   });
 
-  it('wallClockMicros is close to Date.now()', () => {
-    expect(Math.abs(wallClockMicros() / 1000 - Date.now())).toBeLessThan(1_000);
+  it('wallClockUs is close to Date.now()', () => {
+    expect(Math.abs(wallClockUs() / 1000 - Date.now())).toBeLessThan(1_000);
   });
 
   it('gives 4 concurrent worker threads disjoint, increasing blocks of globally unique timestamps', async () => {
