@@ -12,6 +12,9 @@ const pad2: string[] = pad3.slice(0, 100).map((s) => s.slice(1));
 // Events of one batch or one query page mostly share a second, so the date part is computed once per second.
 let cachedSecond = Number.NaN;
 let cachedPrefix = '';
+let prefixBytes = 0;
+/** Room for the widest prefix civilPrefix makes (a six-digit year with sign) plus ".ffffffZ". */
+const timestampScratch = Buffer.alloc(48);
 
 /** Days since 1970-01-01 -> proleptic Gregorian date (Howard Hinnant's civil_from_days); no Date object. */
 function civilPrefix(second: number): string {
@@ -74,10 +77,19 @@ export function formatTimestampUs(us: number): string {
   if (second !== cachedSecond) {
     cachedPrefix = civilPrefix(second);
     cachedSecond = second;
+    // The prefix is ASCII: "YYYY-MM-DDTHH:MM:SS" (or a wider year), then '.', six digits, 'Z'.
+    prefixBytes = timestampScratch.write(cachedPrefix, 0, 'latin1');
+    timestampScratch[prefixBytes] = 46; // '.'
   }
-  const fraction = us - second * usPerSecond;
-  const millis = Math.floor(fraction / 1000);
-  return cachedPrefix + '.' + pad3[millis] + pad3[fraction - millis * 1000] + 'Z';
+  // Digits go into a byte buffer and come out as one flat string (a chain of + allocates per step).
+  let fraction = us - second * usPerSecond;
+  const out = timestampScratch;
+  for (let i = prefixBytes + 6; i > prefixBytes; i--) {
+    out[i] = 48 + (fraction % 10);
+    fraction = Math.floor(fraction / 10);
+  }
+  out[prefixBytes + 7] = 90; // 'Z'
+  return out.toString('latin1', 0, prefixBytes + 8);
 }
 
 // Date, time, 0..9 fraction digits, then Z or a numeric offset. 'T'/'t'/' ' and 'Z'/'z' per RFC3339 5.6 notes.

@@ -13,8 +13,14 @@ for (let i = 0; i < 6; i++) {
   nibble[97 + i] = 10 + i;
 }
 
-const byteHex: string[] = [];
-for (let i = 0; i < 256; i++) byteHex.push(i.toString(16).padStart(2, '0'));
+/** Two lower-case hex digit codes per byte value, at 2*b and 2*b+1. */
+const hexCodes = new Uint8Array(512);
+for (let b = 0; b < 256; b++) {
+  const h = b.toString(16).padStart(2, '0');
+  hexCodes[2 * b] = h.charCodeAt(0);
+  hexCodes[2 * b + 1] = h.charCodeAt(1);
+}
+const uuidScratch = Buffer.alloc(uuidChars);
 
 function isDashAt(i: number): boolean {
   return i === 8 || i === 13 || i === 18 || i === 23;
@@ -47,29 +53,16 @@ export function uuidToBytes(text: string, target: Uint8Array, offset: number): b
 
 /** Lowercase canonical text of the 16 bytes at offset. */
 export function bytesToUuid(src: Uint8Array, offset: number): string {
-  const o = offset;
-  return (
-    byteHex[src[o]] +
-    byteHex[src[o + 1]] +
-    byteHex[src[o + 2]] +
-    byteHex[src[o + 3]] +
-    '-' +
-    byteHex[src[o + 4]] +
-    byteHex[src[o + 5]] +
-    '-' +
-    byteHex[src[o + 6]] +
-    byteHex[src[o + 7]] +
-    '-' +
-    byteHex[src[o + 8]] +
-    byteHex[src[o + 9]] +
-    '-' +
-    byteHex[src[o + 10]] +
-    byteHex[src[o + 11]] +
-    byteHex[src[o + 12]] +
-    byteHex[src[o + 13]] +
-    byteHex[src[o + 14]] +
-    byteHex[src[o + 15]]
-  );
+  // Written as bytes, then one latin1 string: a chain of + would allocate a cons string per step.
+  const out = uuidScratch;
+  let p = 0;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) out[p++] = 45; // '-'
+    const b = src[offset + i] << 1;
+    out[p++] = hexCodes[b];
+    out[p++] = hexCodes[b + 1];
+  }
+  return out.toString('latin1', 0, uuidChars);
 }
 
 // One getRandomValues call per 4 KiB instead of one per id.
