@@ -2,7 +2,7 @@
 import { crc32 } from 'node:zlib';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { formatTimestampUs } from './timestamp.ts';
-import { bytesToUuid, uuidToBytes, writeUuidV7 } from './uuid.ts';
+import { bytesToUuid, uuidText, uuidToBytes, writeUuidV7 } from './uuid.ts';
 import type { PreparedEvent } from './validate.ts';
 
 // Little-endian. Strings follow the header in this order: tenant, entity_id, event_type, payload, metadata.
@@ -305,22 +305,90 @@ export function decodeEvent(buf: Buffer, off: number, shard: number): StoredEven
  */
 export function eventJson(buf: Buffer, off: number, shard: number): string {
   checkFrame(buf, off, buf.length);
-  // One pass over the fields (checkFrame proved their lengths fit); payload and metadata are spliced raw.
-  let p = off + EVENT_HEADER_BYTES;
-  const tenantEnd = p + buf.readUInt16LE(off + OFF_TENANT_BYTES);
-  const tenant = buf.toString('utf8', p, tenantEnd);
-  p = tenantEnd;
-  const entityEnd = p + buf.readUInt16LE(off + OFF_ENTITY_BYTES);
-  const entity = buf.toString('utf8', p, entityEnd);
-  p = entityEnd;
-  const typeEnd = p + buf.readUInt16LE(off + OFF_TYPE_BYTES);
-  const type = buf.toString('utf8', p, typeEnd);
-  p = typeEnd;
-  const payloadEnd = p + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);
-  const payload = buf.toString('utf8', p, payloadEnd);
-  const metadata =
-    (buf[off + OFF_FLAGS] & FLAG_METADATA_NULL) !== 0
-      ? 'null'
-      : buf.toString('utf8', payloadEnd, payloadEnd + buf.readUInt32LE(off + OFF_METADATA_BYTES));
-  return `{"id":"${bytesToUuid(buf, off + OFF_ID)}","event_type":${JSON.stringify(type)},"entity_id":${JSON.stringify(entity)},"tenant_id":${JSON.stringify(tenant)},"payload":${payload},"metadata":${metadata},"timestamp":"${formatTimestampUs(buf.readDoubleLE(off + OFF_TIMESTAMP))}","version":${buf.readUInt32LE(off + OFF_VERSION)},"position":{"shard":${shard},"seq":${buf.readDoubleLE(off + OFF_SEQ)}}}`;
+  const bound = eventJsonBytesMax(buf, off);
+  if (jsonScratch.length < bound)
+    jsonScratch = Buffer.allocUnsafeSlow(Math.max(bound, jsonScratch.length * 2));
+  return jsonScratch.toString('utf8', 0, writeEventJson(jsonScratch, 0, buf, off, shard));
+}
+
+let jsonScratch = Buffer.allocUnsafeSlow(4096);
+
+/** An upper bound on the bytes writeEventJson writes for the (checked) frame at `off`. */
+export function eventJsonBytesMax(buf: Buffer, off: number): number {
+  // Strings may grow six-fold when escaped (\u00XX); payload and metadata are copied as they are.
+  const strings =
+    buf.readUInt16LE(off + OFF_TENANT_BYTES) +
+    buf.readUInt16LE(off + OFF_ENTITY_BYTES) +
+    buf.readUInt16LE(off + OFF_TYPE_BYTES);
+  return (
+    256 + 6 * strings + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES) + buf.readUInt32LE(off + OFF_METADATA_BYTES)
+  );
+}
+
+/**
+ * Writes the event at `off` (a frame the store wrote or checkFrame accepted) as JSON bytes into `target` at
+ * `pos`, and returns the end. Built as bytes, with payload and metadata copied raw: no strings are made,
+ * which keeps query pages cheap. The caller guarantees eventJsonBytesMax bytes of room.
+ */
+export function writeEventJson(target: Buffer, pos: number, buf: Buffer, off: number, shard: number): number {
+  let p = writeAscii(target, pos, '{"id":"');
+  const idEnd = p + 36;
+  uuidText(buf, off + OFF_ID, target, p);
+  p = writeAscii(target, idEnd, '","event_type":');
+  let field = off + EVENT_HEADER_BYTES;
+  const tenantEnd = field + buf.readUInt16LE(off + OFF_TENANT_BYTES);
+  const entityEnd = tenantEnd + buf.readUInt16LE(off + OFF_ENTITY_BYTES);
+  const typeEnd = entityEnd + buf.readUInt16LE(off + OFF_TYPE_BYTES);
+  p = writeJsonString(target, p, buf, entityEnd, typeEnd);
+  p = writeAscii(target, p, ',"entity_id":');
+  p = writeJsonString(target, p, buf, tenantEnd, entityEnd);
+  p = writeAscii(target, p, ',"tenant_id":');
+  p = writeJsonString(target, p, buf, field, tenantEnd);
+  p = writeAscii(target, p, ',"payload":');
+  field = typeEnd;
+  const payloadEnd = field + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);
+  p += buf.copy(target, p, field, payloadEnd);
+  p = writeAscii(target, p, ',"metadata":');
+  if ((buf[off + OFF_FLAGS] & FLAG_METADATA_NULL) !== 0) p = writeAscii(target, p, 'null');
+  else p += buf.copy(target, p, payloadEnd, payloadEnd + buf.readUInt32LE(off + OFF_METADATA_BYTES));
+  p = writeAscii(target, p, ',"timestamp":"');
+  p = writeAscii(target, p, formatTimestampUs(buf.readDoubleLE(off + OFF_TIMESTAMP)));
+  p = writeAscii(target, p, '","version":');
+  p = writeAscii(target, p, String(buf.readUInt32LE(off + OFF_VERSION)));
+  p = writeAscii(target, p, ',"position":{"shard":');
+  p = writeAscii(target, p, String(shard));
+  p = writeAscii(target, p, ',"seq":');
+  p = writeAscii(target, p, String(buf.readDoubleLE(off + OFF_SEQ)));
+  return writeAscii(target, p, '}}');
+}
+
+function writeAscii(target: Buffer, pos: number, text: string): number {
+  for (let i = 0; i < text.length; i++) target[pos + i] = text.charCodeAt(i);
+  return pos + text.length;
+}
+
+const hexDigits = '0123456789abcdef';
+
+/** UTF-8 bytes [start, end) as a JSON string: quote, backslash and control bytes escaped; the rest copied. */
+function writeJsonString(target: Buffer, pos: number, src: Buffer, start: number, end: number): number {
+  let p = pos;
+  target[p++] = 34;
+  for (let i = start; i < end; i++) {
+    const b = src[i];
+    if (b === 34 || b === 92) {
+      target[p++] = 92;
+      target[p++] = b;
+    } else if (b < 0x20) {
+      target[p++] = 92;
+      target[p++] = 117; // \u00XX
+      target[p++] = 48;
+      target[p++] = 48;
+      target[p++] = hexDigits.charCodeAt(b >> 4);
+      target[p++] = hexDigits.charCodeAt(b & 15);
+    } else {
+      target[p++] = b;
+    }
+  }
+  target[p++] = 34;
+  return p;
 }

@@ -54,15 +54,19 @@ export function uuidToBytes(text: string, target: Uint8Array, offset: number): b
 /** Lowercase canonical text of the 16 bytes at offset. */
 export function bytesToUuid(src: Uint8Array, offset: number): string {
   // Written as bytes, then one latin1 string: a chain of + would allocate a cons string per step.
-  const out = uuidScratch;
-  let p = 0;
+  uuidText(src, offset, uuidScratch, 0);
+  return uuidScratch.toString('latin1', 0, uuidChars);
+}
+
+/** Writes the canonical 36-character text of the UUID at src[offset] into target[at, at + 36). */
+export function uuidText(src: Uint8Array, offset: number, target: Uint8Array, at: number): void {
+  let p = at;
   for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) out[p++] = 45; // '-'
+    if (i === 4 || i === 6 || i === 8 || i === 10) target[p++] = 45; // '-'
     const b = src[offset + i] << 1;
-    out[p++] = hexCodes[b];
-    out[p++] = hexCodes[b + 1];
+    target[p++] = hexCodes[b];
+    target[p++] = hexCodes[b + 1];
   }
-  return out.toString('latin1', 0, uuidChars);
 }
 
 // One getRandomValues call per 4 KiB instead of one per id.

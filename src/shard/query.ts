@@ -1,7 +1,8 @@
 // Owns query execution inside one shard: pick a posting list, bound it by time, walk it to the limit.
 
 import { queryResponseBytesMax } from '../constants.ts';
-import { eventJson } from '../event/codec.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
 import type { U32List } from './growable.ts';
 import { typeKey } from './keys.ts';
 import type { Memtable } from './memtable.ts';
@@ -28,18 +29,43 @@ function lowerBound(list: U32List, tsOf: Float64Array, tsUs: number): number {
   return lo;
 }
 
+/** Where runQuery writes: a growable byte buffer with room for a message header at the start. */
+export interface QueryOutput {
+  buf: Buffer;
+  /** First byte of the JSON. */
+  start: number;
+}
+
+function ensure(out: QueryOutput, end: number): Buffer {
+  if (out.buf.length < end) {
+    const grown = Buffer.allocUnsafeSlow(Math.max(end, out.buf.length * 2));
+    out.buf.copy(grown);
+    out.buf = grown;
+  }
+  return out.buf;
+}
+
+function writeText(out: QueryOutput, pos: number, text: string): number {
+  const buf = ensure(out, pos + text.length);
+  return pos + buf.write(text, pos, 'latin1');
+}
+
 /**
- * Runs `req` and returns the JSON text of a ShardQueryResult. Events are spliced as JSON text (payloads are
- * never parsed here); the walk stops at `limit` events or at the byte budget, in which case `cut` is true.
+ * Runs `req` and writes the JSON of a ShardQueryResult into `out` from `out.start`; returns the end.
+ * Events are written as bytes with payloads copied raw (never parsed or turned into strings); the walk
+ * stops at `limit` events or at the byte budget (then `cut` is true). `responseBytesMax` is the most one
+ * completion message may carry.
  */
 export function runQuery(
   memtable: Memtable,
   shard: number,
   req: QueryRequest,
   responseBytesMax: number,
-): string {
+  out: QueryOutput,
+): number {
+  const empty = '{"events":[],"ts":[],"cut":false}';
   const tenant = memtable.tenants.get(keyOf(req.tenant));
-  if (tenant === undefined) return '{"ts":[],"events":[],"cut":false}';
+  if (tenant === undefined) return writeText(out, out.start, empty);
   let list: U32List | undefined;
   let typeFilter = '';
   if (req.entity_id !== undefined) {
@@ -52,7 +78,7 @@ export function runQuery(
   } else {
     list = tenant.events;
   }
-  if (list === undefined || list.length === 0) return '{"ts":[],"events":[],"cut":false}';
+  if (list === undefined || list.length === 0) return writeText(out, out.start, empty);
 
   const tsOf = memtable.tsOf.data;
   let lowTs = req.sinceUs ?? Number.NEGATIVE_INFINITY;
@@ -64,11 +90,11 @@ export function runQuery(
   const from = lowerBound(list, tsOf, lowTs);
   const to = highTs === Number.POSITIVE_INFINITY ? list.length : lowerBound(list, tsOf, highTs + 1);
 
-  // A page must fit one completion-ring message, whatever the ring size.
+  // A page must fit one completion-ring message, whatever the ring size: events, their timestamps in the
+  // ts array (at most 17 digits and a comma each) and the fixed JSON around them.
   const budget = Math.min(queryResponseBytesMax, responseBytesMax) - queryResponseOverheadBytes;
   const ts: number[] = [];
-  const parts: string[] = [];
-  let bytes = 0;
+  let pos = writeText(out, out.start, '{"events":[');
   let cut = false;
   const step = req.order === 'asc' ? 1 : -1;
   const data = list.data;
@@ -77,17 +103,25 @@ export function runQuery(
     const chunk = memtable.chunkAt(i);
     const off = memtable.offsetAt(i);
     if (typeFilter !== '' && typeKey(chunk, off) !== typeFilter) continue;
-    const json = eventJson(chunk, off, shard);
-    // The event's JSON, its comma, and its timestamp in the ts array (at most 17 digits and a comma).
-    const jsonBytes = Buffer.byteLength(json) + 1 + 18;
-    if (parts.length > 0 && bytes + jsonBytes > budget) {
+    const bound = eventJsonBytesMax(chunk, off) + 1;
+    if (pos - out.start + bound + 18 * (ts.length + 1) > budget) {
+      if (ts.length === 0) {
+        throw new StoreError(
+          ErrorCode.FRAME_TOO_LARGE,
+          'an event is larger than one response may carry with this ring size',
+          {
+            responseBytesMax,
+          },
+        );
+      }
       cut = true;
       break;
     }
-    bytes += jsonBytes;
-    parts.push(json);
+    const buf = ensure(out, pos + bound);
+    if (ts.length > 0) buf[pos++] = 44; // ','
+    pos = writeEventJson(buf, pos, chunk, off, shard);
     ts.push(tsOf[i]);
-    if (parts.length >= req.limit) break;
+    if (ts.length >= req.limit) break;
   }
-  return `{"ts":[${ts.join(',')}],"events":[${parts.join(',')}],"cut":${cut}}`;
+  return writeText(out, pos, `],"ts":[${ts.join(',')}],"cut":${cut}}`);
 }

@@ -45,7 +45,7 @@ import {
   type StateRequest,
   writeHeader,
 } from './protocol.ts';
-import { keyOf, runQuery } from './query.ts';
+import { keyOf, type QueryOutput, runQuery } from './query.ts';
 import { EntityStates } from './state.ts';
 import { Wal, type WalMark } from './wal.ts';
 
@@ -101,9 +101,10 @@ export class Shard {
   private readonly undoEntity = new U32List(256);
   private readonly undoVersion = new U32List(256);
   private readonly reads: PendingRead[] = [];
+  private readonly queryOut: QueryOutput = { buf: Buffer.alloc(0), start: MESSAGE_HEADER_BYTES };
   private readonly lastTenant = new LastKey<TenantInfo>();
   private readonly lastType = new LastKey<number>();
-  private scratch = Buffer.allocUnsafeSlow(64 * 1024);
+  private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
 
   private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
   private lastSyncUs = 0;
@@ -599,6 +600,22 @@ export class Shard {
     if (this.reads.length === 0) return;
     for (const read of this.reads) {
       try {
+        if (read.kind === Ingress.QUERY) {
+          // Query pages are written as bytes straight into the message buffer (no JSON strings).
+          this.queryOut.buf = this.scratch;
+          const req = JSON.parse(read.body) as QueryRequest;
+          const end = runQuery(
+            this.memtable,
+            this.input.shard,
+            req,
+            this.completion.frameBytesMax,
+            this.queryOut,
+          );
+          this.scratch = this.queryOut.buf;
+          writeHeader(this.scratch, 0, Completion.JSON_RESULT, read.requestId, 0);
+          this.send(this.scratch, end);
+          continue;
+        }
         this.sendJson(Completion.JSON_RESULT, read.requestId, this.answer(read));
       } catch (err) {
         const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
@@ -611,13 +628,6 @@ export class Shard {
 
   private answer(read: PendingRead): string {
     switch (read.kind) {
-      case Ingress.QUERY:
-        return runQuery(
-          this.memtable,
-          this.input.shard,
-          JSON.parse(read.body) as QueryRequest,
-          this.completion.frameBytesMax,
-        );
       case Ingress.STATE:
         return this.stateJson(JSON.parse(read.body) as StateRequest);
       case Ingress.SNAPSHOT:
