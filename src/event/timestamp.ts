@@ -1,5 +1,6 @@
 // Owns the store's time representation: integer microseconds since the Unix epoch <-> RFC3339 UTC text.
 import { ErrorCode, StoreError } from '../errors.ts';
+import { latin1Slice } from './latin1.ts';
 
 const usPerSecond = 1_000_000;
 const secondsPerDay = 86_400;
@@ -8,6 +9,9 @@ const secondsPerDay = 86_400;
 const pad3: string[] = [];
 for (let i = 0; i < 1000; i++) pad3.push(String(i).padStart(3, '0'));
 const pad2: string[] = pad3.slice(0, 100).map((s) => s.slice(1));
+/** The three ASCII digit codes of 0..999 at 3n, 3n+1, 3n+2. */
+const digitCodes = new Uint8Array(3000);
+for (let n = 0; n < 1000; n++) for (let k = 0; k < 3; k++) digitCodes[3 * n + k] = pad3[n].charCodeAt(k);
 
 // Events of one batch or one query page mostly share a second, so the date part is computed once per second.
 let cachedSecond = Number.NaN;
@@ -82,14 +86,19 @@ export function formatTimestampUs(us: number): string {
     timestampScratch[prefixBytes] = 46; // '.'
   }
   // Digits go into a byte buffer and come out as one flat string (a chain of + allocates per step).
-  let fraction = us - second * usPerSecond;
+  const fraction = us - second * usPerSecond;
+  const millis = Math.floor(fraction / 1000);
+  const micros = fraction - millis * 1000;
   const out = timestampScratch;
-  for (let i = prefixBytes + 6; i > prefixBytes; i--) {
-    out[i] = 48 + (fraction % 10);
-    fraction = Math.floor(fraction / 10);
-  }
-  out[prefixBytes + 7] = 90; // 'Z'
-  return out.toString('latin1', 0, prefixBytes + 8);
+  const p = prefixBytes + 1;
+  out[p] = digitCodes[millis * 3];
+  out[p + 1] = digitCodes[millis * 3 + 1];
+  out[p + 2] = digitCodes[millis * 3 + 2];
+  out[p + 3] = digitCodes[micros * 3];
+  out[p + 4] = digitCodes[micros * 3 + 1];
+  out[p + 5] = digitCodes[micros * 3 + 2];
+  out[p + 6] = 90; // 'Z'
+  return latin1Slice(out, 0, p + 7);
 }
 
 // Date, time, 0..9 fraction digits, then Z or a numeric offset. 'T'/'t'/' ' and 'Z'/'z' per RFC3339 5.6 notes.

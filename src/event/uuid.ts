@@ -2,6 +2,7 @@
 import { getRandomValues } from 'node:crypto';
 import { uuidRandomPoolBytes } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
+import { latin1Slice } from './latin1.ts';
 
 const uuidChars = 36;
 
@@ -55,7 +56,7 @@ export function uuidToBytes(text: string, target: Uint8Array, offset: number): b
 export function bytesToUuid(src: Uint8Array, offset: number): string {
   // Written as bytes, then one latin1 string: a chain of + would allocate a cons string per step.
   uuidText(src, offset, uuidScratch, 0);
-  return uuidScratch.toString('latin1', 0, uuidChars);
+  return latin1Slice(uuidScratch, 0, uuidChars);
 }
 
 /** Writes the canonical 36-character text of the UUID at src[offset] into target[at, at + 36). */
