@@ -31,6 +31,18 @@ export const shardRestartWindowMs = 60_000;
 export const shardBatchFramesMax = 4096;
 /** Bytes of WAL a shard accumulates in one group commit before it writes. */
 export const shardBatchBytesMax = 16 * 1024 * 1024;
+/** How long an idle shard sleeps on its ring before it checks timers (interval fsync) again. */
+export const shardIdleWaitMs = 1000;
+/** Batches a busy shard commits between voluntary yields, so timers and termination get a turn. */
+export const shardBatchesPerYield = 32;
+/** How long a shard waits for room in its completion ring before it gives up on the front. */
+export const shardCompletionWaitMs = 60_000;
+/** How long the front's completion pump sleeps on an idle ring before it re-checks whether to stop. */
+export const pumpIdleWaitMs = 1000;
+/** Memtable arena chunk: large enough that a group-commit batch rarely straddles two chunks. */
+export const arenaChunkBytes = 16 * 1024 * 1024;
+/** Room for a query page's fixed JSON around its events and for the message header. */
+export const queryResponseOverheadBytes = 256;
 /**
  * Event ids remembered per shard for idempotent retries (FIFO window over the newest stored events; about
  * 90 bytes of memory each). A retry of an id older than the window is stored again.

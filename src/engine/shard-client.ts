@@ -1,5 +1,6 @@
 // Owns the front side of one shard: its rings, the table of requests in flight, and the completion pump.
 
+import { pumpIdleWaitMs } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import { formatTimestampUs } from '../event/timestamp.ts';
 import { bytesToUuid } from '../event/uuid.ts';
@@ -17,9 +18,6 @@ import {
   RESULT_RECORD_BYTES,
   writeHeader,
 } from '../shard/protocol.ts';
-
-/** How long the pump sleeps on an idle completion ring before it re-checks whether it should stop. */
-const pumpIdleWaitMs = 1000;
 
 export interface AppendOk {
   ok: true;

@@ -1,9 +1,8 @@
 // Owns a shard's in-memory events: the byte arena that also serves as the WAL write buffer, and the indexes.
 import assert from 'node:assert';
+import { arenaChunkBytes } from '../constants.ts';
 import { F64List, U32List } from './growable.ts';
 
-/** Arena chunk size: large enough that a group-commit batch rarely straddles two chunks. */
-export const arenaChunkBytes = 16 * 1024 * 1024;
 /** Room kept in front of every batch for the WAL record header, so the batch is written without a copy. */
 export const walHeaderRoomBytes = 8;
 

@@ -1,15 +1,12 @@
 // Owns query execution inside one shard: pick a posting list, bound it by time, walk it to the limit.
 
-import { queryResponseBytesMax } from '../constants.ts';
+import { queryResponseBytesMax, queryResponseOverheadBytes } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
 import type { U32List } from './growable.ts';
 import { typeKey } from './keys.ts';
 import type { Memtable } from './memtable.ts';
 import type { QueryRequest } from './protocol.ts';
-
-/** Room for the response's fixed JSON around the events and the message header. */
-const queryResponseOverheadBytes = 256;
 
 /** Map key for a user-supplied string: the latin1 view of its UTF-8 bytes, as the write path builds it. */
 export function keyOf(text: string): string {

@@ -2,7 +2,13 @@
 import assert from 'node:assert';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { shardBatchBytesMax, shardBatchFramesMax } from '../constants.ts';
+import {
+  shardBatchBytesMax,
+  shardBatchesPerYield,
+  shardBatchFramesMax,
+  shardCompletionWaitMs,
+  shardIdleWaitMs,
+} from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import {
   commitEvent,
@@ -48,13 +54,6 @@ import {
 import { keyOf, type QueryOutput, runQuery } from './query.ts';
 import { EntityStates } from './state.ts';
 import { Wal, type WalMark } from './wal.ts';
-
-/** How long an idle shard sleeps on its ring before it checks timers (interval fsync) again. */
-const idleWaitMs = 1000;
-/** Batches between voluntary yields, so timers and termination get a turn under constant load. */
-const batchesPerYield = 32;
-/** How long the shard waits for room in its completion ring before it gives up on the front. */
-const completionWaitMs = 60_000;
 
 type Log = (msg: string, fields?: object) => void;
 
@@ -234,12 +233,12 @@ export class Shard {
       if (this.crash !== null) await this.doCrash(this.crash);
       if (this.stallRequestId !== -1) await this.stall();
       if (this.closeRequestId !== -1) await this.close();
-      if (++batches % batchesPerYield === 0) await yieldToEventLoop();
+      if (++batches % shardBatchesPerYield === 0) await yieldToEventLoop();
     }
   }
 
   private idleWaitMs(): number {
-    if (this.input.durability !== 'interval' || this.unsyncedSeq === 0) return idleWaitMs;
+    if (this.input.durability !== 'interval' || this.unsyncedSeq === 0) return shardIdleWaitMs;
     return Math.max(1, this.input.fsyncIntervalMs);
   }
 
@@ -584,7 +583,7 @@ export class Shard {
   private async flushCompletions(): Promise<void> {
     while (this.outbox.length > 0) {
       const next = this.outbox.shift()!;
-      await this.completion.push(next, 0, next.length, completionWaitMs);
+      await this.completion.push(next, 0, next.length, shardCompletionWaitMs);
     }
   }
 
