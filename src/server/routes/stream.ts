@@ -1,6 +1,8 @@
 // Owns GET /api/v1/events/stream: an authenticated, tenant-scoped WebSocket of catch-up then live events.
+
+import { tenantTierDefault } from '../../constants.ts';
 import { shardQuery } from '../../engine/query.ts';
-import { isStoreError } from '../../errors.ts';
+import { ErrorCode, isStoreError, StoreError } from '../../errors.ts';
 import { requirePermission, resolveTenant } from '../auth/principal.ts';
 import type { Services } from '../context.ts';
 import { errorBody, statusOf, toStoreError } from '../http-errors.ts';
@@ -28,6 +30,17 @@ export function streamHandler(services: Services): WebSocketHandler {
           ? req.headers
           : { ...req.headers, authorization: `Bearer ${token}` };
       const principal = await services.auth.authenticate(headers);
+      // Opening a stream spends a token like any request; a refused one is a 429 before the upgrade.
+      if (services.limiter !== null) {
+        const tier = services.tenants.tierOf(principal.tenant) ?? tenantTierDefault;
+        const limit = services.limiter.take(principal.tenant, principal.keyId, tier);
+        if (!limit.allowed) {
+          services.metrics.rateLimited(principal.tenant);
+          throw new StoreError(ErrorCode.RATE_LIMITED, `rate limit of tenant ${principal.tenant} exceeded`, {
+            retry_after_seconds: limit.retryAfterSeconds,
+          });
+        }
+      }
       requirePermission(principal, 'read');
       const tenant = resolveTenant(principal, param(req, 'tenant_id'));
       services.tenants.checkQuery(tenant);

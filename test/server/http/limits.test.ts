@@ -10,6 +10,7 @@ import {
   expectError,
   expectOk,
   type Res,
+  refusedUpgrade,
   startTestServer,
   type TestServer,
   unique,
@@ -44,6 +45,16 @@ function rateHeaders(res: Res): Record<string, string | undefined> {
 const integer = /^\d+$/;
 
 describe('rate limits', () => {
+  it('opening a stream spends a token too: an empty bucket refuses the upgrade with 429', async () => {
+    const ts = await start({ rateLimitPerSecond: 1, rateLimitBurst: 2 });
+    const admin = client(ts.port, { key: ts.adminKey });
+    await admin.get('/api/v1/events/query');
+    await admin.get('/api/v1/events/query');
+    const refused = await refusedUpgrade(ts.port, {}, { key: ts.adminKey });
+    expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe('E_RATE_LIMITED');
+  });
+
   it('applies configured tiers to tenants that have them', async () => {
     const ts = await start({ rateLimitTiers: '{"gold":{"perSecond":7,"burst":7}}' });
     const gold = unique('gold');
