@@ -76,6 +76,9 @@ export const subscribeSwitchSlackUs = 5_000_000;
 /** Bytes a WebSocket stream client may have unsent before it is closed as a slow consumer. */
 export const streamClientBufferBytesMax = 8 * 1024 * 1024;
 
+/** Open HTTP connections per server (option maxConnections), and the most it may be set to. */
+export const httpConnectionsDefault = 10_000;
+export const httpConnectionsMax = 1_000_000;
 /** Rate-limit buckets saved at shutdown (emptiest first); keeps the snapshot event well under 1 MiB. */
 export const rateLimitSnapshotBucketsMax = 5_000;
 /** Rate-limit tier (see rateLimitTiersDefault) of public routes such as login, keyed by client address. */

@@ -7,6 +7,8 @@ import {
   httpBodyBytesDefault,
   httpBodyBytesMax,
   httpBodyBytesMin,
+  httpConnectionsDefault,
+  httpConnectionsMax,
   httpKeepAliveTimeoutMsDefault,
   httpKeepAliveTimeoutMsMax,
   httpKeepAliveTimeoutMsMin,
@@ -49,6 +51,7 @@ export interface ServerConfig {
   bodyLimitBytes: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  maxConnections: number;
   shutdownGraceMs: number;
   metricsPublic: boolean;
   logLevel: LogLevel;
@@ -261,6 +264,15 @@ export const serverOptions: readonly OptionSpec[] = Object.freeze([
     max: httpKeepAliveTimeoutMsMax,
     default: httpKeepAliveTimeoutMsDefault,
     description: 'Idle keep-alive connections close after this; set above your load balancer idle timeout.',
+  }),
+  option({
+    key: 'maxConnections',
+    type: 'integer',
+    min: 1,
+    max: httpConnectionsMax,
+    default: httpConnectionsDefault,
+    description:
+      'Open connections at most (WebSocket streams included); new connections past it are dropped.',
   }),
   option({
     key: 'shutdownGraceMs',

@@ -48,6 +48,8 @@ export interface TransportOptions {
   /** Whole-request deadline (headers + body + handler), then 408/close. */
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Open connections at most (streams included); further connections are closed at once. */
+  maxConnections?: number;
   handler: HttpHandler;
   /** Paths that accept WebSocket upgrades. */
   websockets: Map<string, WebSocketHandler>;

@@ -131,6 +131,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         port: config.port,
         requestTimeoutMs: config.requestTimeoutMs,
         keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        maxConnections: config.maxConnections,
         handler: createHandler(services, routes),
         websockets,
         bodyBytesMax: config.bodyLimitBytes,

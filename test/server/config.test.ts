@@ -88,6 +88,7 @@ describe('loadConfig defaults and precedence', () => {
       ALLSOURCE_BODY_LIMIT_BYTES: '2048',
       ALLSOURCE_REQUEST_TIMEOUT_MS: '1500',
       ALLSOURCE_KEEP_ALIVE_TIMEOUT_MS: '65000',
+      ALLSOURCE_MAX_CONNECTIONS: '500',
       ALLSOURCE_SHUTDOWN_GRACE_MS: '0',
       ALLSOURCE_METRICS_PUBLIC: 'yes',
       ALLSOURCE_LOG_LEVEL: 'debug',
@@ -110,6 +111,7 @@ describe('loadConfig defaults and precedence', () => {
       bodyLimitBytes: 2048,
       requestTimeoutMs: 1500,
       keepAliveTimeoutMs: 65000,
+      maxConnections: 500,
       shutdownGraceMs: 0,
       metricsPublic: true,
       logLevel: 'debug',
@@ -257,6 +259,12 @@ describe('loadConfig validation names the option and its source', () => {
       name: 'rateLimitPerKey not boolean',
       argv: ['--rate-limit-per-key=2'],
       option: 'rateLimitPerKey',
+      source: 'flag',
+    },
+    {
+      name: 'maxConnections zero',
+      argv: ['--max-connections', '0'],
+      option: 'maxConnections',
       source: 'flag',
     },
     {

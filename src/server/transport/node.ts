@@ -326,6 +326,8 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     // Only WebSocket upgrades detach the socket; other Upgrade headers (h2c) are ordinary requests.
     shouldUpgradeCallback: (raw) => isWebSocketUpgrade(raw),
   });
+  // Bounded like every other resource: past the cap node:http drops new connections on accept.
+  if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
 
   const wss = new WebSocketServer({
     noServer: true,

@@ -27,7 +27,7 @@ afterEach(async () => {
   transport = undefined;
 });
 
-async function start(): Promise<number> {
+async function start(maxConnections?: number): Promise<number> {
   transport = createNodeTransport({
     host: '127.0.0.1',
     port: 0,
@@ -35,6 +35,7 @@ async function start(): Promise<number> {
     keepAliveTimeoutMs: 5_000,
     handler,
     websockets: new Map(),
+    ...(maxConnections === undefined ? {} : { maxConnections }),
   });
   return (await transport.listen()).port;
 }
@@ -110,5 +111,29 @@ describe('node transport', () => {
     expect(r?.status).toBe(200);
     expect(JSON.parse(r!.body)).toEqual({ bytes: 0, upgrade: 'h2c' });
     c.socket.destroy();
+  });
+});
+
+describe('connection cap', () => {
+  it('drops connections past maxConnections and serves the ones within it', async () => {
+    const port = await start(1);
+    const { connect } = await import('node:net');
+    const first = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => first.once('connect', () => resolve()));
+    // Keep the first connection busy-open with a request, then try a second one.
+    first.write('GET /noread HTTP/1.1\r\nhost: x\r\n\r\n');
+    await new Promise<void>((resolve) => first.once('data', () => resolve()));
+    const second = connect(port, '127.0.0.1');
+    const closedWithoutAnswer = await new Promise<boolean>((resolve) => {
+      let answered = false;
+      second.on('data', () => {
+        answered = true;
+      });
+      second.on('close', () => resolve(!answered));
+      second.on('error', () => {});
+      second.once('connect', () => second.write('GET /noread HTTP/1.1\r\nhost: x\r\n\r\n'));
+    });
+    expect(closedWithoutAnswer).toBe(true);
+    first.destroy();
   });
 });
