@@ -273,16 +273,6 @@ export function readMetadataJson(buf: Buffer, off: number): string | null {
   return readField(buf, off, start, buf.readUInt32LE(off + OFF_METADATA_BYTES));
 }
 
-/** Map key of the entity inside a shard: tenant NUL entity_id (NUL cannot occur in either). */
-export function entityKeyOf(buf: Buffer, off: number): string {
-  return readTenant(buf, off) + '\u0000' + readEntityId(buf, off);
-}
-
-/** Map key of the event type index inside a shard: tenant NUL event_type. */
-export function typeKeyOf(buf: Buffer, off: number): string {
-  return readTenant(buf, off) + '\u0000' + readEventType(buf, off);
-}
-
 export function decodeEvent(buf: Buffer, off: number, shard: number): StoredEvent {
   checkFrame(buf, off, buf.length);
   const metadataJson = readMetadataJson(buf, off);

@@ -9,7 +9,6 @@ import {
   EVENT_FORMAT_VERSION,
   EVENT_HEADER_BYTES,
   encodeEvent,
-  entityKeyOf,
   eventFrameBytes,
   eventJson,
   FLAG_ID_SUPPLIED,
@@ -39,7 +38,6 @@ import {
   readTimestampUs,
   readVersion,
   sealCrc,
-  typeKeyOf,
   verifyCrc,
 } from '../../src/event/codec.ts';
 import { formatTimestampUs } from '../../src/event/timestamp.ts';
@@ -196,12 +194,6 @@ describe('commit and decode', () => {
     expect(text).toBe(JSON.stringify(stored));
     expect(readExpectedKind(buf, 16)).toBe(2);
     expect(readFrameBytes(buf, 16)).toBe(eventFrameBytes(e));
-  });
-
-  it('gives shard map keys', () => {
-    const buf = encoded(prepared({ entity_id: 'ü-1' }));
-    expect(entityKeyOf(buf, 0)).toBe('acme\u0000ü-1');
-    expect(typeKeyOf(buf, 0)).toBe('acme\u0000order.placed');
   });
 
   it('round-trips random events (property)', () => {
