@@ -253,6 +253,13 @@ export class ShardClient {
         actual_version: version,
       });
     }
+    if (outcome === Outcome.ID_REUSED) {
+      return failed(
+        ErrorCode.CONFLICT,
+        'the event id was already used for another entity or event type in this tenant',
+        { reason: 'id_reused' },
+      );
+    }
     if (outcome === Outcome.ABORTED) {
       return failed(ErrorCode.ABORTED, 'not written: another event of this call in the same shard failed');
     }

@@ -1,4 +1,7 @@
-// Owns the idempotency window: the ids of a shard's newest events, looked up by their 16 bytes.
+// Owns the idempotency window: the ids of a shard's newest events, looked up by (tenant, id bytes).
+//
+// Keyed by tenant as well as id: an id is an idempotency key *within a tenant*, so another tenant's event
+// with the same id (chosen by accident or on purpose) must never be taken for a retry of it.
 //
 // Two open-addressing tables in typed arrays (no per-id objects or strings): inserts go to the current one;
 // when it holds half the window it becomes the previous one and the old previous is cleared for reuse. A
@@ -11,12 +14,15 @@ class Table {
   readonly mask: number;
   readonly ids: Uint8Array;
   readonly seqs: Float64Array;
+  /** Shard-local tenant number of each slot's id. */
+  readonly tenants: Uint32Array;
   size = 0;
 
   constructor(slots: number) {
     this.mask = slots - 1;
     this.ids = new Uint8Array(slots * idBytes);
     this.seqs = new Float64Array(slots);
+    this.tenants = new Uint32Array(slots);
   }
 
   clear(): void {
@@ -24,11 +30,12 @@ class Table {
     this.size = 0;
   }
 
-  /** The slot holding `id`, or the empty slot where it would go (linear probing; load stays <= 1/2). */
-  slot(buf: Uint8Array, off: number, hash: number): number {
+  /** The slot holding (tenant, id), or the empty slot where it would go (linear probing; load <= 1/2). */
+  slot(buf: Uint8Array, off: number, tenant: number, hash: number): number {
     let i = hash & this.mask;
     for (;;) {
-      if (this.seqs[i] === 0 || sameId(this.ids, i * idBytes, buf, off)) return i;
+      if (this.seqs[i] === 0 || (this.tenants[i] === tenant && sameId(this.ids, i * idBytes, buf, off)))
+        return i;
       i = (i + 1) & this.mask;
     }
   }
@@ -39,9 +46,9 @@ function sameId(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
   return true;
 }
 
-/** 32-bit mix of all 16 id bytes: UUIDv7's random tail and v4's random bits both reach the low bits. */
-function hashId(buf: Uint8Array, off: number): number {
-  let h = 0x811c9dc5;
+/** 32-bit mix of the tenant and all 16 id bytes: UUIDv7's random tail and v4's random bits reach the low bits. */
+function hashId(buf: Uint8Array, off: number, tenant: number): number {
+  let h = Math.imul(0x811c9dc5 ^ tenant, 0x9e3779b1);
   for (let k = 0; k < idBytes; k += 4) {
     const word = buf[off + k] | (buf[off + k + 1] << 8) | (buf[off + k + 2] << 16) | (buf[off + k + 3] << 24);
     h = Math.imul(h ^ word, 0x9e3779b1);
@@ -67,17 +74,17 @@ export class IdWindow {
     if (window === 0) this.perTable = 0;
   }
 
-  /** The seq stored for the id at buf[off, off+16), or 0 when it is not in the window. */
-  get(buf: Uint8Array, off: number): number {
+  /** The seq stored for `tenant`'s id at buf[off, off+16), or 0 when it is not in the window. */
+  get(buf: Uint8Array, off: number, tenant: number): number {
     if (this.perTable === 0) return 0;
-    const h = hashId(buf, off);
-    const a = this.current.seqs[this.current.slot(buf, off, h)];
+    const h = hashId(buf, off, tenant);
+    const a = this.current.seqs[this.current.slot(buf, off, tenant, h)];
     if (a !== 0) return a;
-    return this.previous.seqs[this.previous.slot(buf, off, h)];
+    return this.previous.seqs[this.previous.slot(buf, off, tenant, h)];
   }
 
-  /** Remembers id -> seq (seq >= 1). An id already in the current table keeps its first seq. */
-  add(buf: Uint8Array, off: number, seq: number): void {
+  /** Remembers (tenant, id) -> seq (seq >= 1). An id already in the current table keeps its first seq. */
+  add(buf: Uint8Array, off: number, tenant: number, seq: number): void {
     if (this.perTable === 0) return;
     if (this.current.size >= this.perTable) {
       const reuse = this.previous;
@@ -86,11 +93,12 @@ export class IdWindow {
       this.current = reuse;
     }
     const t = this.current;
-    const i = t.slot(buf, off, hashId(buf, off));
+    const i = t.slot(buf, off, tenant, hashId(buf, off, tenant));
     if (t.seqs[i] !== 0) return;
     const at = i * idBytes;
     for (let k = 0; k < idBytes; k++) t.ids[at + k] = buf[off + k];
     t.seqs[i] = seq;
+    t.tenants[i] = tenant;
     t.size++;
   }
 

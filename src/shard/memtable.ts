@@ -15,6 +15,8 @@ export interface EntityInfo {
 }
 
 export interface TenantInfo {
+  /** Shard-local number, in order of first sight (keys the idempotency window). */
+  no: number;
   entities: Map<string, number>;
   types: Map<string, number>;
   events: U32List;
@@ -123,7 +125,7 @@ export class Memtable {
   tenant(key: string): TenantInfo {
     let t = this.tenants.get(key);
     if (t === undefined) {
-      t = { entities: new Map(), types: new Map(), events: new U32List(64) };
+      t = { no: this.tenants.size, entities: new Map(), types: new Map(), events: new U32List(64) };
       this.tenants.set(key, t);
     }
     return t;

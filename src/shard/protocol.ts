@@ -41,6 +41,8 @@ export const Outcome = {
   IO_ERROR: 4,
   /** Like IO_ERROR, because the disk is full (ENOSPC): the HTTP layer answers 507. */
   DISK_FULL: 5,
+  /** The id was used before (same tenant) for another entity or event type: refused as a conflict. */
+  ID_REUSED: 6,
 } as const;
 
 // Result record: 0 u8 outcome, 1..3 reserved, 4 u32 version, 8 f64 seq, 16 f64 timestampUs, 24 16B id.

@@ -30,7 +30,7 @@ import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
 import { F64List, U32List } from './growable.ts';
 import { IdWindow } from './id-window.ts';
-import { entityKey, idKey, LastKey, tenantKey, typeKey } from './keys.ts';
+import { batchIdKey, entityKey, idKey, LastKey, sameEntityAndType, tenantKey, typeKey } from './keys.ts';
 import { Memtable, type TenantInfo } from './memtable.ts';
 import {
   Completion,
@@ -196,7 +196,7 @@ export class Shard {
       const ts = readTimestampUs(chunk, off);
       if (ts > maxTs) maxTs = ts;
       this.memtable.index(seq - 1, chunkIndex, off, ts, tenant, entity, type, bytes);
-      this.ids.add(chunk, off + OFF_ID, seq);
+      this.ids.add(chunk, off + OFF_ID, tenant.no, seq);
       this.nextSeq++;
       off += bytes;
     }
@@ -320,21 +320,30 @@ export class Shard {
     let read = groupStart;
     let write = groupStart;
     let failedAt = -1;
+    let failure: number = Outcome.CONFLICT;
     let actualVersion = 0;
     for (let k = 0; k < count; k++) {
       const bytes = readFrameBytes(chunk, read);
       assert(bytes >= EVENT_HEADER_BYTES && read + bytes <= end, 'ingress event frame within its message');
-      const id = idKey(chunk, read);
+      const tenant = this.tenantOf(chunk, read);
+      let id = idKey(chunk, read);
       if (id !== '') {
-        const original = this.batchIds.get(id) ?? this.ids.get(chunk, read + OFF_ID);
+        // Keyed by tenant too: another tenant's event with the same id is no retry of this one.
+        id = batchIdKey(tenant.no, id);
+        const original = this.batchIds.get(id) ?? this.ids.get(chunk, read + OFF_ID, tenant.no);
         if (original !== 0) {
+          if (!this.sameTarget(original, chunk, read)) {
+            // The id names another entity or type: a client bug, never silently answered as a retry.
+            failedAt = k;
+            failure = Outcome.ID_REUSED;
+            break;
+          }
           this.outcome.push(Outcome.DUPLICATE);
           this.outcomeRef.set(this.outcomeRef.length, original);
           read += bytes;
           continue;
         }
       }
-      const tenant = this.tenantOf(chunk, read);
       const entity = this.memtable.entityNo(tenant, entityKey(chunk, read));
       const info = this.memtable.entities[entity];
       const expectedKind = chunk[read + OFF_EXPECTED_KIND];
@@ -343,6 +352,7 @@ export class Shard {
         (expectedKind === 3 && info.version !== chunk.readUInt32LE(read + OFF_EXPECTED_VERSION))
       ) {
         failedAt = k;
+        failure = Outcome.CONFLICT;
         actualVersion = info.version;
         break;
       }
@@ -385,9 +395,20 @@ export class Shard {
     this.outcome.truncate(first);
     this.outcomeRef.truncate(first);
     for (let k = 0; k < count; k++) {
-      this.outcome.push(k === failedAt ? Outcome.CONFLICT : Outcome.ABORTED);
+      this.outcome.push(k === failedAt ? failure : Outcome.ABORTED);
       this.outcomeRef.set(this.outcomeRef.length, k === failedAt ? actualVersion : 0);
     }
+  }
+
+  /** True when the event with sequence `seq` has the same entity and type as the frame at chunk[off]. */
+  private sameTarget(seq: number, chunk: Buffer, off: number): boolean {
+    // An original in the open batch is not indexed yet: it sits at its batch offset in the current chunk.
+    const inBatch = seq >= this.batchFirstSeq;
+    const originalChunk = inBatch ? this.memtable.currentChunk() : this.memtable.chunkAt(seq - 1);
+    const originalOff = inBatch
+      ? this.batchOffsets.data[seq - this.batchFirstSeq]
+      : this.memtable.offsetAt(seq - 1);
+    return sameEntityAndType(originalChunk, originalOff, chunk, off);
   }
 
   private tenantOf(chunk: Buffer, off: number): TenantInfo {
@@ -491,7 +512,7 @@ export class Shard {
         this.batchTypes.data[b],
         readFrameBytes(chunk, off),
       );
-      this.ids.add(chunk, off + OFF_ID, seq);
+      this.ids.add(chunk, off + OFF_ID, this.batchTenants[b].no, seq);
     }
 
     this.control.add(ControlSlot.batches, 1);

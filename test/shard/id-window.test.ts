@@ -16,21 +16,21 @@ describe('IdWindow', () => {
     const w = new IdWindow(window);
     const all = ids(5000, 1);
     for (let i = 0; i < 5000; i++) {
-      w.add(all, i * 16, i + 1);
+      w.add(all, i * 16, 0, i + 1);
       // Every id among the newest half-window is still there, whatever rotations happened.
       const from = Math.max(0, i - window / 2 + 1);
-      for (let j = from; j <= i; j += 37) expect(w.get(all, j * 16)).toBe(j + 1);
+      for (let j = from; j <= i; j += 37) expect(w.get(all, j * 16, 0)).toBe(j + 1);
     }
     const unseen = ids(500, 2);
-    for (let i = 0; i < 500; i++) expect(w.get(unseen, i * 16)).toBe(0);
+    for (let i = 0; i < 500; i++) expect(w.get(unseen, i * 16, 0)).toBe(0);
     expect(w.size).toBeLessThanOrEqual(window);
   });
 
   it('forgets ids older than the window', () => {
     const w = new IdWindow(100);
     const all = ids(1000, 3);
-    for (let i = 0; i < 1000; i++) w.add(all, i * 16, i + 1);
-    for (let i = 0; i < 800; i++) expect(w.get(all, i * 16)).toBe(0);
+    for (let i = 0; i < 1000; i++) w.add(all, i * 16, 0, i + 1);
+    for (let i = 0; i < 800; i++) expect(w.get(all, i * 16, 0)).toBe(0);
   });
 
   it('keeps the first seq of an id added twice, and tells ids apart that share a hash prefix', () => {
@@ -38,17 +38,28 @@ describe('IdWindow', () => {
     const a = new Uint8Array(32);
     a[15] = 1; // two ids that differ only in their last byte
     a[31] = 2;
-    w.add(a, 0, 7);
-    w.add(a, 0, 9);
-    w.add(a, 16, 8);
-    expect(w.get(a, 0)).toBe(7);
-    expect(w.get(a, 16)).toBe(8);
+    w.add(a, 0, 0, 7);
+    w.add(a, 0, 0, 9);
+    w.add(a, 16, 0, 8);
+    expect(w.get(a, 0, 0)).toBe(7);
+    expect(w.get(a, 16, 0)).toBe(8);
+  });
+
+  it('keys ids by tenant: the same id bytes in two tenants are two entries', () => {
+    const w = new IdWindow(64);
+    const a = ids(1, 5);
+    w.add(a, 0, 1, 11);
+    expect(w.get(a, 0, 2)).toBe(0);
+    w.add(a, 0, 2, 12);
+    expect(w.get(a, 0, 1)).toBe(11);
+    expect(w.get(a, 0, 2)).toBe(12);
+    expect(w.size).toBe(2);
   });
 
   it('remembers nothing with a window of 0', () => {
     const w = new IdWindow(0);
     const a = ids(1, 4);
-    w.add(a, 0, 1);
-    expect(w.get(a, 0)).toBe(0);
+    w.add(a, 0, 0, 1);
+    expect(w.get(a, 0, 0)).toBe(0);
   });
 });
