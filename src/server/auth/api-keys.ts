@@ -99,3 +99,57 @@ export class ApiKeyTable {
 export function isKeyActive(r: ApiKeyRecord, now: number): boolean {
   return r.revokedAt === null && (r.expiresAt === null || now < r.expiresAt);
 }
+
+export interface ApiKeyCreated {
+  id: string;
+  name: string;
+  /** The only time the key is shown. */
+  key: string;
+  role: Role;
+  tenant_id: string;
+  expires_at: string | null;
+}
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  role: Role;
+  tenant_id: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_by: string;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** What listing shows of a key: never its hash. */
+export function keyView(r: ApiKeyRecord): ApiKeyView {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role,
+    tenant_id: r.tenant,
+    created_at: iso(r.createdAt)!,
+    expires_at: iso(r.expiresAt),
+    revoked_at: iso(r.revokedAt),
+    created_by: r.createdBy,
+  };
+}
+
+/** Payload of the `auth.key.created` event: the hash, never the key. */
+export function keyPayload(r: ApiKeyRecord, bootstrap: boolean): Record<string, unknown> {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role,
+    tenant_id: r.tenant,
+    hash: r.hash,
+    created_at: r.createdAt,
+    expires_at: r.expiresAt,
+    created_by: r.createdBy,
+    bootstrap,
+  };
+}

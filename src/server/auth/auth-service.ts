@@ -1,95 +1,58 @@
 // Owns the auth service: users, API keys and JWT sessions, persisted as events in the system tenant.
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
-  apiKeyBodyCharsMin,
   apiKeyExpiresInDaysMax,
   apiKeyNameCharsMax,
   apiKeysActivePerTenantMax,
-  authCredentialCharsMax,
-  jwtTtlSecondsMax,
   passwordCharsMax,
   tokenCacheEntriesMax,
   usernameCharsMax,
-  usernameCharsMin,
   usersPerTenantMax,
 } from '../../constants.ts';
 import type { Store } from '../../engine/store.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import type { StoredEvent } from '../../event/codec.ts';
 import { appendSystem, replaySystem } from '../system-log.ts';
 import {
+  type ApiKeyCreated,
   type ApiKeyRecord,
   ApiKeyTable,
+  type ApiKeyView,
   apiKeyPrefix,
   generateApiKey,
   hashApiKey,
   isApiKeyShaped,
+  keyPayload,
+  keyView,
 } from './api-keys.ts';
-import { type AuthLog, isJwtShaped, JwtCodec, type JwtConfig, loadSigningKeys, TokenCache } from './jwt.ts';
-import { isPasswordHash, PasswordHasher, validatePassword } from './passwords.ts';
-import { isAdmin, makePrincipal, type Principal, resolveTenant } from './principal.ts';
-import { permissions as allPermissions, canGrant, isRole, type Permission, type Role } from './roles.ts';
+import {
+  type AuthServiceOptions,
+  bearer,
+  bodyObject,
+  checkOptions,
+  controlChars,
+  field,
+  invalid,
+  optionalTenant,
+  validateRole,
+  validateUsername,
+} from './auth-input.ts';
+import { applyAuthEvent, authEvents } from './auth-log.ts';
+import { type AuthLog, isJwtShaped, JwtCodec, loadSigningKeys, TokenCache } from './jwt.ts';
+import { PasswordHasher, validatePassword } from './passwords.ts';
+import { isAdmin, makePrincipal, type Principal, principalRef, resolveTenant } from './principal.ts';
+import { permissions as allPermissions, canGrant, type Permission, type Role } from './roles.ts';
+import { nameKey, type UserRecord, UserTable, type UserView, userView } from './users.ts';
 
-/** Event types of the auth state in the system tenant; payloads carry hashes, never keys or passwords. */
-export const authEvents = Object.freeze({
-  userRegistered: 'auth.user.registered',
-  userDeleted: 'auth.user.deleted',
-  keyCreated: 'auth.key.created',
-  keyRevoked: 'auth.key.revoked',
-});
-
-export interface AuthServiceOptions {
-  store: Store;
-  dataDir: string;
-  /** ALLSOURCE_ADMIN_KEY: accepted as an admin key while configured; never persisted. */
-  adminKey?: string;
-  jwt: JwtConfig;
-  /** Diagnostics; `fields.level` is 'debug' | 'info' | 'warn'. Never receives a key, token or password. */
-  log: (msg: string, fields?: object) => void;
-  /** Where the one-time admin key goes (stdout). */
-  print: (line: string) => void;
-  /** scrypt N for new password hashes; lower only in tests. */
-  scryptCost?: number;
-  /** Milliseconds since the epoch. */
-  now?: () => number;
-  /** Verified-token cache size; 0 disables it. */
-  tokenCacheEntries?: number;
-}
-
-export interface UserView {
-  id: string;
-  username: string;
-  role: Role;
-  tenant_id: string;
-  created_at: string;
-}
+export type { ApiKeyCreated, ApiKeyView } from './api-keys.ts';
+export type { AuthServiceOptions } from './auth-input.ts';
+export { authEvents } from './auth-log.ts';
+export type { UserView } from './users.ts';
 
 export interface LoginResult {
   token: string;
   token_type: 'Bearer';
   expires_in: number;
   user: UserView;
-}
-
-export interface ApiKeyCreated {
-  id: string;
-  name: string;
-  /** The only time the key is shown. */
-  key: string;
-  role: Role;
-  tenant_id: string;
-  expires_at: string | null;
-}
-
-export interface ApiKeyView {
-  id: string;
-  name: string;
-  role: Role;
-  tenant_id: string;
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-  created_by: string;
 }
 
 export interface MeView {
@@ -111,134 +74,13 @@ export interface TokenCacheStats {
   evictions: number;
 }
 
-interface UserRecord {
-  id: string;
-  username: string;
-  role: Role;
-  tenant: string;
-  passwordHash: string;
-  createdAt: number;
-  createdBy: string;
-}
-
-const usernamePattern = new RegExp(`^[A-Za-z0-9_.@-]{${usernameCharsMin},${usernameCharsMax}}$`);
-const controlChars = /\p{Cc}/u;
 const dayMs = 86_400_000;
 const envKeySubject = 'env';
 /** Shown instead of the reason: which check failed is for the debug log, not for whoever holds the credential. */
 const rejectedMessage = 'invalid or expired credentials';
 
-function invalid(field: string, message: string): StoreError {
-  return new StoreError(ErrorCode.INVALID_REQUEST, message, { field });
-}
-
-function optionError(option: string, rule: string): StoreError {
-  return new StoreError(ErrorCode.INVALID_OPTION, `option ${option} ${rule}`, { option });
-}
-
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
-}
-
-/** Request bodies are untrusted JSON: a plain object with only the allowed keys (unknown ones are refused). */
-function bodyObject(input: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw invalid('body', 'request body must be a JSON object');
-  }
-  const obj = input as Record<string, unknown>;
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) {
-      throw invalid(key.length <= 64 ? key : 'body', `unknown field (allowed: ${allowed.join(', ')})`);
-    }
-  }
-  return obj;
-}
-
-function field(obj: Record<string, unknown>, name: string): unknown {
-  return Object.hasOwn(obj, name) ? obj[name] : undefined;
-}
-
-function validateUsername(value: unknown): string {
-  if (typeof value !== 'string' || !usernamePattern.test(value)) {
-    throw invalid('username', `username must match [A-Za-z0-9_.@-]{${usernameCharsMin},${usernameCharsMax}}`);
-  }
-  return value;
-}
-
-function validateRole(value: unknown, fallback: Role): Role {
-  if (value === undefined) return fallback;
-  if (!isRole(value)) throw invalid('role', 'role must be one of admin, developer, serviceaccount, readonly');
-  return value;
-}
-
-function optionalTenant(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw invalid('tenant_id', 'tenant_id must be a string');
-  return value;
-}
-
-/** Usernames are unique without regard to case, so "Admin" cannot pose as "admin". */
-function nameKey(username: string): string {
-  return username.toLowerCase();
-}
-
-function principalRef(p: Principal): string {
-  return p.kind === 'jwt' ? `user:${p.subject}` : `key:${p.subject}`;
-}
-
-function userView(u: UserRecord): UserView {
-  return { id: u.id, username: u.username, role: u.role, tenant_id: u.tenant, created_at: iso(u.createdAt)! };
-}
-
-function keyView(r: ApiKeyRecord): ApiKeyView {
-  return {
-    id: r.id,
-    name: r.name,
-    role: r.role,
-    tenant_id: r.tenant,
-    created_at: iso(r.createdAt)!,
-    expires_at: iso(r.expiresAt),
-    revoked_at: iso(r.revokedAt),
-    created_by: r.createdBy,
-  };
-}
-
-function checkOptions(options: AuthServiceOptions): void {
-  if (options === null || typeof options !== 'object') throw optionError('options', 'must be an object');
-  if (options.store === null || typeof options.store !== 'object') throw optionError('store', 'is required');
-  if (typeof options.dataDir !== 'string' || options.dataDir === '') {
-    throw optionError('dataDir', 'must be a non-empty path');
-  }
-  const jwt = options.jwt;
-  if (jwt === null || typeof jwt !== 'object') throw optionError('jwt', 'is required');
-  if (jwt.alg !== 'HS256' && jwt.alg !== 'EdDSA') throw optionError('jwt.alg', 'must be "HS256" or "EdDSA"');
-  if (typeof jwt.issuer !== 'string' || jwt.issuer === '')
-    throw optionError('jwt.issuer', 'must be non-empty');
-  if (typeof jwt.audience !== 'string' || jwt.audience === '') {
-    throw optionError('jwt.audience', 'must be non-empty');
-  }
-  if (!Number.isSafeInteger(jwt.ttlSeconds) || jwt.ttlSeconds < 1 || jwt.ttlSeconds > jwtTtlSecondsMax) {
-    throw optionError('jwt.ttlSeconds', `must be an integer in 1..${jwtTtlSecondsMax}`);
-  }
-  if (typeof options.log !== 'function') throw optionError('log', 'must be a function');
-  if (typeof options.print !== 'function') throw optionError('print', 'must be a function');
-  if (options.now !== undefined && typeof options.now !== 'function')
-    throw optionError('now', 'must be a function');
-  const cache = options.tokenCacheEntries;
-  if (cache !== undefined && (!Number.isSafeInteger(cache) || cache < 0 || cache > tokenCacheEntriesMax)) {
-    throw optionError('tokenCacheEntries', `must be an integer in 0..${tokenCacheEntriesMax}`);
-  }
-  if (
-    options.adminKey !== undefined &&
-    (typeof options.adminKey !== 'string' || !isApiKeyShaped(options.adminKey))
-  ) {
-    // The value is never echoed: it is a secret even when malformed.
-    throw new StoreError(
-      ErrorCode.INVALID_OPTION,
-      `ALLSOURCE_ADMIN_KEY must be "${apiKeyPrefix}" followed by at least ${apiKeyBodyCharsMin} characters of [A-Za-z0-9_-] (at most ${authCredentialCharsMax} in all)`,
-      { option: 'adminKey', env: 'ALLSOURCE_ADMIN_KEY' },
-    );
-  }
 }
 
 /**
@@ -252,8 +94,7 @@ export class AuthService {
   private readonly now: () => number;
   private readonly logFn: AuthLog;
   private readonly keys = new ApiKeyTable();
-  private readonly users = new Map<string, UserRecord>();
-  private readonly usersByName = new Map<string, UserRecord>();
+  private readonly users = new UserTable();
   /** Usernames being registered (between the uniqueness check and the durable append). */
   private readonly pendingNames = new Set<string>();
   private readonly tokens: TokenCache<Readonly<Principal>>;
@@ -277,7 +118,9 @@ export class AuthService {
     const hasher = new PasswordHasher(options.scryptCost);
     const keys = loadSigningKeys(options.dataDir, options.jwt.alg, options.log);
     const service = new AuthService(options, new JwtCodec(options.jwt, keys, now), hasher, now);
-    const replayed = await replaySystem(options.store, 'auth.', (e) => service.apply(e));
+    const replayed = await replaySystem(options.store, 'auth.', (e) =>
+      applyAuthEvent(e, service.users, service.keys),
+    );
     service.dummyHash = await hasher.hash(randomBytes(24).toString('base64url'));
     if (options.adminKey !== undefined) {
       service.envKeyHash = hashApiKey(options.adminKey);
@@ -326,92 +169,9 @@ export class AuthService {
     print(`AllSource admin API key (shown only this once; store it now, only its hash is kept): ${key}`);
   }
 
-  // --- replay ---
-
-  private apply(e: StoredEvent): void {
-    const p = e.payload as Record<string, unknown> | null;
-    const bad = (why: string) =>
-      new StoreError(ErrorCode.CORRUPTION, `auth event ${e.id} (${e.event_type}): ${why}`, { eventId: e.id });
-    if (p === null || typeof p !== 'object' || typeof p.id !== 'string') throw bad('payload without id');
-    switch (e.event_type) {
-      case authEvents.userRegistered: {
-        const { id, username, role, tenant_id, password_hash, created_at, created_by } = p;
-        if (
-          typeof username !== 'string' ||
-          !usernamePattern.test(username) ||
-          !isRole(role) ||
-          typeof tenant_id !== 'string' ||
-          !isPasswordHash(password_hash) ||
-          typeof created_at !== 'number' ||
-          typeof created_by !== 'string'
-        ) {
-          throw bad('malformed user');
-        }
-        if (this.usersByName.has(nameKey(username)) || this.users.has(id as string))
-          throw bad('duplicate user');
-        this.addUser({
-          id: id as string,
-          username,
-          role,
-          tenant: tenant_id,
-          passwordHash: password_hash,
-          createdAt: created_at,
-          createdBy: created_by,
-        });
-        return;
-      }
-      case authEvents.userDeleted:
-        if (!this.users.has(p.id as string)) throw bad('deletes an unknown user');
-        this.removeUser(p.id as string);
-        return;
-      case authEvents.keyCreated: {
-        const { id, name, role, tenant_id, hash, created_at, expires_at, created_by } = p;
-        if (
-          typeof name !== 'string' ||
-          !isRole(role) ||
-          typeof tenant_id !== 'string' ||
-          typeof hash !== 'string' ||
-          !/^[0-9a-f]{64}$/.test(hash) ||
-          typeof created_at !== 'number' ||
-          (expires_at !== null && typeof expires_at !== 'number') ||
-          typeof created_by !== 'string'
-        ) {
-          throw bad('malformed key');
-        }
-        if (this.keys.get(id as string) !== undefined) throw bad('duplicate key');
-        this.keys.add({
-          id: id as string,
-          name,
-          role,
-          tenant: tenant_id,
-          hash,
-          createdAt: created_at,
-          expiresAt: expires_at,
-          revokedAt: null,
-          createdBy: created_by,
-        });
-        return;
-      }
-      case authEvents.keyRevoked:
-        if (typeof p.revoked_at !== 'number') throw bad('malformed revocation');
-        if (this.keys.revoke(p.id as string, p.revoked_at) === undefined) throw bad('revokes an unknown key');
-        return;
-      default:
-        // A newer version's event this one does not understand could be a restriction; ignoring it is unsafe.
-        throw bad('unknown auth event type');
-    }
-  }
-
-  private addUser(u: UserRecord): void {
-    this.users.set(u.id, u);
-    this.usersByName.set(nameKey(u.username), u);
-  }
-
+  /** Also forgets the user's verified tokens, so none of them is honoured from the cache. */
   private removeUser(id: string): void {
-    const u = this.users.get(id);
-    if (u === undefined) return;
-    this.users.delete(id);
-    if (this.usersByName.get(nameKey(u.username)) === u) this.usersByName.delete(nameKey(u.username));
+    this.users.remove(id);
     this.tokens.deleteSubject(id);
   }
 
@@ -517,12 +277,10 @@ export class AuthService {
     }
     const tenant = resolveTenant(actor, optionalTenant(field(body, 'tenant_id')));
     const key = nameKey(username);
-    if (this.usersByName.has(key) || this.pendingNames.has(key)) {
+    if (this.users.hasName(username) || this.pendingNames.has(key)) {
       throw new StoreError(ErrorCode.ALREADY_EXISTS, 'username is taken', { field: 'username' });
     }
-    let inTenant = 0;
-    for (const u of this.users.values()) if (u.tenant === tenant) inTenant++;
-    if (inTenant >= usersPerTenantMax) {
+    if (this.users.countInTenant(tenant) >= usersPerTenantMax) {
       throw new StoreError(ErrorCode.QUOTA_EXCEEDED, `at most ${usersPerTenantMax} users per tenant`, {
         field: 'username',
         limit: usersPerTenantMax,
@@ -554,7 +312,7 @@ export class AuthService {
           },
         },
       ]);
-      this.addUser(user);
+      this.users.add(user);
       this.info('auth: user registered', { userId: user.id, role, tenant, by: user.createdBy });
       return userView(user);
     } finally {
@@ -571,7 +329,7 @@ export class AuthService {
     if (typeof password !== 'string') throw invalid('password', 'password must be a string');
     // Longer than any valid password: refused before scrypt so it cannot be made to hash megabytes.
     if (password.length > passwordCharsMax * 2) throw this.reject('login: password too long', {});
-    const user = username.length <= usernameCharsMax ? this.usersByName.get(nameKey(username)) : undefined;
+    const user = username.length <= usernameCharsMax ? this.users.byUsername(username) : undefined;
     const ok = await this.hasher.verify(password, user?.passwordHash ?? this.dummyHash);
     if (user === undefined || !ok) {
       throw this.reject(user === undefined ? 'login: unknown user' : 'login: wrong password', {});
@@ -733,25 +491,4 @@ export class AuthService {
   private info(msg: string, fields: object): void {
     this.logFn(msg, { level: 'info', ...fields });
   }
-}
-
-function keyPayload(r: ApiKeyRecord, bootstrap: boolean): Record<string, unknown> {
-  return {
-    id: r.id,
-    name: r.name,
-    role: r.role,
-    tenant_id: r.tenant,
-    hash: r.hash,
-    created_at: r.createdAt,
-    expires_at: r.expiresAt,
-    created_by: r.createdBy,
-    bootstrap,
-  };
-}
-
-/** The token of `Bearer <token>` (scheme case-insensitive, RFC 6750), or null for anything else. */
-function bearer(header: string): string | null {
-  if (header.length > authCredentialCharsMax + 16) return null;
-  const m = /^Bearer +([^\s,]+) *$/i.exec(header);
-  return m === null ? null : m[1];
 }

@@ -25,6 +25,11 @@ export function makePrincipal(fields: Omit<Principal, 'permissions'>): Readonly<
   return Object.freeze(p);
 }
 
+/** Who did something, for the audit fields of auth events: `user:<id>` or `key:<id>`. */
+export function principalRef(p: Principal): string {
+  return p.kind === 'jwt' ? `user:${p.subject}` : `key:${p.subject}`;
+}
+
 export function isAdmin(p: Principal): boolean {
   return p.role === 'admin';
 }
