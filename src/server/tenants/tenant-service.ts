@@ -1,76 +1,39 @@
-// Owns tenants: their lifecycle as system events, quotas, and the usage counters the hot path checks.
+// Owns tenants: their lifecycle as system events, and the quota checks the hot path makes.
 import assert from 'node:assert';
-import {
-  dayMs,
-  hourMs,
-  tenantIdCharsMax,
-  tenantNameCharsMax,
-  tenantsMax,
-  tenantTierCharsMax,
-  tenantTierDefault,
-  tenantUsageFlushBatchMax,
-  tenantUsageFlushIntervalMs,
-  tenantUsageRestoreConcurrency,
-} from '../../constants.ts';
+import { dayMs, hourMs, tenantsMax, tenantTierDefault, tenantUsageFlushIntervalMs } from '../../constants.ts';
 import type { Store } from '../../engine/store.ts';
-import { ErrorCode, StoreError, storeErrorFrom } from '../../errors.ts';
+import { ErrorCode, StoreError } from '../../errors.ts';
 import type { StoredEvent } from '../../event/codec.ts';
 import type { Log } from '../logger.ts';
 import { appendSystem, replaySystem } from '../system-log.ts';
+import {
+  checkId,
+  checkKeys,
+  checkName,
+  checkQuotas,
+  checkTier,
+  copy,
+  createFields,
+  entityId,
+  invalid,
+  isObject,
+  isRecord,
+  type TenantCreateInput,
+  type TenantRecord,
+  type TenantUpdateInput,
+  unlimitedQuotas,
+  updateFields,
+  utc,
+} from './tenant-records.ts';
+import { flushUsage, quotaExceeded, restoreUsage, TenantEntry, type TenantStats } from './tenant-usage.ts';
 
-/**
- * Usage events live in their own reserved tenant, not in `_system`: they are written every flush interval
- * for every busy tenant, and every module replays all of `_system` on open, so keeping them there would
- * make every restart slower by the whole usage history. Here the latest one per tenant is one entity query.
- */
-export const tenantUsageTenant = '_tenant_usage';
-
-/** `null` means unlimited. 0 means nothing is allowed (unlike the Rust original, where 0 meant unlimited). */
-export interface TenantQuotas {
-  events_per_day: number | null;
-  storage_bytes: number | null;
-  queries_per_hour: number | null;
-}
-
-export interface TenantRecord {
-  id: string;
-  name: string;
-  active: boolean;
-  created_at: string;
-  quotas: TenantQuotas;
-  tier: string;
-}
-
-export interface TenantCreateInput {
-  id: string;
-  name: string;
-  quotas?: Partial<TenantQuotas>;
-  tier?: string;
-}
-
-export interface TenantUpdateInput {
-  name?: string;
-  quotas?: Partial<TenantQuotas>;
-  tier?: string;
-}
-
-export interface TenantUsage {
-  events_today: number;
-  storage_bytes: number;
-  queries_this_hour: number;
-  events_total: number;
-  queries_total: number;
-}
-
-export interface TenantStats {
-  tenant_id: string;
-  active: boolean;
-  tier: string;
-  quotas: TenantQuotas;
-  usage: TenantUsage;
-  /** When `events_today` and `queries_this_hour` go back to 0 (UTC day and hour boundaries). */
-  resets: { events_today_at: string; queries_this_hour_at: string };
-}
+export type {
+  TenantCreateInput,
+  TenantQuotas,
+  TenantRecord,
+  TenantUpdateInput,
+} from './tenant-records.ts';
+export { type TenantStats, type TenantUsage, tenantUsageTenant } from './tenant-usage.ts';
 
 export interface TenantServiceOptions {
   store: Store;
@@ -83,144 +46,7 @@ export interface TenantServiceOptions {
   tiers?: readonly string[];
 }
 
-/** Payload of `tenant.usage`; day and hour are indexes since the epoch, so restore can tell if they still count. */
-interface UsagePayload {
-  tenant: string;
-  day: number;
-  hour: number;
-  events_today: number;
-  queries_this_hour: number;
-  storage_bytes: number;
-  events_total: number;
-  queries_total: number;
-}
-
 type Lifecycle = 'opening' | 'open' | 'closing' | 'closed';
-
-/** One tenant's state. A class with every field set in the constructor keeps one hidden class for the hot path. */
-class TenantEntry {
-  record: TenantRecord;
-  deleted = false;
-  // Quotas as numbers, Infinity for unlimited, so a check is one comparison with no null branch.
-  eventsPerDayMax = Number.POSITIVE_INFINITY;
-  storageBytesMax = Number.POSITIVE_INFINITY;
-  queriesPerHourMax = Number.POSITIVE_INFINITY;
-  day = 0;
-  hour = 0;
-  eventsToday = 0;
-  queriesThisHour = 0;
-  storageBytes = 0;
-  eventsTotal = 0;
-  queriesTotal = 0;
-  /** Counters changed since the last flush. */
-  dirty = false;
-
-  constructor(record: TenantRecord) {
-    this.record = record;
-    this.setQuotas(record.quotas);
-  }
-
-  setQuotas(q: TenantQuotas): void {
-    this.eventsPerDayMax = q.events_per_day ?? Number.POSITIVE_INFINITY;
-    this.storageBytesMax = q.storage_bytes ?? Number.POSITIVE_INFINITY;
-    this.queriesPerHourMax = q.queries_per_hour ?? Number.POSITIVE_INFINITY;
-  }
-}
-
-const idPattern = /^[A-Za-z0-9_-]+$/;
-const tierPattern = /^[a-z0-9_-]+$/;
-const quotaNames = ['events_per_day', 'storage_bytes', 'queries_per_hour'] as const;
-const createFields = new Set(['id', 'name', 'quotas', 'tier']);
-const updateFields = new Set(['name', 'quotas', 'tier']);
-
-function invalid(field: string, message: string): StoreError {
-  return new StoreError(ErrorCode.INVALID_REQUEST, message, { field });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function checkKeys(input: Record<string, unknown>, allowed: Set<string>, prefix: string): void {
-  for (const key of Object.keys(input)) {
-    if (!allowed.has(key)) throw invalid(prefix + key, `unknown field ${prefix}${key}`);
-  }
-}
-
-function checkId(id: unknown): string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > tenantIdCharsMax || !idPattern.test(id)) {
-    throw invalid('id', `tenant id must match [A-Za-z0-9_-]{1,${tenantIdCharsMax}}`);
-  }
-  if (id.charCodeAt(0) === 95 /* _ */) {
-    throw invalid('id', "tenant ids starting with '_' are reserved for the server's own state");
-  }
-  return id;
-}
-
-function checkName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > tenantNameCharsMax) {
-    throw invalid('name', `name must be a string of 1..${tenantNameCharsMax} characters`);
-  }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalid('name', 'name must not contain control characters');
-  return name;
-}
-
-function checkQuotas(input: unknown, base: TenantQuotas): TenantQuotas {
-  if (!isObject(input)) throw invalid('quotas', 'quotas must be an object');
-  checkKeys(input, new Set(quotaNames), 'quotas.');
-  const out: TenantQuotas = { ...base };
-  for (const name of quotaNames) {
-    const v = input[name];
-    if (v === undefined) continue;
-    if (v !== null && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
-      throw invalid(`quotas.${name}`, `quotas.${name} must be a non-negative integer, or null for unlimited`);
-    }
-    out[name] = v;
-  }
-  return out;
-}
-
-function utc(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-function copy(r: TenantRecord): TenantRecord {
-  return { ...r, quotas: { ...r.quotas } };
-}
-
-function isRecord(value: unknown): value is TenantRecord {
-  if (!isObject(value) || !isObject(value.quotas)) return false;
-  const q = value.quotas;
-  const quota = (v: unknown) => v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
-  return (
-    typeof value.id === 'string' &&
-    typeof value.name === 'string' &&
-    typeof value.active === 'boolean' &&
-    typeof value.created_at === 'string' &&
-    typeof value.tier === 'string' &&
-    quota(q.events_per_day) &&
-    quota(q.storage_bytes) &&
-    quota(q.queries_per_hour)
-  );
-}
-
-function isUsage(value: unknown): value is UsagePayload {
-  if (!isObject(value)) return false;
-  for (const k of [
-    'day',
-    'hour',
-    'events_today',
-    'queries_this_hour',
-    'storage_bytes',
-    'events_total',
-    'queries_total',
-  ]) {
-    const v = value[k];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return false;
-  }
-  return typeof value.tenant === 'string';
-}
 
 /**
  * Tenants and their quotas. State is a fold of `tenant.*` events in the system tenant, so it survives
@@ -289,7 +115,7 @@ export class TenantService {
         name: 'Default tenant',
         active: true,
         created_at: utc(service.now()),
-        quotas: { events_per_day: null, storage_bytes: null, queries_per_hour: null },
+        quotas: { ...unlimitedQuotas },
         tier: tenantTierDefault,
       });
     }
@@ -315,11 +141,7 @@ export class TenantService {
     checkKeys(input, createFields, '');
     const id = checkId(input.id);
     const name = checkName(input.name);
-    const quotas = checkQuotas(input.quotas ?? {}, {
-      events_per_day: null,
-      storage_bytes: null,
-      queries_per_hour: null,
-    });
+    const quotas = checkQuotas(input.quotas ?? {}, unlimitedQuotas);
     const tier = this.checkTier(input.tier ?? tenantTierDefault);
     return this.serialize(async () => {
       const existing = this.entries.get(id);
@@ -521,31 +343,8 @@ export class TenantService {
     return next;
   }
 
-  private async flushNow(): Promise<void> {
-    const now = this.now();
-    const batch: TenantEntry[] = [];
-    const events: { event_type: string; entity_id: string; payload: UsagePayload }[] = [];
-    const send = async () => {
-      // Marked clean before the await: a write recorded meanwhile marks it dirty again for the next flush.
-      for (const e of batch) e.dirty = false;
-      try {
-        const results = await this.store.append(events, { tenant: tenantUsageTenant });
-        for (const r of results) if (!r.ok) throw storeErrorFrom(r.error);
-      } catch (err) {
-        for (const e of batch) e.dirty = true;
-        throw err;
-      }
-      batch.length = 0;
-      events.length = 0;
-    };
-    for (const e of this.entries.values()) {
-      if (!e.dirty) continue;
-      this.roll(e, now);
-      batch.push(e);
-      events.push({ event_type: 'tenant.usage', entity_id: entityId(e.record.id), payload: usageOf(e) });
-      if (batch.length === tenantUsageFlushBatchMax) await send();
-    }
-    if (batch.length > 0) await send();
+  private flushNow(): Promise<void> {
+    return flushUsage(this.store, this.entries.values(), this.now());
   }
 
   /** Stops the flush timer and writes the last usage. Call before store.close(). */
@@ -574,18 +373,7 @@ export class TenantService {
   }
 
   private checkTier(tier: unknown): string {
-    if (
-      typeof tier !== 'string' ||
-      tier.length === 0 ||
-      tier.length > tenantTierCharsMax ||
-      !tierPattern.test(tier)
-    ) {
-      throw invalid('tier', `tier must match [a-z0-9_-]{1,${tenantTierCharsMax}}`);
-    }
-    if (this.tiers !== null && !this.tiers.has(tier)) {
-      throw invalid('tier', `tier must be one of ${[...this.tiers].join(', ')}`);
-    }
-    return tier;
+    return checkTier(tier, this.tiers);
   }
 
   /** A tenant that exists and is not deleted, or E_NOT_FOUND. */
@@ -671,97 +459,17 @@ export class TenantService {
     );
   }
 
-  /** Loads each tenant's latest usage event: one indexed entity query per tenant, a few in flight. */
-  private async restoreUsage(): Promise<void> {
-    const now = this.now();
-    const day = Math.floor(now / dayMs);
-    const hour = Math.floor(now / hourMs);
-    const todo = [...this.entries.values()].filter((e) => !e.deleted);
-    let next = 0;
-    const worker = async () => {
-      while (next < todo.length) {
-        const e = todo[next++];
-        const page = await this.store.query({
-          tenant: tenantUsageTenant,
-          entity_id: entityId(e.record.id),
-          order: 'desc',
-          limit: 1,
-        });
-        const u = page.events[0]?.payload;
-        if (u === undefined) continue;
-        if (!isUsage(u)) {
-          this.skip(page.events[0]);
-          continue;
-        }
-        e.storageBytes = u.storage_bytes;
-        e.eventsTotal = u.events_total;
-        e.queriesTotal = u.queries_total;
-        e.day = day;
-        e.hour = hour;
-        // Windowed counters count only when they were written in the window we are in now.
-        e.eventsToday = u.day === day ? u.events_today : 0;
-        e.queriesThisHour = u.hour === hour ? u.queries_this_hour : 0;
-      }
-    };
-    const workers: Promise<void>[] = [];
-    for (let i = 0; i < tenantUsageRestoreConcurrency; i++) workers.push(worker());
-    await Promise.all(workers);
+  private restoreUsage(): Promise<void> {
+    const live = [...this.entries.values()].filter((e) => !e.deleted);
+    return restoreUsage(this.store, live, this.now(), (e) => this.skip(e));
   }
 
-  /** Resets counters whose UTC day or hour ended. Only moves forward, so a clock step back resets nothing. */
   private roll(e: TenantEntry, now: number): void {
-    const day = Math.floor(now / dayMs);
-    if (day > e.day) {
-      e.day = day;
-      e.eventsToday = 0;
-    }
-    const hour = Math.floor(now / hourMs);
-    if (hour > e.hour) {
-      e.hour = hour;
-      e.queriesThisHour = 0;
-    }
+    e.roll(now);
   }
 
   private inactive(tenant: string, e: TenantEntry | undefined): StoreError {
     const state = e === undefined ? 'does not exist' : e.deleted ? 'was deleted' : 'is deactivated';
     return new StoreError(ErrorCode.TENANT_INACTIVE, `tenant ${tenant} ${state}`, { tenant });
   }
-}
-
-function entityId(tenant: string): string {
-  return `tenant:${tenant}`;
-}
-
-function usageOf(e: TenantEntry): UsagePayload {
-  return {
-    tenant: e.record.id,
-    day: e.day,
-    hour: e.hour,
-    events_today: e.eventsToday,
-    queries_this_hour: e.queriesThisHour,
-    storage_bytes: e.storageBytes,
-    events_total: e.eventsTotal,
-    queries_total: e.queriesTotal,
-  };
-}
-
-/**
- * E_QUOTA_EXCEEDED. `retry_after_seconds` is the wait until the window resets, rounded up; null for
- * storage, which no amount of waiting frees (the route should answer without Retry-After).
- */
-function quotaExceeded(
-  tenant: string,
-  quota: 'events_per_day' | 'storage_bytes' | 'queries_per_hour',
-  limit: number,
-  used: number,
-  requested: number,
-  resetsAtMs: number | null,
-  now: number,
-): StoreError {
-  const retry = resetsAtMs === null ? null : Math.max(1, Math.ceil((resetsAtMs - now) / 1000));
-  return new StoreError(
-    ErrorCode.QUOTA_EXCEEDED,
-    `tenant ${tenant} would exceed its ${quota} quota (${used} used of ${limit}, ${requested} requested)`,
-    { quota, limit, used, requested, retry_after_seconds: retry },
-  );
 }
