@@ -68,7 +68,12 @@ function matchSegments(pattern: string[], parts: string[]): Record<string, strin
       try {
         params[p.slice(1)] = decodeURIComponent(parts[i]);
       } catch {
-        return null;
+        // Not U+FFFD and not a 404: the path matched, its parameter is just not UTF-8 once decoded.
+        throw new StoreError(
+          ErrorCode.INVALID_REQUEST,
+          `path parameter ${p.slice(1)} is not valid percent-encoded UTF-8`,
+          { field: p.slice(1) },
+        );
       }
     } else if (p !== parts[i]) {
       return null;

@@ -13,6 +13,7 @@ import {
   internalErrorBody,
   jsonContentType,
   latch,
+  parseQuery,
   payloadTooLarge,
   readBody,
   requestIdFrom,
@@ -133,7 +134,7 @@ class HxHttpRequest implements HttpRequest {
   }
 
   get query(): URLSearchParams {
-    this.#query ??= new URLSearchParams(this.#raw.path_query);
+    this.#query ??= parseQuery(this.#raw.path_query);
     return this.#query;
   }
 

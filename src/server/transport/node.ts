@@ -28,6 +28,7 @@ import {
   internalErrorBody,
   jsonContentType,
   latch,
+  parseQuery,
   payloadTooLarge,
   readBody,
   requestIdFrom,
@@ -92,7 +93,7 @@ class NodeRequest implements HttpRequest {
   }
 
   get query(): URLSearchParams {
-    this.#query ??= new URLSearchParams(this.#search);
+    this.#query ??= parseQuery(this.#search);
     return this.#query;
   }
 

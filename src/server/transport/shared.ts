@@ -1,5 +1,6 @@
 // Owns what every transport shares: request ids, the limited body reader, and the few answers a transport gives itself.
 import assert from 'node:assert';
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { httpBodyBytesMax, httpRequestIdCharsMax } from '../../constants.ts';
@@ -108,6 +109,58 @@ export function splitTarget(url: string): { path: string; search: string } {
   }
   const q = target.indexOf('?');
   return q === -1 ? { path: target, search: '' } : { path: target.slice(0, q), search: target.slice(q + 1) };
+}
+
+/**
+ * Parses a query string like URLSearchParams, except that a percent-encoded name or value that is not UTF-8
+ * is refused (400) instead of silently becoming U+FFFD: `u-%80` and `u-%FF` must not name the same entity.
+ * Shared by both transports, so they agree on what a query means.
+ */
+export function parseQuery(search: string): URLSearchParams {
+  // Without a '%' every byte is ASCII or already a well-formed character: nothing can decode badly.
+  if (search.includes('%')) {
+    for (const pair of search.split('&')) {
+      if (!pair.includes('%')) continue;
+      const eq = pair.indexOf('=');
+      const name = eq === -1 ? pair : pair.slice(0, eq);
+      const nameOk = isUtf8(percentDecode(name));
+      if (nameOk && (eq === -1 || isUtf8(percentDecode(pair.slice(eq + 1))))) continue;
+      const field = nameOk ? new URLSearchParams(`${name}=`).keys().next().value : undefined;
+      throw new StoreError(
+        ErrorCode.INVALID_QUERY,
+        `query ${field === undefined ? 'parameter name' : `parameter ${field}`} is not valid percent-encoded UTF-8`,
+        field === undefined ? {} : { field },
+      );
+    }
+  }
+  return new URLSearchParams(search);
+}
+
+/**
+ * Percent-decodes to bytes the way the WHATWG URL standard does: `%` and two hex digits is a byte, anything
+ * else (a stray `%` included) stays as it is.
+ */
+export function percentDecode(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  let out = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const hi = hexValue(bytes[i + 1]);
+    const lo = hexValue(bytes[i + 2]);
+    if (bytes[i] === 37 /* '%' */ && hi !== -1 && lo !== -1) {
+      bytes[out++] = hi * 16 + lo;
+      i += 2;
+    } else {
+      bytes[out++] = bytes[i];
+    }
+  }
+  return bytes.subarray(0, out);
+}
+
+function hexValue(byte: number | undefined): number {
+  if (byte === undefined) return -1;
+  if (byte >= 48 && byte <= 57) return byte - 48;
+  const lower = byte | 0x20;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
 }
 
 export interface BodyReader {
