@@ -66,6 +66,11 @@ export const queryResponseBytesMax = 2 * 1024 * 1024;
 export const snapshotEveryEventsDefault = 100;
 /** Snapshots kept per entity in memory (newest first); older as_of reads fold from the start. */
 export const snapshotsPerEntityMax = 16;
+/** Snapshots one `GET /api/v1/snapshots` list answers by default, and at most (`limit`). */
+export const snapshotListLimitDefault = 100;
+export const snapshotListLimitMax = 1000;
+/** Events a state read with include_history returns at most (the newest ones, oldest first). */
+export const stateHistoryEventsMax = 1000;
 
 // --- Subscriptions ---
 /** Live events held while a subscription catches up from history; more fails the subscription (E_QUEUE_FULL). */

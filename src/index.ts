@@ -8,7 +8,11 @@ export type {
   EntitySnapshot,
   EntityState,
   ShardStats,
+  SnapshotList,
+  SnapshotListOptions,
+  SnapshotMeta,
   StateOptions,
+  StatsOptions,
   StoreStats,
 } from './engine/store.ts';
 export { openStore, Store } from './engine/store.ts';

@@ -51,19 +51,23 @@ function bad(field: string, message: string): StoreError {
   return new StoreError(ErrorCode.INVALID_QUERY, message, { field });
 }
 
+const timeRule = 'must be RFC3339 text or integer microseconds, at or after 1970-01-01T00:00:00Z';
+
+/** One rule for numbers and text alike (HTTP sends text): no time before the epoch, where no event can be. */
 function time(field: string, value: TimeInput | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0)
-      throw bad(field, `${field} must be RFC3339 text or integer microseconds`);
-    return value;
+  let us: number;
+  if (typeof value === 'number') us = value;
+  else if (typeof value !== 'string') throw bad(field, `${field} ${timeRule}`);
+  else {
+    try {
+      us = parseTimestampUs(value);
+    } catch {
+      throw bad(field, `${field} ${timeRule}`);
+    }
   }
-  if (typeof value !== 'string') throw bad(field, `${field} must be RFC3339 text or integer microseconds`);
-  try {
-    return parseTimestampUs(value);
-  } catch {
-    throw bad(field, `${field} must be RFC3339 text or integer microseconds`);
-  }
+  if (!Number.isSafeInteger(us) || us < 0) throw bad(field, `${field} ${timeRule}`);
+  return us;
 }
 
 function text(field: string, value: unknown): string | undefined {

@@ -5,6 +5,8 @@ import {
   appendEventsMax,
   shardRestartsMax,
   shardRestartWindowMs,
+  snapshotListLimitDefault,
+  snapshotListLimitMax,
   subscribeCatchUpBufferMax,
   subscribeSwitchSlackUs,
 } from '../constants.ts';
@@ -22,87 +24,46 @@ import {
   MESSAGE_HEADER_BYTES,
   type ShardQueryResult,
   type ShardTaskInput,
+  type SnapshotRequest,
+  type StatsRequest,
 } from '../shard/protocol.ts';
 import type { ShardTaskResult } from '../shard/run.ts';
 import { ensureShardDirs, lockDataDir, resolveStoreMeta, shardDir } from './data-dir.ts';
 import { type FilledOptions, fillOptions, type StoreOptions } from './options.ts';
 import { mergeResults, type QueryOptions, type QueryResult, shardQuery } from './query.ts';
 import { type AppendResult, type AppendSink, ShardClient } from './shard-client.ts';
+import { type ShardSnapshot, type ShardState, snapshotMetaOf, snapshotOf } from './snapshots.ts';
+import { aggregateStats } from './stats.ts';
 import { type LiveEvent, Subscriptions } from './subscriptions.ts';
+import type {
+  AppendOptions,
+  EntitySnapshot,
+  EntityState,
+  SnapshotList,
+  SnapshotListOptions,
+  StateOptions,
+  StatsOptions,
+  StoreStats,
+  SubscribeOptions,
+  Subscription,
+} from './types.ts';
+
+export type {
+  AppendOptions,
+  EntitySnapshot,
+  EntityState,
+  ShardStats,
+  SnapshotList,
+  SnapshotListOptions,
+  SnapshotMeta,
+  StateOptions,
+  StatsOptions,
+  StoreStats,
+  SubscribeOptions,
+  Subscription,
+} from './types.ts';
 
 const workerUrl = new URL('../../workers/shard.ts', import.meta.url);
-
-export interface AppendOptions {
-  tenant?: string;
-}
-
-export interface StateOptions {
-  as_of?: string | number;
-}
-
-export interface SubscribeOptions {
-  tenant?: string;
-  entity_id?: string;
-  event_type?: string;
-  /**
-   * Catch up first: a `next_cursor` from a query (events after it), or a timestamp (events at or after it).
-   * Without it the subscription is live only.
-   */
-  from?: string | number;
-}
-
-export interface Subscription {
-  close(): void;
-}
-
-export interface EntityState {
-  entity_id: string;
-  tenant_id: string;
-  version: number;
-  event_count: number;
-  last_updated: string;
-  as_of: string | null;
-  current_state: Record<string, unknown>;
-}
-
-export interface EntitySnapshot {
-  entity_id: string;
-  tenant_id: string;
-  version: number;
-  last_updated: string;
-  state: Record<string, unknown>;
-}
-
-export interface ShardStats {
-  shard: number;
-  events: number;
-  bytes: number;
-  entities: number;
-  tenants: number;
-  snapshots: number;
-  dedupEntries: number;
-  walSegments: number;
-  generation: number;
-  durableSeq: number;
-  fsyncs: number;
-  batches: number;
-  eventsPerFsync: number;
-  fsyncMicrosAvg: number;
-  walBytes: number;
-  ringFillBytes: number;
-  inFlight: number;
-  restarts: number;
-}
-
-export interface StoreStats {
-  shards: number;
-  durability: string;
-  events: number;
-  entities: number;
-  fsyncs: number;
-  eventsPerFsync: number;
-  perShard: ShardStats[];
-}
 
 type Lifecycle = 'opening' | 'open' | 'closing' | 'closed';
 
@@ -409,15 +370,19 @@ export class Store extends EventEmitter {
     entityId: string,
     options: StateOptions = {},
   ): Promise<EntityState> {
-    const { answer: s, untilUs } = await this.entityRead<{
-      entity_id: string;
-      tenant_id: string;
-      version: number;
-      event_count: number;
-      last_updated_us: number;
-      current_state: Record<string, unknown>;
-    }>(Ingress.STATE, tenant, entityId, options.as_of);
-    return {
+    if (options.include_history !== undefined && typeof options.include_history !== 'boolean') {
+      throw new StoreError(ErrorCode.INVALID_QUERY, 'include_history must be a boolean', {
+        field: 'include_history',
+      });
+    }
+    const { answer: s, untilUs } = await this.entityRead<ShardState>(
+      Ingress.STATE,
+      tenant,
+      entityId,
+      options.as_of,
+      options.include_history === true ? { includeHistory: true } : {},
+    );
+    const state: EntityState = {
       entity_id: s.entity_id,
       tenant_id: s.tenant_id,
       version: s.version,
@@ -426,24 +391,78 @@ export class Store extends EventEmitter {
       as_of: untilUs === undefined ? null : formatTimestampUs(untilUs),
       current_state: s.current_state,
     };
+    if (s.history !== undefined) {
+      state.history = s.history;
+      state.history_truncated = s.history_truncated === true;
+      state.history_from_version = s.history_from_version ?? 1;
+    }
+    return state;
   }
 
-  /** Takes a snapshot of the entity's current state (or returns the one at its current version). */
+  /** The snapshot at the entity's current version: the kept one, or one made now (then kept). */
   async snapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
-    const { answer: s } = await this.entityRead<{
-      entity_id: string;
-      tenant_id: string;
-      version: number;
-      last_updated_us: number;
-      state: Record<string, unknown>;
-    }>(Ingress.SNAPSHOT, tenant, entityId, undefined);
-    return {
-      entity_id: s.entity_id,
-      tenant_id: s.tenant_id,
-      version: s.version,
-      last_updated: formatTimestampUs(s.last_updated_us),
-      state: s.state,
-    };
+    return snapshotOf(await this.snapshotRead(tenant, { mode: 'take', entity_id: entityId }));
+  }
+
+  /** The newest kept snapshot of the entity, never making one (E_NOT_FOUND when there is none). */
+  async latestSnapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
+    return snapshotOf(await this.snapshotRead(tenant, { mode: 'latest', entity_id: entityId }));
+  }
+
+  /**
+   * Metadata of kept snapshots (no states), newest first: of one entity when `entity_id` is given, else of
+   * the whole tenant. `total` counts them all; `limit` (default snapshotListLimitDefault) caps the list.
+   */
+  async listSnapshots(options: SnapshotListOptions = {}): Promise<SnapshotList> {
+    this.checkOpen();
+    const limit = options.limit ?? snapshotListLimitDefault;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > snapshotListLimitMax) {
+      throw new StoreError(
+        ErrorCode.INVALID_QUERY,
+        `limit must be an integer from 1 to ${snapshotListLimitMax}`,
+        {
+          field: 'limit',
+        },
+      );
+    }
+    const req = shardQuery(
+      options.entity_id === undefined
+        ? { tenant: options.tenant }
+        : { tenant: options.tenant, entity_id: options.entity_id },
+      this.options.defaultTenant,
+    );
+    const body: SnapshotRequest = { tenant: req.tenant, mode: 'list', limit };
+    if (req.entity_id !== undefined) body.entity_id = req.entity_id;
+    const targets =
+      req.entity_id === undefined
+        ? this.clients
+        : [this.clients[shardFor(req.tenant, req.entity_id, this.shards)]];
+    const answers = await Promise.all(
+      targets.map((c) => c.requestJson(Ingress.SNAPSHOT, body, this.options.ringWaitMs)),
+    );
+    let total = 0;
+    const all: ShardSnapshot[] = [];
+    for (const a of answers) {
+      const page = JSON.parse(a) as { snapshots: ShardSnapshot[]; total: number };
+      total += page.total;
+      for (const snap of page.snapshots) all.push(snap);
+    }
+    all.sort((a, b) => b.created_us - a.created_us || b.version - a.version);
+    return { snapshots: all.slice(0, limit).map(snapshotMetaOf), total };
+  }
+
+  private async snapshotRead(
+    tenant: string | undefined,
+    body: { mode: 'take' | 'latest'; entity_id: string },
+  ): Promise<ShardSnapshot & { state: Record<string, unknown> }> {
+    const { answer } = await this.entityRead<ShardSnapshot & { state: Record<string, unknown> }>(
+      Ingress.SNAPSHOT,
+      tenant,
+      body.entity_id,
+      undefined,
+      { mode: body.mode },
+    );
+    return answer;
   }
 
   /** Validates a read of one entity (like a query) and asks the entity's shard; returns its parsed answer. */
@@ -452,6 +471,7 @@ export class Store extends EventEmitter {
     tenant: string | undefined,
     entityId: string,
     asOf: string | number | undefined,
+    extra: Record<string, unknown> = {},
   ): Promise<{ answer: T; untilUs: number | undefined }> {
     this.checkOpen();
     const req = shardQuery({ tenant, entity_id: entityId, as_of: asOf }, this.options.defaultTenant);
@@ -460,58 +480,24 @@ export class Store extends EventEmitter {
     }
     const json = await this.clients[shardFor(req.tenant, req.entity_id, this.shards)].requestJson(
       kind,
-      { tenant: req.tenant, entity_id: req.entity_id, asOfUs: req.untilUs },
+      { tenant: req.tenant, entity_id: req.entity_id, asOfUs: req.untilUs, ...extra },
       this.options.ringWaitMs,
     );
     return { answer: JSON.parse(json) as T, untilUs: req.untilUs };
   }
 
-  async stats(): Promise<StoreStats> {
+  /**
+   * Store-wide counters and per-shard health, plus exact user-facing counts (`total_*`): for `tenant` when
+   * given, else for every tenant but the server's reserved ones.
+   */
+  async stats(options: StatsOptions = {}): Promise<StoreStats> {
     this.checkOpen();
+    const request: StatsRequest = {};
+    if (options.tenant !== undefined) request.tenant = validateTenantId(options.tenant);
     const answers = await Promise.all(
-      this.clients.map((c) => c.requestJson(Ingress.STATS, null, this.options.ringWaitMs)),
+      this.clients.map((c) => c.requestJson(Ingress.STATS, request, this.options.ringWaitMs)),
     );
-    const perShard = answers.map((a, k) => {
-      const s = JSON.parse(a) as Omit<
-        ShardStats,
-        | 'durableSeq'
-        | 'fsyncs'
-        | 'batches'
-        | 'eventsPerFsync'
-        | 'fsyncMicrosAvg'
-        | 'walBytes'
-        | 'ringFillBytes'
-        | 'inFlight'
-        | 'restarts'
-      >;
-      const c = this.clients[k];
-      const fsyncs = c.control.load(ControlSlot.fsyncs);
-      const durable = c.control.load(ControlSlot.eventsDurable);
-      return {
-        ...s,
-        durableSeq: c.control.load(ControlSlot.durableSeq),
-        fsyncs,
-        batches: c.control.load(ControlSlot.batches),
-        eventsPerFsync: fsyncs === 0 ? 0 : durable / fsyncs,
-        fsyncMicrosAvg: fsyncs === 0 ? 0 : c.control.load(ControlSlot.fsyncMicrosTotal) / fsyncs,
-        walBytes: c.control.load(ControlSlot.walBytes),
-        ringFillBytes: c.ingressUsedBytes(),
-        inFlight: c.inFlight(),
-        restarts: c.control.load(ControlSlot.restarts),
-      };
-    });
-    const fsyncs = perShard.reduce((a, s) => a + s.fsyncs, 0);
-    const events = perShard.reduce((a, s) => a + s.events, 0);
-    const durable = this.clients.reduce((a, c) => a + c.control.load(ControlSlot.eventsDurable), 0);
-    return {
-      shards: this.shards,
-      durability: this.options.durability,
-      events,
-      entities: perShard.reduce((a, s) => a + s.entities, 0),
-      fsyncs,
-      eventsPerFsync: fsyncs === 0 ? 0 : durable / fsyncs,
-      perShard,
-    };
+    return aggregateStats(answers, this.clients, this.options.durability, request.tenant ?? null);
   }
 
   /**

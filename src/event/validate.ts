@@ -1,4 +1,5 @@
 // Owns the event write contract (DESIGN.md section 3): untrusted input -> PreparedEvent, or E_INVALID_EVENT.
+
 import {
   entityIdBytesMax,
   entityVersionMax,
@@ -7,6 +8,7 @@ import {
   tenantIdCharsMax,
 } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
+import { findNonFinite } from './json-numbers.ts';
 import { isUuid } from './uuid.ts';
 
 /** 0 none, 1 'any', 2 'no_entity', 3 exact number (expectedVersion). */
@@ -178,6 +180,17 @@ function toJson(value: unknown, index: number, field: string): string {
     throw fail(index, field, `${field} must be a JSON value (${(err as Error).message})`);
   }
   if (json === undefined) throw fail(index, field, `${field} must be a JSON value`);
+  // JSON.stringify writes NaN and ±Infinity (e.g. a parsed 1e309) as null: refuse rather than change data.
+  if (json.includes('null')) {
+    const at = findNonFinite(value);
+    if (at !== null) {
+      throw fail(
+        index,
+        field,
+        `${field} holds a number JSON cannot carry (NaN or Infinity) at ${shownKey(at)}`,
+      );
+    }
+  }
   return json;
 }
 

@@ -2,6 +2,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Store } from '../engine/store.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
+import { parseJsonExact } from '../event/json-numbers.ts';
 import type { AuthService } from './auth/auth-service.ts';
 import type { Principal } from './auth/principal.ts';
 import type { HttpRequest, HttpResponse } from './http-types.ts';
@@ -142,13 +143,31 @@ export function decodeUtf8(body: Buffer, what: string): string {
   return body.toString('utf8');
 }
 
-export function parseJson(body: Buffer): unknown {
+export function parseJson(body: Buffer, what = 'body'): unknown {
   const text = decodeUtf8(body, 'request body');
+  return parseJsonText(text, what);
+}
+
+/** JSON.parse that refuses (400) integers a double would round, naming `what` (the body, or an NDJSON line). */
+export function parseJsonText(text: string, what: string, details?: Record<string, unknown>): unknown {
+  let parsed: { value: unknown; inexact: string | null };
   try {
-    return JSON.parse(text);
+    parsed = parseJsonExact(text);
   } catch (err) {
-    throw new StoreError(ErrorCode.INVALID_REQUEST, `body is not valid JSON: ${(err as Error).message}`);
+    throw new StoreError(
+      ErrorCode.INVALID_REQUEST,
+      `${what} is not valid JSON: ${(err as Error).message}`,
+      details,
+    );
   }
+  if (parsed.inexact !== null) {
+    throw new StoreError(
+      ErrorCode.INVALID_REQUEST,
+      `${what} holds the number ${parsed.inexact.slice(0, 40)}, which JSON numbers (IEEE-754 doubles) cannot carry exactly; send it as a string`,
+      details,
+    );
+  }
+  return parsed.value;
 }
 
 /** Query-string value or undefined; a repeated parameter is an error rather than a silent pick. */

@@ -47,6 +47,7 @@ export const routes: RouteSpec[] = [
   { method: 'GET', path: '/api/v1/entities/:id/snapshot', handler: events.entitySnapshot },
   { method: 'GET', path: '/api/v1/snapshots', handler: events.entitySnapshot },
   { method: 'POST', path: '/api/v1/snapshots', handler: events.createSnapshot },
+  { method: 'GET', path: '/api/v1/snapshots/:entity_id/latest', handler: events.latestSnapshot },
   { method: 'GET', path: '/api/v1/stats', handler: ops.stats },
   { method: 'POST', path: '/api/v1/compaction/trigger', handler: ops.compaction },
   { method: 'GET', path: '/api/v1/compaction/stats', handler: ops.compaction },

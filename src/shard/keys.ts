@@ -50,7 +50,9 @@ export function sameEntityAndType(a: Buffer, aOff: number, b: Buffer, bOff: numb
   if (typeBytes !== b.readUInt16LE(bOff + OFF_TYPE_BYTES)) return false;
   const aStart = aOff + EVENT_HEADER_BYTES + aTenant;
   const bStart = bOff + EVENT_HEADER_BYTES + bTenant;
-  return a.compare(b, bStart, bStart + entityBytes + typeBytes, aStart, aStart + entityBytes + typeBytes) === 0;
+  return (
+    a.compare(b, bStart, bStart + entityBytes + typeBytes, aStart, aStart + entityBytes + typeBytes) === 0
+  );
 }
 
 /**

@@ -20,6 +20,8 @@ export interface TenantInfo {
   entities: Map<string, number>;
   types: Map<string, number>;
   events: U32List;
+  /** Entities with at least one committed event (map entries of aborted first writes are not counted). */
+  liveEntities: number;
 }
 
 /**
@@ -125,7 +127,13 @@ export class Memtable {
   tenant(key: string): TenantInfo {
     let t = this.tenants.get(key);
     if (t === undefined) {
-      t = { no: this.tenants.size, entities: new Map(), types: new Map(), events: new U32List(64) };
+      t = {
+        no: this.tenants.size,
+        entities: new Map(),
+        types: new Map(),
+        events: new U32List(64),
+        liveEntities: 0,
+      };
       this.tenants.set(key, t);
     }
     return t;
@@ -169,7 +177,9 @@ export class Memtable {
     this.tsOf.set(i, tsUs);
     this.entityOf.set(i, entity);
     tenant.events.push(i);
-    this.entities[entity].events.push(i);
+    const entityEvents = this.entities[entity].events;
+    if (entityEvents.length === 0) tenant.liveEntities++;
+    entityEvents.push(i);
     this.typeEvents[type].push(i);
     this.count = i + 1;
     this.bytes += frameBytes;

@@ -120,11 +120,32 @@ export interface StateRequest {
   tenant: string;
   entity_id: string;
   asOfUs?: number;
+  /** Also answer the folded events themselves (bounded by stateHistoryEventsMax). */
+  includeHistory?: boolean;
 }
 
+/** Counts for one tenant, or (no tenant) for every tenant but the reserved ones ('_' prefix). */
+export interface StatsRequest {
+  tenant?: string;
+}
+
+/** A shard's share of the user-facing counts; type names travel so the front can count them distinct. */
+export interface TenantCounts {
+  events: number;
+  entities: number;
+  types: string[];
+}
+
+/**
+ * `take`: the snapshot at the entity's current version (made now if none is kept there). `latest`: the newest
+ * kept snapshot, never making one. `list`: metadata of kept snapshots of a tenant (one entity if named).
+ */
 export interface SnapshotRequest {
   tenant: string;
-  entity_id: string;
+  mode: 'take' | 'latest' | 'list';
+  entity_id?: string;
+  /** `list` only: at most this many, newest first. */
+  limit?: number;
 }
 
 export interface StallRequest {

@@ -28,6 +28,7 @@ import { type FileIO, isDiskFull } from '../io/file-io.ts';
 import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
+import { snapshotJson, stateJson } from './entity-reads.ts';
 import { F64List, U32List } from './growable.ts';
 import { IdWindow } from './id-window.ts';
 import { batchIdKey, entityKey, idKey, LastKey, sameEntityAndType, tenantKey, typeKey } from './keys.ts';
@@ -49,10 +50,12 @@ import {
   type SnapshotRequest,
   type StallRequest,
   type StateRequest,
+  type StatsRequest,
   writeHeader,
 } from './protocol.ts';
-import { keyOf, type QueryOutput, runQuery } from './query.ts';
+import { type QueryOutput, runQuery } from './query.ts';
 import { EntityStates } from './state.ts';
+import { tenantCounts } from './tenant-counts.ts';
 import { Wal, type WalMark } from './wal.ts';
 
 type Log = (msg: string, fields?: object) => void;
@@ -122,7 +125,7 @@ export class Shard {
     this.completion = new RingProducer(input.completion);
     this.control = new ControlBlock(input.control);
     this.clock = new SharedClock(input.clock, now);
-    this.states = new EntityStates(input.snapshotEveryEvents);
+    this.states = new EntityStates(input.snapshotEveryEvents, now);
     this.ids = new IdWindow(input.dedupWindowEntries);
   }
 
@@ -649,78 +652,25 @@ export class Shard {
   private answer(read: PendingRead): string {
     switch (read.kind) {
       case Ingress.STATE:
-        return this.stateJson(JSON.parse(read.body) as StateRequest);
+        return stateJson(
+          this.memtable,
+          this.states,
+          this.input.shard,
+          JSON.parse(read.body) as StateRequest,
+          this.completion.frameBytesMax,
+        );
       case Ingress.SNAPSHOT:
-        return this.snapshotJson(JSON.parse(read.body) as SnapshotRequest);
+        return snapshotJson(this.memtable, this.states, JSON.parse(read.body) as SnapshotRequest);
       case Ingress.STATS:
-        return JSON.stringify(this.stats());
+        return JSON.stringify(this.stats(JSON.parse(read.body) as StatsRequest | null));
       default:
         throw new StoreError(ErrorCode.INTERNAL, `unknown read kind ${read.kind}`);
     }
   }
 
-  private findEntity(tenant: string, entityId: string): number {
-    const t = this.memtable.tenants.get(keyOf(tenant));
-    const no = t?.entities.get(keyOf(entityId));
-    if (no === undefined || this.memtable.entities[no].version === 0) {
-      throw new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(entityId)} not found`, {
-        entity_id: entityId,
-      });
-    }
-    return no;
-  }
-
-  private stateJson(req: StateRequest): string {
-    const entity = this.findEntity(req.tenant, req.entity_id);
-    const info = this.memtable.entities[entity];
-    let target = info.version;
-    if (req.asOfUs !== undefined) {
-      // Latest version whose timestamp is <= as_of: versions are in time order.
-      const tsOf = this.memtable.tsOf.data;
-      const events = info.events.data;
-      let lo = 0;
-      let hi = info.version;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (tsOf[events[mid]] <= req.asOfUs) lo = mid + 1;
-        else hi = mid;
-      }
-      target = lo;
-      if (target === 0) {
-        throw new StoreError(
-          ErrorCode.NOT_FOUND,
-          `entity ${JSON.stringify(req.entity_id)} has no events at or before as_of`,
-          {
-            entity_id: req.entity_id,
-          },
-        );
-      }
-    }
-    const folded = this.states.fold(this.memtable, entity, target);
-    return JSON.stringify({
-      entity_id: req.entity_id,
-      tenant_id: req.tenant,
-      version: folded.version,
-      event_count: folded.version,
-      last_updated_us: folded.lastUpdatedUs,
-      current_state: folded.state,
-    });
-  }
-
-  private snapshotJson(req: SnapshotRequest): string {
-    const entity = this.findEntity(req.tenant, req.entity_id);
-    const snap = this.states.snapshotAt(this.memtable, entity);
-    return JSON.stringify({
-      entity_id: req.entity_id,
-      tenant_id: req.tenant,
-      version: snap.version,
-      last_updated_us: snap.tsUs,
-      state: snap.state,
-    });
-  }
-
-  private stats(): Record<string, unknown> {
+  private stats(req: StatsRequest | null): Record<string, unknown> {
     return {
+      counts: tenantCounts(this.memtable, req?.tenant),
       shard: this.input.shard,
       events: this.memtable.count,
       bytes: this.memtable.bytes,

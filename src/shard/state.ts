@@ -9,8 +9,13 @@ type State = Record<string, unknown>;
 export interface Snapshot {
   /** Covers events 1..version of the entity (inclusive); the fold continues at version + 1. */
   version: number;
+  /** Timestamp of the last event it covers (its as_of). */
   tsUs: number;
   state: State;
+  /** Wall-clock microseconds when it was made. */
+  createdUs: number;
+  /** Bytes of the state as JSON. */
+  sizeBytes: number;
 }
 
 export interface FoldedState {
@@ -26,10 +31,17 @@ export interface FoldedState {
 export class EntityStates {
   private readonly snapshots = new Map<number, Snapshot[]>();
   private readonly everyEvents: number;
+  private readonly nowUs: () => number;
   snapshotCount = 0;
 
-  constructor(everyEvents: number) {
+  constructor(everyEvents: number, nowUs: () => number) {
     this.everyEvents = everyEvents;
+    this.nowUs = nowUs;
+  }
+
+  /** Kept snapshots of `entity`, oldest first (empty when none). */
+  kept(entity: number): readonly Snapshot[] {
+    return this.snapshots.get(entity) ?? [];
   }
 
   /** Folds entity `entity` up to `targetVersion` (the latest version at or before as_of). */
@@ -65,8 +77,7 @@ export class EntityStates {
         Object.assign(state, payload);
       version = v;
       lastUpdatedUs = readTimestampUs(chunk, off);
-      if (v % this.everyEvents === 0)
-        this.keep(entity, { version: v, tsUs: lastUpdatedUs, state: copy(state) });
+      if (v % this.everyEvents === 0) this.keep(entity, this.make(v, lastUpdatedUs, state));
     }
     return { version, lastUpdatedUs, state };
   }
@@ -78,9 +89,24 @@ export class EntityStates {
     const last = list?.[list.length - 1];
     if (last !== undefined && last.version === version) return last;
     const folded = this.fold(memtable, entity, version);
-    const snap = { version, tsUs: folded.lastUpdatedUs, state: copy(folded.state) };
+    // The fold may have kept one at exactly this version (every K-th): answer that one.
+    const kept = this.snapshots.get(entity);
+    const newest = kept?.[kept.length - 1];
+    if (newest !== undefined && newest.version === version) return newest;
+    const snap = this.make(version, folded.lastUpdatedUs, folded.state);
     if (version > 0) this.keep(entity, snap);
     return snap;
+  }
+
+  private make(version: number, tsUs: number, state: State): Snapshot {
+    const frozen = copy(state);
+    return {
+      version,
+      tsUs,
+      state: frozen,
+      createdUs: this.nowUs(),
+      sizeBytes: Buffer.byteLength(JSON.stringify(frozen)),
+    };
   }
 
   private keep(entity: number, snap: Snapshot): void {

@@ -35,6 +35,11 @@ function shard(k: number, over: Partial<ShardStats> = {}): ShardStats {
 
 function fakeStats(): StoreStats {
   return {
+    tenant_id: null,
+    total_events: 201,
+    total_entities: 0,
+    total_event_types: 0,
+    total_ingested: 201,
     shards: 2,
     durability: 'fsync',
     events: 201,

@@ -1,9 +1,20 @@
 // Owns the data routes: append (one, batch, NDJSON), query, entity state and snapshots.
 import type { AppendResult } from '../../engine/shard-client.ts';
+import type { EntitySnapshot } from '../../engine/types.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import { type PreparedEvent, prepareEvent } from '../../event/validate.ts';
 import { requirePermission, resolveTenant } from '../auth/principal.ts';
-import { type Ctx, parseJson, principalOf, queryParam, readJson, sendJson } from '../context.ts';
+import {
+  batchBodyKind,
+  type Ctx,
+  decodeUtf8,
+  parseJson,
+  parseJsonText,
+  principalOf,
+  queryParam,
+  readJson,
+  sendJson,
+} from '../context.ts';
 import { statusOf } from '../http-errors.ts';
 
 function tenantFor(ctx: Ctx, fromBody?: unknown): string {
@@ -66,11 +77,10 @@ export async function appendOne(ctx: Ctx): Promise<void> {
 }
 
 /** Parses a batch body: a JSON array, or NDJSON (one event per line) with application/x-ndjson. */
-function parseBatch(ctx: Ctx, body: Buffer): unknown[] {
-  const type = ctx.req.headers['content-type'] ?? 'application/json';
-  if (type.startsWith('application/x-ndjson')) {
+function parseBatch(kind: 'json' | 'ndjson', body: Buffer): unknown[] {
+  if (kind === 'ndjson') {
     const events: unknown[] = [];
-    const text = body.toString('utf8');
+    const text = decodeUtf8(body, 'NDJSON body');
     let start = 0;
     let line = 0;
     while (start < text.length) {
@@ -78,22 +88,11 @@ function parseBatch(ctx: Ctx, body: Buffer): unknown[] {
       if (end === -1) end = text.length;
       const raw = text.slice(start, end).trim();
       line++;
-      if (raw !== '') {
-        try {
-          events.push(JSON.parse(raw));
-        } catch (err) {
-          throw new StoreError(
-            ErrorCode.INVALID_REQUEST,
-            `line ${line} is not valid JSON: ${(err as Error).message}`,
-            { line },
-          );
-        }
-      }
+      if (raw !== '') events.push(parseJsonText(raw, `line ${line}`, { line }));
       start = end + 1;
     }
     return events;
   }
-  // The content type was checked before the body was read (appendBatch): this is JSON.
   const parsed = parseJson(body);
   if (!Array.isArray(parsed))
     throw new StoreError(ErrorCode.INVALID_REQUEST, 'batch body must be a JSON array of events');
@@ -107,22 +106,9 @@ function parseBatch(ctx: Ctx, body: Buffer): unknown[] {
 export async function appendBatch(ctx: Ctx): Promise<void> {
   requirePermission(principalOf(ctx), 'write');
   // Refuse a wrong content type before reading (up to 16 MiB of) a body we would not parse.
-  const type = ctx.req.headers['content-type'] ?? 'application/json';
-  if (
-    !type.startsWith('application/x-ndjson') &&
-    !type.startsWith('application/json') &&
-    !type.startsWith('text/plain')
-  ) {
-    throw new StoreError(
-      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-      'send a JSON array (application/json) or NDJSON (application/x-ndjson)',
-      {
-        content_type: type,
-      },
-    );
-  }
+  const kind = batchBodyKind(ctx);
   const body = await ctx.req.body(ctx.services.bodyLimitBytes);
-  const events = parseBatch(ctx, body);
+  const events = parseBatch(kind, body);
   if (events.length === 0) throw new StoreError(ErrorCode.INVALID_REQUEST, 'batch is empty');
   const tenant = tenantFor(ctx, tenantField(events[0]));
   const lim = limits(ctx);
@@ -145,17 +131,23 @@ export async function appendBatch(ctx: Ctx): Promise<void> {
   );
 }
 
+/** `limit` as a number (the store checks its range), or undefined when absent. */
+function limitParam(ctx: Ctx): number | undefined {
+  const limit = queryParam(ctx, 'limit');
+  if (limit === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(limit)) {
+    throw new StoreError(ErrorCode.INVALID_QUERY, 'limit must be an integer', { field: 'limit' });
+  }
+  return Number(limit);
+}
+
 /** GET /api/v1/events/query — the original's `{events, count}` plus `next_cursor`. */
 export async function query(ctx: Ctx): Promise<void> {
   requirePermission(principalOf(ctx), 'read');
   const tenant = tenantFor(ctx);
   const { store, tenants } = ctx.services;
   tenants.checkQuery(tenant);
-  const limit = queryParam(ctx, 'limit');
-  const limitNumber = limit === undefined ? undefined : Number(limit);
-  if (limit !== undefined && !/^\d{1,6}$/.test(limit)) {
-    throw new StoreError(ErrorCode.INVALID_QUERY, 'limit must be an integer', { field: 'limit' });
-  }
+  const limitNumber = limitParam(ctx);
   const order = queryParam(ctx, 'order');
   const page = await store.query({
     tenant,
@@ -172,28 +164,65 @@ export async function query(ctx: Ctx): Promise<void> {
   sendJson(ctx, 200, { events: page.events, count: page.events.length, next_cursor: page.next_cursor });
 }
 
-/** GET /api/v1/entities/:id/state — the original's fields plus `version` and `tenant_id`. */
+/**
+ * GET /api/v1/entities/:id/state — the original's fields plus `version` and `tenant_id`; with
+ * `include_history=true` also `history` (the folded events, oldest first, bounded: see stateHistoryEventsMax).
+ */
 export async function entityState(ctx: Ctx): Promise<void> {
   requirePermission(principalOf(ctx), 'read');
   const tenant = tenantFor(ctx);
+  const history = booleanParam(ctx, 'include_history');
   ctx.services.tenants.checkQuery(tenant);
-  const state = await ctx.services.store.state(tenant, ctx.params.id, { as_of: queryParam(ctx, 'as_of') });
+  const state = await ctx.services.store.state(tenant, ctx.params.id, {
+    as_of: queryParam(ctx, 'as_of'),
+    ...(history ? { include_history: true } : {}),
+  });
   ctx.services.tenants.recordQuery(tenant);
   sendJson(ctx, 200, state);
 }
 
-/** GET /api/v1/entities/:id/snapshot and GET /api/v1/snapshots?entity_id= — the snapshot at the current version. */
+/** `true` / `false` (or absent: false); anything else is a 400 rather than a guess. */
+function booleanParam(ctx: Ctx, name: string): boolean {
+  const value = queryParam(ctx, name);
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new StoreError(ErrorCode.INVALID_QUERY, `${name} must be true or false`, { field: name });
+}
+
+/** The original's snapshot fields (`snapshot` holds the state; ours are folded from events, not projections). */
+function snapshotBody(snapshot: EntitySnapshot): object {
+  return { ...snapshot, snapshot: snapshot.state, from_projection: false };
+}
+
+/**
+ * GET /api/v1/entities/:id/snapshot and GET /api/v1/snapshots?entity_id= — the snapshot at the current
+ * version. GET /api/v1/snapshots without entity_id lists the tenant's kept snapshots (`{snapshots, total}`).
+ */
 export async function entitySnapshot(ctx: Ctx): Promise<void> {
   requirePermission(principalOf(ctx), 'read');
   const tenant = tenantFor(ctx);
   const entity = ctx.params.id ?? queryParam(ctx, 'entity_id');
-  if (entity === undefined)
-    throw new StoreError(ErrorCode.INVALID_QUERY, 'entity_id is required', { field: 'entity_id' });
   // A read like any other: an inactive, deleted or unknown tenant is refused, and it counts as a query.
   ctx.services.tenants.checkQuery(tenant);
+  if (entity === undefined) {
+    const list = await ctx.services.store.listSnapshots({ tenant, limit: limitParam(ctx) });
+    ctx.services.tenants.recordQuery(tenant);
+    sendJson(ctx, 200, list);
+    return;
+  }
   const snapshot = await ctx.services.store.snapshot(tenant, entity);
   ctx.services.tenants.recordQuery(tenant);
-  sendJson(ctx, 200, snapshot);
+  sendJson(ctx, 200, snapshotBody(snapshot));
+}
+
+/** GET /api/v1/snapshots/:entity_id/latest — the newest kept snapshot (404 when none was taken yet). */
+export async function latestSnapshot(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'read');
+  const tenant = tenantFor(ctx);
+  ctx.services.tenants.checkQuery(tenant);
+  const snapshot = await ctx.services.store.latestSnapshot(tenant, ctx.params.entity_id);
+  ctx.services.tenants.recordQuery(tenant);
+  sendJson(ctx, 200, snapshotBody(snapshot));
 }
 
 /** POST /api/v1/snapshots {entity_id} — takes a snapshot now. */
@@ -207,5 +236,5 @@ export async function createSnapshot(ctx: Ctx): Promise<void> {
   const tenant = tenantFor(ctx, tenantField(body));
   // Writes state into the tenant's shard: refused for an inactive, deleted or unknown tenant like a write.
   ctx.services.tenants.checkWrite(tenant, 0, 0);
-  sendJson(ctx, 201, await ctx.services.store.snapshot(tenant, entity));
+  sendJson(ctx, 201, snapshotBody(await ctx.services.store.snapshot(tenant, entity)));
 }
