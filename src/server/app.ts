@@ -13,11 +13,14 @@ export interface RouteSpec {
   handler: Route;
   /** No credentials needed (only /health, and /metrics when configured public). */
   public?: boolean;
+  /** Answers principals whose own tenant is deactivated or deleted (only /api/v1/auth/me). */
+  inactiveTenant?: boolean;
 }
 
 interface Registered {
   handler: Route;
   public: boolean;
+  inactiveTenant: boolean;
 }
 
 /** Wraps a response to remember the status it was sent with, for metrics and logs. */
@@ -55,7 +58,11 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
   for (const r of routes) {
     const isPublic =
       r.public === true || (services.metricsPublic && r.method === 'GET' && r.path === '/metrics');
-    router.add(r.method, r.path, { handler: r.handler, public: isPublic });
+    router.add(r.method, r.path, {
+      handler: r.handler,
+      public: isPublic,
+      inactiveTenant: r.inactiveTenant === true,
+    });
   }
 
   return async (req, rawRes) => {
@@ -82,6 +89,9 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
       if (!match.handler.public) {
         const principal = await services.auth.authenticate(req.headers);
         ctx.principal = principal;
+        // A deactivated or deleted tenant's keys and users can do nothing (no minting, listing, stats,
+        // metrics), checked here once rather than in each route; data routes also check the tenant acted on.
+        if (!match.handler.inactiveTenant) services.tenants.checkActive(principal.tenant);
         const limiter = services.limiter;
         if (limiter !== null) {
           const tier = services.tenants.tierOf(principal.tenant) ?? tenantTierDefault;

@@ -15,13 +15,25 @@ export interface MetricsOptions {
   routesMax?: number;
 }
 
+/** What one scrape may see. */
+export interface RenderOptions {
+  /**
+   * Series labelled by tenant (events ingested, rate-limit rejections): tenant names and volumes, so only
+   * for admins and for a scraper of a public /metrics (`--metrics-public`). Off by default.
+   */
+  tenantSeries?: boolean;
+}
+
 export interface Metrics {
+  /** Every series that is not labelled by tenant. */
   readonly registry: Registry;
+  /** The series labelled by tenant, kept apart so a scrape can leave them out. */
+  readonly tenantRegistry: Registry;
   /** `route` must be the route template (`/api/v1/entities/:id/state`), never the raw path. */
   observeRequest(route: string, method: string, status: number, seconds: number): void;
   eventsIngested(tenant: string, n: number): void;
   rateLimited(tenant: string): void;
-  render(): Promise<{ contentType: string; body: string }>;
+  render(options?: RenderOptions): Promise<{ contentType: string; body: string }>;
 }
 
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -56,6 +68,8 @@ class CappedLabel {
 export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new Registry();
   const registers = [registry];
+  const tenantRegistry = new Registry();
+  const tenantRegisters = [tenantRegistry];
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const tenants = new CappedLabel(options.tenantLabelsMax ?? metricsTenantLabelsMax);
   const routes = new CappedLabel(options.routesMax ?? metricsRoutesMax);
@@ -78,13 +92,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
     name: 'events_ingested_total',
     help: `Events appended, by tenant (first ${metricsTenantLabelsMax} tenants; the rest as "${overflowLabel}")`,
     labelNames: ['tenant'] as const,
-    registers,
+    registers: tenantRegisters,
   });
   const rejections = new Counter({
     name: 'rate_limit_rejections_total',
     help: `Requests refused by the rate limiter, by tenant (capped like events_ingested_total)`,
     labelNames: ['tenant'] as const,
-    registers,
+    registers: tenantRegisters,
   });
 
   // One store.stats() round trip per scrape, shared by all per-shard series: prom-client starts every
@@ -187,6 +201,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
 
   return {
     registry,
+    tenantRegistry,
     observeRequest(route, method, status, seconds) {
       const s = seriesFor(route, method, status);
       s.count.inc();
@@ -198,8 +213,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     rateLimited(tenant) {
       rejections.inc({ tenant: tenants.value(tenant) });
     },
-    async render() {
-      return { contentType: registry.contentType, body: await registry.metrics() };
+    async render(options = {}) {
+      let body = await registry.metrics();
+      // Two text expositions concatenate into one: metric families never repeat across the registries.
+      if (options.tenantSeries === true) body += `\n${await tenantRegistry.metrics()}`;
+      return { contentType: registry.contentType, body };
     },
   };
 }

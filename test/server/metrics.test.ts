@@ -69,7 +69,7 @@ describe('metrics', () => {
     m.observeRequest('/api/v1/events', 'POST', 200, 0.3);
     m.eventsIngested('acme', 5);
     m.rateLimited('acme');
-    const { contentType, body } = await m.render();
+    const { contentType, body } = await m.render({ tenantSeries: true });
     expect(contentType).toMatch(/^text\/plain/);
     expect(calls).toBe(1);
     for (const name of [
@@ -120,6 +120,11 @@ describe('metrics', () => {
     const again = await m.render();
     expect(calls).toBe(2);
     expect(sample(again.body, 'fsync_total{shard="0"}')).toBe(10);
+    // Without tenantSeries (the default), nothing labelled by tenant: no tenant names, no volumes.
+    expect(again.body).not.toContain('tenant=');
+    expect(again.body).not.toContain('events_ingested_total');
+    expect(again.body).not.toContain('rate_limit_rejections_total');
+    expect(again.body).toContain('# TYPE http_requests_total counter');
   });
 
   it('caps tenant, route, method and status label values', async () => {
@@ -135,7 +140,7 @@ describe('metrics', () => {
     for (let i = 0; i < 10; i++) m.observeRequest(`/raw/path/${i}`, 'GET', 404, 0.001);
     m.observeRequest('/raw/path/0', 'BREW', 200, 0.001);
     m.observeRequest('/raw/path/0', 'GET', 999, 0.001);
-    const { body } = await m.render();
+    const { body } = await m.render({ tenantSeries: true });
     expect(sample(body, 'events_ingested_total{tenant="t0"}')).toBe(2);
     expect(sample(body, 'events_ingested_total{tenant="t2"}')).toBe(1);
     expect(sample(body, 'events_ingested_total{tenant="t3"}')).toBeUndefined();
@@ -180,8 +185,9 @@ describe('metrics', () => {
     const a = createMetrics({ statsProvider: async () => fakeStats(), defaultMetrics: false });
     const b = createMetrics({ statsProvider: async () => fakeStats(), defaultMetrics: false });
     a.eventsIngested('acme', 3);
-    expect(sample((await b.render()).body, 'events_ingested_total{tenant="acme"}')).toBeUndefined();
-    expect(sample((await a.render()).body, 'events_ingested_total{tenant="acme"}')).toBe(3);
+    const all = { tenantSeries: true };
+    expect(sample((await b.render(all)).body, 'events_ingested_total{tenant="acme"}')).toBeUndefined();
+    expect(sample((await a.render(all)).body, 'events_ingested_total{tenant="acme"}')).toBe(3);
   });
 });
 

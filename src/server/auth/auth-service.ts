@@ -21,6 +21,7 @@ import {
   generateApiKey,
   hashApiKey,
   isApiKeyShaped,
+  isKeyActive,
   keyPayload,
   keyView,
 } from './api-keys.ts';
@@ -66,6 +67,15 @@ export interface MeView {
   expires_at: string | null;
 }
 
+/**
+ * A credential that stopped working: an API key revoked, or a user deleted (with every JWT of theirs).
+ * Streams authenticated with it are closed when this is announced.
+ */
+export interface Revocation {
+  kind: 'api_key' | 'user';
+  id: string;
+}
+
 export interface TokenCacheStats {
   size: number;
   max: number;
@@ -97,6 +107,9 @@ export class AuthService {
   private readonly users = new UserTable();
   /** Usernames being registered (between the uniqueness check and the durable append). */
   private readonly pendingNames = new Set<string>();
+  /** Users being deleted (between the existence check and the durable append): one deletion event each. */
+  private readonly pendingDeletes = new Set<string>();
+  private readonly revocationListeners = new Set<(r: Revocation) => void>();
   private readonly tokens: TokenCache<Readonly<Principal>>;
   private envKeyHash: string | null = null;
   private envPrincipal: Readonly<Principal> | null = null;
@@ -178,8 +191,9 @@ export class AuthService {
   // --- authentication ---
 
   /**
-   * The principal behind a request's credentials: `authorization: Bearer <jwt | ask_ key>` or
-   * `x-api-key: ask_...` (not both). No credentials: E_UNAUTHENTICATED 'credentials required'; anything
+   * The principal behind a request's credentials: `authorization: Bearer <jwt | ask_ key>`,
+   * `authorization: ask_...` (a bare API key, as the Rust original accepted) or `x-api-key: ask_...`
+   * (only one of them). No credentials: E_UNAUTHENTICATED 'credentials required'; anything
    * wrong with them: E_UNAUTHENTICATED 'invalid or expired credentials', the reason only in the debug log.
    */
   async authenticate(headers: Readonly<Record<string, string | undefined>>): Promise<Principal> {
@@ -196,6 +210,8 @@ export class AuthService {
       if (!apiKey.startsWith(apiKeyPrefix)) throw this.reject('x-api-key is not an API key', {});
       return this.authenticateKey(apiKey);
     }
+    // A bare API key: the prefix says what it is, so no scheme is needed to tell it from a JWT.
+    if (authorization!.startsWith(apiKeyPrefix)) return this.authenticateKey(authorization!);
     const credential = bearer(authorization!);
     if (credential === null) throw this.reject('authorization is not a single Bearer credential', {});
     if (credential.startsWith(apiKeyPrefix)) return this.authenticateKey(credential);
@@ -320,8 +336,12 @@ export class AuthService {
     }
   }
 
-  /** Same answer, and about the same time, for an unknown user and a wrong password. */
-  async login(input: unknown): Promise<LoginResult> {
+  /**
+   * Same answer, and about the same time, for an unknown user and a wrong password. `admit` is called with
+   * the user's tenant once the password is verified, before a token is issued: it throws to refuse the
+   * login (the server refuses users of deactivated and deleted tenants there).
+   */
+  async login(input: unknown, admit: (tenant: string) => void = () => {}): Promise<LoginResult> {
     const body = bodyObject(input, ['username', 'password']);
     const username = field(body, 'username');
     const password = field(body, 'password');
@@ -334,6 +354,7 @@ export class AuthService {
     if (user === undefined || !ok) {
       throw this.reject(user === undefined ? 'login: unknown user' : 'login: wrong password', {});
     }
+    admit(user.tenant);
     const { token } = await this.jwt.issue(user.id, user.role, user.tenant);
     this.info('auth: login', { userId: user.id });
     return { token, token_type: 'Bearer', expires_in: this.jwt.config.ttlSeconds, user: userView(user) };
@@ -354,27 +375,50 @@ export class AuthService {
   }
 
   /**
-   * Admins delete anyone; others only themselves. The user's tokens stop working at once (cache purged,
-   * and every verification checks that the user exists). API keys the user created are not revoked: keys
-   * belong to the tenant; revoke them separately if they should go too.
+   * Admins delete anyone; others only themselves (E_FORBIDDEN before E_NOT_FOUND, so a non-admin learns
+   * nothing about other ids). The user's tokens stop working at once (cache purged, and every verification
+   * checks that the user exists) and their open streams are closed (onRevoked). API keys the user created
+   * are not revoked: keys belong to the tenant; revoke them separately if they should go too.
    */
   async deleteUser(actor: Principal, id: unknown): Promise<UserView> {
     if (typeof id !== 'string' || id === '') throw invalid('id', 'id must be a non-empty string');
-    const user = this.users.get(id);
-    if (user === undefined) throw new StoreError(ErrorCode.NOT_FOUND, 'no such user', { field: 'id' });
     const self = actor.kind === 'jwt' && actor.subject === id;
     if (!isAdmin(actor) && !self)
       throw new StoreError(ErrorCode.FORBIDDEN, 'only admins may delete other users');
-    await appendSystem(this.store, [
-      {
-        event_type: authEvents.userDeleted,
-        entity_id: `user:${id}`,
-        payload: { id, deleted_at: this.now(), deleted_by: principalRef(actor) },
-      },
-    ]);
+    const user = this.users.get(id);
+    // A deletion in flight counts as done: two deletion events of one user would fail the next replay.
+    if (user === undefined || this.pendingDeletes.has(id)) {
+      throw new StoreError(ErrorCode.NOT_FOUND, 'no such user', { field: 'id' });
+    }
+    this.pendingDeletes.add(id);
+    try {
+      await appendSystem(this.store, [
+        {
+          event_type: authEvents.userDeleted,
+          entity_id: `user:${id}`,
+          payload: { id, deleted_at: this.now(), deleted_by: principalRef(actor) },
+        },
+      ]);
+    } finally {
+      this.pendingDeletes.delete(id);
+    }
     this.removeUser(id);
     this.info('auth: user deleted', { userId: id, by: principalRef(actor) });
+    this.emitRevocation({ kind: 'user', id });
     return userView(user);
+  }
+
+  /**
+   * Admins: every user, or one tenant's with tenant_id; developers: their own tenant's (naming another is
+   * E_FORBIDDEN); other roles cannot list users (E_FORBIDDEN). Oldest first; never a password hash.
+   */
+  listUsers(actor: Principal, options: { tenant_id?: string } = {}): UserView[] {
+    if (!isAdmin(actor) && actor.role !== 'developer') {
+      throw new StoreError(ErrorCode.FORBIDDEN, `role ${actor.role} cannot list users`);
+    }
+    const requested = optionalTenant(options.tenant_id);
+    const tenant = isAdmin(actor) && requested === undefined ? undefined : resolveTenant(actor, requested);
+    return this.users.list(tenant).map(userView);
   }
 
   // --- API keys ---
@@ -478,7 +522,49 @@ export class AuthService {
     ]);
     this.keys.revoke(id, at);
     this.info('auth: API key revoked', { keyId: id, by: principalRef(actor) });
+    this.emitRevocation({ kind: 'api_key', id });
     return keyView(r);
+  }
+
+  // --- credentials that outlive a request (streams) ---
+
+  /**
+   * Calls `listener` after an API key is revoked or a user deleted (once it is durable and in memory), so
+   * whatever holds a principal beyond one request can drop it at once. Returns the unsubscribe function.
+   */
+  onRevoked(listener: (r: Revocation) => void): () => void {
+    this.revocationListeners.add(listener);
+    return () => {
+      this.revocationListeners.delete(listener);
+    };
+  }
+
+  /**
+   * Whether a principal authenticated earlier would still be let in now: its key is neither revoked nor
+   * expired (the ALLSOURCE_ADMIN_KEY one always is), or its user still exists with the same role and tenant
+   * and its token has not expired. The backstop for events nobody announces, such as expiry.
+   */
+  isCurrent(principal: Principal): boolean {
+    const now = this.now();
+    if (principal.expiresAt !== undefined && now >= principal.expiresAt) return false;
+    if (principal.kind === 'api_key') {
+      if (principal === this.envPrincipal) return true;
+      const r = principal.keyId === undefined ? undefined : this.keys.get(principal.keyId);
+      return r !== undefined && isKeyActive(r, now);
+    }
+    const user = this.users.get(principal.subject);
+    return user !== undefined && user.role === principal.role && user.tenant === principal.tenant;
+  }
+
+  private emitRevocation(r: Revocation): void {
+    // A listener that throws must not fail a revocation that is already durable, nor starve the others.
+    for (const listener of this.revocationListeners) {
+      try {
+        listener(r);
+      } catch (err) {
+        this.logFn('auth: revocation listener failed', { level: 'warn', message: String(err) });
+      }
+    }
   }
 
   // --- observability ---

@@ -48,6 +48,12 @@ export interface TenantServiceOptions {
 
 type Lifecycle = 'opening' | 'open' | 'closing' | 'closed';
 
+/** A tenant became usable again, or stopped being usable (`inactive`: deactivated, `deleted`: for good). */
+export interface TenantChange {
+  tenant: string;
+  state: 'active' | 'inactive' | 'deleted';
+}
+
 /**
  * Tenants and their quotas. State is a fold of `tenant.*` events in the system tenant, so it survives
  * restarts and is audited like any other data; usage counters are flushed periodically (see
@@ -74,6 +80,7 @@ export class TenantService {
   private mutations: Promise<unknown> = Promise.resolve();
   private flushing: Promise<void> = Promise.resolve();
   private closing: Promise<void> | null = null;
+  private readonly listeners = new Set<(change: TenantChange) => void>();
 
   private constructor(options: TenantServiceOptions) {
     this.store = options.store;
@@ -203,8 +210,17 @@ export class TenantService {
     });
   }
 
-  /** Refuses the tenant's reads and writes (E_TENANT_INACTIVE) until activate(); data and quotas stay. */
-  deactivate(id: string): Promise<TenantRecord> {
+  /**
+   * Refuses the tenant's reads and writes, and every request of its own keys and users, with
+   * E_TENANT_INACTIVE until activate(); data, quotas, keys and users stay. The default tenant cannot be
+   * deactivated (E_FORBIDDEN): its admins (the first-start and ALLSOURCE_ADMIN_KEY keys) are the way to
+   * manage every other tenant, so they must never lock themselves out.
+   */
+  async deactivate(id: string): Promise<TenantRecord> {
+    this.checkOpen();
+    if (id === this.defaultTenant) {
+      throw new StoreError(ErrorCode.FORBIDDEN, 'the default tenant cannot be deactivated', { id });
+    }
     return this.setActive(id, false);
   }
 
@@ -232,6 +248,7 @@ export class TenantService {
       ]);
       e.deleted = true;
       e.record.active = false;
+      this.emit({ tenant: id, state: 'deleted' });
     });
   }
 
@@ -255,6 +272,32 @@ export class TenantService {
         events_today_at: utc((e.day + 1) * dayMs),
         queries_this_hour_at: utc((e.hour + 1) * hourMs),
       },
+    };
+  }
+
+  /** Whether the tenant exists, is not deleted and is not deactivated. */
+  isActive(id: string): boolean {
+    const e = this.entries.get(id);
+    return e?.record.active === true;
+  }
+
+  /**
+   * Throws E_TENANT_INACTIVE unless the tenant is active. The pipeline calls it with the principal's own
+   * tenant after authentication, so a deactivated or deleted tenant's keys and users can do nothing.
+   */
+  checkActive(id: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined || !e.record.active) throw this.inactive(id, e);
+  }
+
+  /**
+   * Calls `listener` after a tenant is activated, deactivated or deleted (after the change is durable and
+   * in memory), so open streams can be closed at once. Returns the unsubscribe function.
+   */
+  onChange(listener: (change: TenantChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
     };
   }
 
@@ -398,6 +441,7 @@ export class TenantService {
         ...e.record,
         active,
       });
+      this.emit({ tenant: id, state: active ? 'active' : 'inactive' });
       return copy(e.record);
     });
   }
@@ -466,6 +510,17 @@ export class TenantService {
 
   private roll(e: TenantEntry, now: number): void {
     e.roll(now);
+  }
+
+  /** A listener that throws must not undo a change that is already durable, nor starve the others. */
+  private emit(change: TenantChange): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.log.error({ err, tenant: change.tenant }, 'tenant change listener failed');
+      }
+    }
   }
 
   private inactive(tenant: string, e: TenantEntry | undefined): StoreError {
