@@ -5,35 +5,23 @@ import {
   appendEventsMax,
   shardRestartsMax,
   shardRestartWindowMs,
-  snapshotListLimitDefault,
-  snapshotListLimitMax,
   subscribeCatchUpBufferMax,
   subscribeSwitchSlackUs,
 } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import { encodeEvent, eventFrameBytes, type StoredEvent } from '../event/codec.ts';
 import { shardFor } from '../event/hash.ts';
-import { formatTimestampUs } from '../event/timestamp.ts';
 import { type PreparedEvent, prepareEvent, validateTenantId } from '../event/validate.ts';
 import { createFileIO } from '../io/file-io.ts';
 import { createSharedClock } from '../ring/clock.ts';
 import { ControlSlot } from '../ring/control.ts';
-import {
-  type CrashRequest,
-  Ingress,
-  MESSAGE_HEADER_BYTES,
-  type ShardQueryResult,
-  type ShardTaskInput,
-  type SnapshotRequest,
-  type StatsRequest,
-} from '../shard/protocol.ts';
+import { type CrashRequest, Ingress, MESSAGE_HEADER_BYTES, type ShardTaskInput } from '../shard/protocol.ts';
 import type { ShardTaskResult } from '../shard/run.ts';
 import { ensureShardDirs, lockDataDir, resolveStoreMeta, shardDir } from './data-dir.ts';
 import { type FilledOptions, fillOptions, type StoreOptions } from './options.ts';
-import { mergeResults, type QueryOptions, type QueryResult, shardQuery } from './query.ts';
+import { type QueryOptions, type QueryResult, shardQuery } from './query.ts';
+import { StoreReads } from './reads.ts';
 import { type AppendResult, type AppendSink, ShardClient } from './shard-client.ts';
-import { type ShardSnapshot, type ShardState, snapshotMetaOf, snapshotOf } from './snapshots.ts';
-import { aggregateStats } from './stats.ts';
 import { type LiveEvent, Subscriptions } from './subscriptions.ts';
 import type {
   AppendOptions,
@@ -85,6 +73,7 @@ export class Store extends EventEmitter {
   private scratch = Buffer.allocUnsafeSlow(1024 * 1024);
   private closing: Promise<void> | null = null;
   private readonly subscriptions = new Subscriptions();
+  private readonly reads: StoreReads;
 
   /** Use openStore(); the constructor only wires things up. */
   private constructor(options: FilledOptions, shards: number, releaseLock: () => void) {
@@ -97,6 +86,13 @@ export class Store extends EventEmitter {
       this.generations.push(0);
       this.restartTimes.push([]);
     }
+    // The clients array is shared, not copied: a restarted shard swaps rings inside its client.
+    this.reads = new StoreReads({
+      clients: this.clients,
+      shards,
+      options,
+      checkOpen: () => this.checkOpen(),
+    });
     this.pool = new Piscina({
       filename: workerUrl.href,
       minThreads: shards,
@@ -349,155 +345,42 @@ export class Store extends EventEmitter {
 
   // --- reads ---
 
-  async query(q: QueryOptions = {}): Promise<QueryResult> {
-    this.checkOpen();
-    const req = shardQuery(q, this.options.defaultTenant);
-    const targets =
-      req.entity_id === undefined
-        ? this.clients
-        : [this.clients[shardFor(req.tenant, req.entity_id, this.shards)]];
-    const answers = await Promise.all(
-      targets.map((c) => c.requestJson(Ingress.QUERY, req, this.options.ringWaitMs)),
-    );
-    return mergeResults(
-      req,
-      answers.map((a) => JSON.parse(a) as ShardQueryResult),
-    );
+  /** One page of events matching `q` (at most `limit`, default queryLimitDefault) and the cursor to the next. */
+  query(q: QueryOptions = {}): Promise<QueryResult> {
+    return this.reads.query(q);
   }
 
-  async state(
-    tenant: string | undefined,
-    entityId: string,
-    options: StateOptions = {},
-  ): Promise<EntityState> {
-    if (options.include_history !== undefined && typeof options.include_history !== 'boolean') {
-      throw new StoreError(ErrorCode.INVALID_QUERY, 'include_history must be a boolean', {
-        field: 'include_history',
-      });
-    }
-    const { answer: s, untilUs } = await this.entityRead<ShardState>(
-      Ingress.STATE,
-      tenant,
-      entityId,
-      options.as_of,
-      options.include_history === true ? { includeHistory: true } : {},
-    );
-    const state: EntityState = {
-      entity_id: s.entity_id,
-      tenant_id: s.tenant_id,
-      version: s.version,
-      event_count: s.event_count,
-      last_updated: formatTimestampUs(s.last_updated_us),
-      as_of: untilUs === undefined ? null : formatTimestampUs(untilUs),
-      current_state: s.current_state,
-    };
-    if (s.history !== undefined) {
-      state.history = s.history;
-      state.history_truncated = s.history_truncated === true;
-      state.history_from_version = s.history_from_version ?? 1;
-    }
-    return state;
+  /**
+   * Every event matching `q`, page by page (`limit` is the page size), following cursors until none is
+   * left: memory stays bounded by one page however many events match.
+   */
+  queryPages(q: QueryOptions = {}): AsyncGenerator<StoredEvent[]> {
+    return this.reads.queryPages(q);
+  }
+
+  /** The entity's folded state (at `as_of` when given; with `include_history` the events folded). */
+  state(tenant: string | undefined, entityId: string, options: StateOptions = {}): Promise<EntityState> {
+    return this.reads.state(tenant, entityId, options);
   }
 
   /** The snapshot at the entity's current version: the kept one, or one made now (then kept). */
-  async snapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
-    return snapshotOf(await this.snapshotRead(tenant, { mode: 'take', entity_id: entityId }));
+  snapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
+    return this.reads.snapshot(tenant, entityId);
   }
 
   /** The newest kept snapshot of the entity, never making one (E_NOT_FOUND when there is none). */
-  async latestSnapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
-    return snapshotOf(await this.snapshotRead(tenant, { mode: 'latest', entity_id: entityId }));
+  latestSnapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
+    return this.reads.latestSnapshot(tenant, entityId);
   }
 
-  /**
-   * Metadata of kept snapshots (no states), newest first: of one entity when `entity_id` is given, else of
-   * the whole tenant. `total` counts them all; `limit` (default snapshotListLimitDefault) caps the list.
-   */
-  async listSnapshots(options: SnapshotListOptions = {}): Promise<SnapshotList> {
-    this.checkOpen();
-    const limit = options.limit ?? snapshotListLimitDefault;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > snapshotListLimitMax) {
-      throw new StoreError(
-        ErrorCode.INVALID_QUERY,
-        `limit must be an integer from 1 to ${snapshotListLimitMax}`,
-        {
-          field: 'limit',
-        },
-      );
-    }
-    const req = shardQuery(
-      options.entity_id === undefined
-        ? { tenant: options.tenant }
-        : { tenant: options.tenant, entity_id: options.entity_id },
-      this.options.defaultTenant,
-    );
-    const body: SnapshotRequest = { tenant: req.tenant, mode: 'list', limit };
-    if (req.entity_id !== undefined) body.entity_id = req.entity_id;
-    const targets =
-      req.entity_id === undefined
-        ? this.clients
-        : [this.clients[shardFor(req.tenant, req.entity_id, this.shards)]];
-    const answers = await Promise.all(
-      targets.map((c) => c.requestJson(Ingress.SNAPSHOT, body, this.options.ringWaitMs)),
-    );
-    let total = 0;
-    const all: ShardSnapshot[] = [];
-    for (const a of answers) {
-      const page = JSON.parse(a) as { snapshots: ShardSnapshot[]; total: number };
-      total += page.total;
-      for (const snap of page.snapshots) all.push(snap);
-    }
-    all.sort((a, b) => b.created_us - a.created_us || b.version - a.version);
-    return { snapshots: all.slice(0, limit).map(snapshotMetaOf), total };
+  /** Metadata of kept snapshots, newest first: of one entity, or the whole tenant; `total` counts all. */
+  listSnapshots(options: SnapshotListOptions = {}): Promise<SnapshotList> {
+    return this.reads.listSnapshots(options);
   }
 
-  private async snapshotRead(
-    tenant: string | undefined,
-    body: { mode: 'take' | 'latest'; entity_id: string },
-  ): Promise<ShardSnapshot & { state: Record<string, unknown> }> {
-    const { answer } = await this.entityRead<ShardSnapshot & { state: Record<string, unknown> }>(
-      Ingress.SNAPSHOT,
-      tenant,
-      body.entity_id,
-      undefined,
-      { mode: body.mode },
-    );
-    return answer;
-  }
-
-  /** Validates a read of one entity (like a query) and asks the entity's shard; returns its parsed answer. */
-  private async entityRead<T>(
-    kind: number,
-    tenant: string | undefined,
-    entityId: string,
-    asOf: string | number | undefined,
-    extra: Record<string, unknown> = {},
-  ): Promise<{ answer: T; untilUs: number | undefined }> {
-    this.checkOpen();
-    const req = shardQuery({ tenant, entity_id: entityId, as_of: asOf }, this.options.defaultTenant);
-    if (req.entity_id === undefined) {
-      throw new StoreError(ErrorCode.INVALID_QUERY, 'entity_id is required', { field: 'entity_id' });
-    }
-    const json = await this.clients[shardFor(req.tenant, req.entity_id, this.shards)].requestJson(
-      kind,
-      { tenant: req.tenant, entity_id: req.entity_id, asOfUs: req.untilUs, ...extra },
-      this.options.ringWaitMs,
-    );
-    return { answer: JSON.parse(json) as T, untilUs: req.untilUs };
-  }
-
-  /**
-   * Store-wide counters and per-shard health, plus exact user-facing counts (`total_*`): for `tenant` when
-   * given, else for every tenant but the server's reserved ones.
-   */
-  async stats(options: StatsOptions = {}): Promise<StoreStats> {
-    this.checkOpen();
-    const request: StatsRequest = {};
-    if (options.tenant !== undefined) request.tenant = validateTenantId(options.tenant);
-    const answers = await Promise.all(
-      this.clients.map((c) => c.requestJson(Ingress.STATS, request, this.options.ringWaitMs)),
-    );
-    return aggregateStats(answers, this.clients, this.options.durability, request.tenant ?? null);
+  /** Store counters, per-shard health and exact user-facing counts (for `tenant`, or all user tenants). */
+  stats(options: StatsOptions = {}): Promise<StoreStats> {
+    return this.reads.stats(options);
   }
 
   /**
@@ -551,9 +434,8 @@ export class Store extends EventEmitter {
     if (typeof from === 'string' && !/^\d/.test(from)) q.cursor = from;
     else q.since = from;
     try {
-      for (;;) {
-        const page = await this.query(q);
-        for (const e of page.events) {
+      for await (const page of this.reads.queryPages(q)) {
+        for (const e of page) {
           if (closed) return subscription;
           onEvent({
             json: JSON.stringify(e),
@@ -564,9 +446,6 @@ export class Store extends EventEmitter {
           });
           if (Date.parse(e.timestamp) * 1000 >= registeredUs - subscribeSwitchSlackUs) recent.add(e.id);
         }
-        if (page.next_cursor === null) break;
-        q.cursor = page.next_cursor;
-        delete q.since;
       }
     } catch (err) {
       fail(err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err)));

@@ -6,7 +6,6 @@ import {
   shardBatchBytesMax,
   shardBatchesPerYield,
   shardBatchFramesMax,
-  shardCompletionWaitMs,
   shardIdleWaitMs,
 } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
@@ -33,6 +32,7 @@ import { F64List, U32List } from './growable.ts';
 import { IdWindow } from './id-window.ts';
 import { batchIdKey, entityKey, idKey, LastKey, sameEntityAndType, tenantKey, typeKey } from './keys.ts';
 import { Memtable, type TenantInfo } from './memtable.ts';
+import { CompletionOutbox } from './outbox.ts';
 import {
   Completion,
   type CrashRequest,
@@ -79,7 +79,7 @@ export class Shard {
   private readonly log: Log;
   private readonly now: () => number;
   private readonly ingress: RingConsumer;
-  private readonly completion: RingProducer;
+  private readonly outbox: CompletionOutbox;
   private readonly control: ControlBlock;
   private readonly clock: SharedClock;
   private readonly memtable = new Memtable();
@@ -106,7 +106,6 @@ export class Shard {
   private readonly queryOut: QueryOutput = { buf: Buffer.alloc(0), start: MESSAGE_HEADER_BYTES };
   private readonly lastTenant = new LastKey<TenantInfo>();
   private readonly lastType = new LastKey<number>();
-  private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
 
   private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
   private lastSyncUs = 0;
@@ -122,7 +121,7 @@ export class Shard {
     this.log = log;
     this.now = now;
     this.ingress = new RingConsumer(input.ingress);
-    this.completion = new RingProducer(input.completion);
+    this.outbox = new CompletionOutbox(new RingProducer(input.completion));
     this.control = new ControlBlock(input.control);
     this.clock = new SharedClock(input.clock, now);
     this.states = new EntityStates(input.snapshotEveryEvents, now);
@@ -231,7 +230,7 @@ export class Shard {
       this.ingress.release();
       this.commitBatch();
       this.memtable.endBatch(true);
-      await this.flushCompletions();
+      await this.outbox.flush();
       await this.answerReads();
       if (this.crash !== null) await this.doCrash(this.crash);
       if (this.stallRequestId !== -1) await this.stall();
@@ -544,12 +543,10 @@ export class Shard {
 
   // --- completions ---
 
-  private readonly outbox: Buffer[] = [];
-
   private writeResults(ioError: StoreError | null): void {
     for (const group of this.groups) {
       const bytes = MESSAGE_HEADER_BYTES + group.count * RESULT_RECORD_BYTES;
-      const buf = this.scratchFor(bytes);
+      const buf = this.outbox.scratchFor(bytes);
       writeHeader(buf, 0, Completion.APPEND_RESULT, group.requestId, group.count);
       for (let k = 0; k < group.count; k++) {
         const at = MESSAGE_HEADER_BYTES + k * RESULT_RECORD_BYTES;
@@ -564,7 +561,7 @@ export class Shard {
           buf.writeUInt32LE(this.outcomeRef.data[o], at + RESULT_OFF_VERSION);
         }
       }
-      this.send(buf, bytes);
+      this.outbox.send(buf, bytes);
     }
   }
 
@@ -579,44 +576,6 @@ export class Shard {
     chunk.copy(buf, at + RESULT_OFF_ID, off + OFF_ID, off + OFF_ID + 16);
   }
 
-  private sendJson(kind: number, requestId: number, json: string): void {
-    const max = MESSAGE_HEADER_BYTES + Buffer.byteLength(json);
-    if (max > this.completion.frameBytesMax) {
-      const err = new StoreError(
-        ErrorCode.FRAME_TOO_LARGE,
-        'response larger than the completion ring allows',
-        {
-          bytes: max,
-          frameBytesMax: this.completion.frameBytesMax,
-        },
-      );
-      this.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
-      return;
-    }
-    const buf = this.scratchFor(max);
-    const written = buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
-    writeHeader(buf, 0, kind, requestId, 0);
-    this.send(buf, MESSAGE_HEADER_BYTES + written);
-  }
-
-  private send(buf: Buffer, bytes: number): void {
-    if (this.outbox.length === 0 && this.completion.tryPush(buf, 0, bytes)) return;
-    this.outbox.push(Buffer.from(buf.subarray(0, bytes)));
-  }
-
-  private async flushCompletions(): Promise<void> {
-    while (this.outbox.length > 0) {
-      const next = this.outbox.shift()!;
-      await this.completion.push(next, 0, next.length, shardCompletionWaitMs);
-    }
-  }
-
-  private scratchFor(bytes: number): Buffer {
-    if (this.scratch.length < bytes)
-      this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
-    return this.scratch;
-  }
-
   // --- reads ---
 
   private async answerReads(): Promise<void> {
@@ -625,28 +584,28 @@ export class Shard {
       try {
         if (read.kind === Ingress.QUERY) {
           // Query pages are written as bytes straight into the message buffer (no JSON strings).
-          this.queryOut.buf = this.scratch;
+          this.queryOut.buf = this.outbox.scratchFor(0);
           const req = JSON.parse(read.body) as QueryRequest;
           const end = runQuery(
             this.memtable,
             this.input.shard,
             req,
-            this.completion.frameBytesMax,
+            this.outbox.frameBytesMax,
             this.queryOut,
           );
-          this.scratch = this.queryOut.buf;
-          writeHeader(this.scratch, 0, Completion.JSON_RESULT, read.requestId, 0);
-          this.send(this.scratch, end);
+          this.outbox.adopt(this.queryOut.buf);
+          writeHeader(this.queryOut.buf, 0, Completion.JSON_RESULT, read.requestId, 0);
+          this.outbox.send(this.queryOut.buf, end);
           continue;
         }
-        this.sendJson(Completion.JSON_RESULT, read.requestId, this.answer(read));
+        this.outbox.sendJson(Completion.JSON_RESULT, read.requestId, this.answer(read));
       } catch (err) {
         const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
-        this.sendJson(Completion.ERROR, read.requestId, JSON.stringify(e.toJSON()));
+        this.outbox.sendJson(Completion.ERROR, read.requestId, JSON.stringify(e.toJSON()));
       }
     }
     this.reads.length = 0;
-    await this.flushCompletions();
+    await this.outbox.flush();
   }
 
   private answer(read: PendingRead): string {
@@ -657,7 +616,7 @@ export class Shard {
           this.states,
           this.input.shard,
           JSON.parse(read.body) as StateRequest,
-          this.completion.frameBytesMax,
+          this.outbox.frameBytesMax,
         );
       case Ingress.SNAPSHOT:
         return snapshotJson(this.memtable, this.states, JSON.parse(read.body) as SnapshotRequest);
@@ -687,8 +646,8 @@ export class Shard {
 
   /** Test hook: answers the stall request, then leaves the ring undrained for stallMs. */
   private async stall(): Promise<void> {
-    this.sendJson(Completion.JSON_RESULT, this.stallRequestId, '{"stalled":true}');
-    await this.flushCompletions();
+    this.outbox.sendJson(Completion.JSON_RESULT, this.stallRequestId, '{"stalled":true}');
+    await this.outbox.flush();
     this.stallRequestId = -1;
     await new Promise((resolve) => setTimeout(resolve, this.stallMs));
   }
@@ -711,8 +670,8 @@ export class Shard {
     this.state = 'closing';
     if (this.unsyncedSeq > 0 || this.input.durability !== 'fsync') this.sync();
     this.wal.close();
-    this.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');
-    await this.flushCompletions();
+    this.outbox.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');
+    await this.outbox.flush();
     this.state = 'closed';
   }
 

@@ -394,12 +394,16 @@ describe('GET /api/v1/entities/:id/state and snapshots', () => {
     const entity = unique('snap');
     const written = await appendEach([event(entity, 'x.set', { a: 1 }), event(entity, 'x.set', { b: 2 })]);
     const created = expectOk(await admin.post('/api/v1/snapshots', { entity_id: entity }), 201);
-    expect(created).toEqual({
+    expect(created).toMatchObject({
       entity_id: entity,
       tenant_id: 'default',
       version: 2,
+      event_count: 2,
       last_updated: written[1].timestamp,
+      as_of: written[1].timestamp,
       state: { a: 1, b: 2 },
+      snapshot: { a: 1, b: 2 },
+      from_projection: false,
     });
     expect(expectOk(await admin.get(`/api/v1/entities/${entity}/snapshot`))).toEqual(created);
     expect(expectOk(await admin.get(`/api/v1/snapshots?entity_id=${entity}`))).toEqual(created);
@@ -408,7 +412,12 @@ describe('GET /api/v1/entities/:id/state and snapshots', () => {
     const state = expectOk(await admin.get(`/api/v1/entities/${entity}/state`));
     expect(state).toMatchObject({ version: 3, event_count: 3, current_state: { a: 3, b: 2 } });
 
-    expect(expectError(await admin.get('/api/v1/snapshots'), 400, 'E_INVALID_QUERY').field).toBe('entity_id');
+    // Without entity_id it is the list of kept snapshots (metadata only).
+    const list = expectOk(await admin.get('/api/v1/snapshots'));
+    expect(list.snapshots.find((s: Json) => s.entity_id === entity)).toMatchObject({
+      snapshot_id: created.snapshot_id,
+      version: 2,
+    });
     expect(expectError(await admin.post('/api/v1/snapshots', {}), 400, 'E_INVALID_REQUEST').field).toBe(
       'entity_id',
     );

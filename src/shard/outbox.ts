@@ -1,0 +1,68 @@
+// Owns a shard's side of the completion ring: one scratch buffer for building messages, and an outbox for
+// messages the ring had no room for (flushed, with bounded waits, between batches).
+import { shardCompletionWaitMs } from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import type { RingProducer } from '../ring/ring.ts';
+import { Completion, MESSAGE_HEADER_BYTES, writeHeader } from './protocol.ts';
+
+export class CompletionOutbox {
+  private readonly ring: RingProducer;
+  private readonly pending: Buffer[] = [];
+  private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+
+  constructor(ring: RingProducer) {
+    this.ring = ring;
+  }
+
+  /** The most one completion message may carry. */
+  get frameBytesMax(): number {
+    return this.ring.frameBytesMax;
+  }
+
+  /** A buffer of at least `bytes` to build the next message in; valid until the next call. */
+  scratchFor(bytes: number): Buffer {
+    if (this.scratch.length < bytes)
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
+    return this.scratch;
+  }
+
+  /** Adopts a buffer grown elsewhere (query pages) as the scratch, so its room is reused. */
+  adopt(buf: Buffer): void {
+    this.scratch = buf;
+  }
+
+  /** Pushes buf[0, bytes) now, or copies it to the outbox when the ring is full (or others wait first). */
+  send(buf: Buffer, bytes: number): void {
+    if (this.pending.length === 0 && this.ring.tryPush(buf, 0, bytes)) return;
+    this.pending.push(Buffer.from(buf.subarray(0, bytes)));
+  }
+
+  /** A JSON message; one that cannot fit a ring frame becomes an E_FRAME_TOO_LARGE error for the request. */
+  sendJson(kind: number, requestId: number, json: string): void {
+    const max = MESSAGE_HEADER_BYTES + Buffer.byteLength(json);
+    if (max > this.ring.frameBytesMax) {
+      const err = new StoreError(
+        ErrorCode.FRAME_TOO_LARGE,
+        'response larger than the completion ring allows',
+        {
+          bytes: max,
+          frameBytesMax: this.ring.frameBytesMax,
+        },
+      );
+      this.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
+      return;
+    }
+    const buf = this.scratchFor(max);
+    const written = buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
+    writeHeader(buf, 0, kind, requestId, 0);
+    this.send(buf, MESSAGE_HEADER_BYTES + written);
+  }
+
+  /** Waits (bounded per message) until everything queued is in the ring. */
+  async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const next = this.pending.shift()!;
+      await this.ring.push(next, 0, next.length, shardCompletionWaitMs);
+    }
+  }
+}
