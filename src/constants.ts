@@ -268,6 +268,8 @@ export const httpHeadersTimeoutSlackMs = 1_000;
 export const httpTimeoutCheckIntervalMsMax = 1_000;
 /** An unread request body up to this size is drained to keep the connection; a larger one closes it. */
 export const httpUnreadBodyDrainBytesMax = 64 * 1024;
+/** A streamed response (a query without limit) whose client reads nothing for this long is cut. */
+export const httpStreamStallMsMax = 30_000;
 /** In-flight requests get this long to finish on shutdown before their connections are cut. */
 export const httpShutdownGraceMsDefault = 10_000;
 export const httpShutdownGraceMsMax = 600_000;

@@ -3,7 +3,7 @@ import { publicRouteTier, tenantTierDefault } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { Ctx, Route, Services } from './context.ts';
 import { sendError, toStoreError } from './http-errors.ts';
-import type { HttpHandler, HttpResponse } from './http-types.ts';
+import type { BodyWriter, HttpHandler, HttpResponse } from './http-types.ts';
 import { requestLogFields } from './logger.ts';
 import { Router } from './router.ts';
 
@@ -45,6 +45,10 @@ class TrackedResponse implements HttpResponse {
 
   send(body: string | Buffer, contentType?: string): void {
     this.inner.send(body, contentType);
+  }
+
+  stream(contentType: string): BodyWriter {
+    return this.inner.stream(contentType);
   }
 
   get sent(): boolean {

@@ -23,7 +23,25 @@ export interface HttpResponse {
   status(code: number): HttpResponse;
   header(name: string, value: string): HttpResponse;
   send(body: string | Buffer, contentType?: string): void;
+  /**
+   * Sends the status and headers now and returns a writer for a body of unknown length (chunked), for
+   * answers too large to build whole. Counts as sent.
+   */
+  stream(contentType: string): BodyWriter;
   readonly sent: boolean;
+}
+
+/** The body of a streamed response. */
+export interface BodyWriter {
+  /**
+   * Queues a chunk; resolves when the socket can take more (backpressure), rejects with E_TIMEOUT when the
+   * client reads nothing for httpStreamStallMsMax, or when the connection is gone.
+   */
+  write(chunk: string | Buffer): Promise<void>;
+  /** Ends the body normally. */
+  end(): void;
+  /** Ends it abnormally: the connection is cut, so the client sees an incomplete body. */
+  abort(): void;
 }
 
 export type HttpHandler = (req: HttpRequest, res: HttpResponse) => Promise<void>;

@@ -13,6 +13,7 @@ import { restoreRateLimits, saveRateLimits } from './rate-limit-state.ts';
 import * as auth from './routes/auth.ts';
 import * as events from './routes/events.ts';
 import * as ops from './routes/ops.ts';
+import { query } from './routes/query.ts';
 import { streamHandler } from './routes/stream.ts';
 import { TenantService } from './tenants/tenant-service.ts';
 import { createTransport } from './transport/index.ts';
@@ -42,7 +43,7 @@ export const routes: RouteSpec[] = [
   { method: 'GET', path: '/metrics', handler: ops.metrics },
   { method: 'POST', path: '/api/v1/events', handler: events.appendOne },
   { method: 'POST', path: '/api/v1/events/batch', handler: events.appendBatch },
-  { method: 'GET', path: '/api/v1/events/query', handler: events.query },
+  { method: 'GET', path: '/api/v1/events/query', handler: query },
   { method: 'GET', path: '/api/v1/entities/:id/state', handler: events.entityState },
   { method: 'GET', path: '/api/v1/entities/:id/snapshot', handler: events.entitySnapshot },
   { method: 'GET', path: '/api/v1/snapshots', handler: events.entitySnapshot },

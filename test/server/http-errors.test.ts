@@ -53,6 +53,9 @@ function recorder(): HttpResponse & { statusCode: number; headers: Record<string
       r.body = String(body);
       r.sent = true;
     },
+    stream(): never {
+      throw new Error('error answers are never streamed');
+    },
   };
   return r;
 }

@@ -17,7 +17,7 @@ import {
 } from '../context.ts';
 import { statusOf } from '../http-errors.ts';
 
-function tenantFor(ctx: Ctx, fromBody?: unknown): string {
+export function tenantFor(ctx: Ctx, fromBody?: unknown): string {
   const p = principalOf(ctx);
   const requested = queryParam(ctx, 'tenant_id') ?? (typeof fromBody === 'string' ? fromBody : undefined);
   const tenant = resolveTenant(p, requested);
@@ -132,36 +132,13 @@ export async function appendBatch(ctx: Ctx): Promise<void> {
 }
 
 /** `limit` as a number (the store checks its range), or undefined when absent. */
-function limitParam(ctx: Ctx): number | undefined {
+export function limitParam(ctx: Ctx): number | undefined {
   const limit = queryParam(ctx, 'limit');
   if (limit === undefined) return undefined;
   if (!/^\d{1,6}$/.test(limit)) {
     throw new StoreError(ErrorCode.INVALID_QUERY, 'limit must be an integer', { field: 'limit' });
   }
   return Number(limit);
-}
-
-/** GET /api/v1/events/query — the original's `{events, count}` plus `next_cursor`. */
-export async function query(ctx: Ctx): Promise<void> {
-  requirePermission(principalOf(ctx), 'read');
-  const tenant = tenantFor(ctx);
-  const { store, tenants } = ctx.services;
-  tenants.checkQuery(tenant);
-  const limitNumber = limitParam(ctx);
-  const order = queryParam(ctx, 'order');
-  const page = await store.query({
-    tenant,
-    entity_id: queryParam(ctx, 'entity_id'),
-    event_type: queryParam(ctx, 'event_type'),
-    since: queryParam(ctx, 'since'),
-    until: queryParam(ctx, 'until'),
-    as_of: queryParam(ctx, 'as_of'),
-    limit: limitNumber,
-    order: order as 'asc' | 'desc' | undefined,
-    cursor: queryParam(ctx, 'cursor'),
-  });
-  tenants.recordQuery(tenant);
-  sendJson(ctx, 200, { events: page.events, count: page.events.length, next_cursor: page.next_cursor });
 }
 
 /**

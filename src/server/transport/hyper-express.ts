@@ -2,7 +2,15 @@
 import type { Readable } from 'node:stream';
 import { httpBodyBytesMax, wsMessageBytesMax } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import type { HttpRequest, HttpResponse, Transport, TransportOptions, WebSocketLike } from '../http-types.ts';
+import type {
+  BodyWriter,
+  HttpRequest,
+  HttpResponse,
+  Transport,
+  TransportOptions,
+  WebSocketLike,
+} from '../http-types.ts';
+import { sinkWriter } from './body-writer.ts';
 import {
   type BodyReader,
   checkBodyLimit,
@@ -35,6 +43,12 @@ interface HxResponse {
   status(code: number): HxResponse;
   header(name: string, value: string): HxResponse;
   send(body?: string | Buffer, closeConnection?: boolean): HxResponse;
+  /** hyper-express Responses are Writable streams: write() buffers and reports backpressure, 'drain' follows. */
+  write(chunk: string | Buffer): boolean;
+  end(): unknown;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+  readonly destroyed: boolean;
   upgrade(context?: object): void;
   close(): HxResponse;
   readonly completed: boolean;
@@ -212,6 +226,17 @@ class HxHttpResponse implements HttpResponse {
   sendOwn(status: number, body: string): void {
     if (this.#sent) return;
     this.#write(status, { 'content-type': jsonContentType }, body);
+  }
+
+  stream(contentType: string): BodyWriter {
+    clearTimeout(this.#timer);
+    this.#sent = true;
+    const raw = this.#raw;
+    raw.status(this.#status);
+    this.#headers['content-type'] = contentType;
+    for (const name in this.#headers) raw.header(name, this.#headers[name]);
+    raw.header('x-request-id', this.#id);
+    return sinkWriter(raw, () => raw.close());
   }
 
   #write(status: number, headers: Record<string, string>, body: string | Buffer): void {

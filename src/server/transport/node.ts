@@ -1,4 +1,5 @@
 // Owns the node:http transport: keep-alive, deadlines, limited bodies, request ids, WebSocket upgrades, graceful close.
+import assert from 'node:assert';
 import {
   createServer,
   type IncomingMessage,
@@ -17,7 +18,8 @@ import {
   wsMessageBytesMax,
 } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import type { HttpRequest, HttpResponse, Transport, WebSocketLike } from '../http-types.ts';
+import type { BodyWriter, HttpRequest, HttpResponse, Transport, WebSocketLike } from '../http-types.ts';
+import { sinkWriter } from './body-writer.ts';
 import {
   type BodyReader,
   checkBodyLimit,
@@ -176,6 +178,20 @@ class NodeResponse implements HttpResponse {
 
   setTimer(timer: NodeJS.Timeout): void {
     this.#timer = timer;
+  }
+
+  stream(contentType: string): BodyWriter {
+    assert(!this.#sent, 'a response is sent once');
+    clearTimeout(this.#timer);
+    this.#sent = true;
+    const raw = this.#raw;
+    const headers = this.#headers;
+    headers['content-type'] = contentType;
+    headers['x-request-id'] = this.#id;
+    if (this.#closeAfter || this.#state.closing) headers.connection = 'close';
+    // No content-length: node sends the body chunked.
+    if (!raw.headersSent && !raw.destroyed) raw.writeHead(this.#status, headers);
+    return sinkWriter(raw, () => raw.destroy());
   }
 
   /** Answers without the route's headers: for errors the transport detects itself. */
