@@ -270,6 +270,14 @@ export const httpTimeoutCheckIntervalMsMax = 1_000;
 export const httpUnreadBodyDrainBytesMax = 64 * 1024;
 /** A streamed response (a query without limit) whose client reads nothing for this long is cut. */
 export const httpStreamStallMsMax = 30_000;
+/**
+ * After an early answer (413, or a refusal before the body was read) the rest of the request body is read and
+ * discarded up to this many bytes before the connection closes: closing with unread data sends a TCP reset,
+ * which makes clients that are still sending (fetch/undici) lose the answer. Past it the connection is cut.
+ */
+export const httpDiscardBytesMax = 64 * 1024 * 1024;
+/** ...and for at most this long, so a slow sender cannot hold a connection open by trickling. */
+export const httpDiscardMsMax = 5_000;
 /** In-flight requests get this long to finish on shutdown before their connections are cut. */
 export const httpShutdownGraceMsDefault = 10_000;
 export const httpShutdownGraceMsMax = 600_000;

@@ -20,6 +20,7 @@ const statusByCode: Record<string, number> = {
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
   [ErrorCode.FRAME_TOO_LARGE]: 413,
   [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
+  [ErrorCode.HEADERS_TOO_LARGE]: 431,
   [ErrorCode.RATE_LIMITED]: 429,
   [ErrorCode.QUOTA_EXCEEDED]: 429,
   [ErrorCode.QUEUE_FULL]: 503,

@@ -6,23 +6,31 @@ import {
   type OutgoingHttpHeaders,
   type Server,
   type ServerResponse,
-  STATUS_CODES,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import {
+  httpDiscardBytesMax,
+  httpDiscardMsMax,
   httpHeadersTimeoutSlackMs,
   httpTimeoutCheckIntervalMsMax,
   httpUnreadBodyDrainBytesMax,
   wsMessageBytesMax,
 } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import type { BodyWriter, HttpRequest, HttpResponse, Transport, WebSocketLike } from '../http-types.ts';
+import type { BodyWriter, HttpRequest, HttpResponse, Transport } from '../http-types.ts';
 import { sinkWriter } from './body-writer.ts';
+import { NodeRequest } from './node-request.ts';
+import { isWebSocketUpgrade, NodeWebSocket } from './node-websocket.ts';
 import {
-  type BodyReader,
-  checkBodyLimit,
+  answerSocket,
+  answerSocketRaw,
+  clientErrorOf,
+  handshakeProblem,
+  missingHost,
+} from './raw-answers.ts';
+import {
   checkTransportOptions,
   contentLengthOf,
   errorBody,
@@ -30,15 +38,10 @@ import {
   internalErrorBody,
   jsonContentType,
   latch,
-  parseQuery,
-  payloadTooLarge,
-  readBody,
   requestIdFrom,
   requestTimedOut,
-  splitTarget,
 } from './shared.ts';
 
-const emptyBody = Buffer.alloc(0);
 const shutdownCode = 1001;
 const shutdownReason = 'server shutting down';
 
@@ -49,91 +52,15 @@ interface ServerState {
   sockets: Set<WebSocket>;
   /** Raw sockets of upgrades whose handler has not answered yet. */
   upgrading: Set<Duplex>;
+  /** Sockets answered outside a route (parse errors, refused upgrades), closing once the client has read it. */
+  lingering: Set<Duplex>;
+  /** Ends each response that is still discarding an unread request body (see NodeResponse.lingerOn). */
+  draining: Set<() => void>;
   idle: { promise: Promise<void>; open: () => void } | null;
   bodyBytesMax: number | undefined;
 }
 
-class NodeRequest implements HttpRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string | undefined>>;
-  readonly remoteAddress: string;
-  readonly id: string;
-  readonly #raw: IncomingMessage;
-  readonly #search: string;
-  #query: URLSearchParams | undefined;
-  #reader: BodyReader | undefined;
-  /** The response to send `100 Continue` on, only when the client asked for it and it has not been sent. */
-  #continueOn: ServerResponse | undefined;
-  readonly #hasBody: boolean;
-  readonly #res: NodeResponse | undefined;
-  readonly #bodyBytesMax: number | undefined;
-
-  constructor(
-    raw: IncomingMessage,
-    id: string,
-    res: NodeResponse | undefined,
-    continueOn: ServerResponse | undefined,
-    bodyBytesMax: number | undefined,
-  ) {
-    this.#raw = raw;
-    this.method = raw.method ?? 'GET';
-    const { path, search } = splitTarget(raw.url ?? '/');
-    this.path = path;
-    this.#search = search;
-    this.headers = headersOf(raw);
-    this.remoteAddress = raw.socket.remoteAddress ?? '';
-    this.id = id;
-    this.#res = res;
-    this.#continueOn = continueOn;
-    // The client holds its body back until 100 Continue; if the route answers without reading it, the
-    // connection state is unclear (body may or may not follow), so that answer closes the connection.
-    if (continueOn !== undefined) res?.closeAfterSend(true);
-    this.#bodyBytesMax = bodyBytesMax;
-    // An upgrade request's socket belongs to the WebSocket afterwards; it never has a body to read.
-    this.#hasBody = res !== undefined;
-  }
-
-  get query(): URLSearchParams {
-    this.#query ??= parseQuery(this.#search);
-    return this.#query;
-  }
-
-  body(limitBytes: number): Promise<Buffer> {
-    checkBodyLimit(limitBytes, this.#bodyBytesMax);
-    if (this.#reader !== undefined) return this.#reader.promise;
-    if (!this.#hasBody) return Promise.resolve(emptyBody);
-    const declared = contentLengthOf(this.#raw.headers['content-length']);
-    if (declared !== undefined && declared > limitBytes) {
-      // Refuse before reading: the unread body would poison keep-alive, so the answer closes the connection.
-      this.#res!.closeAfterSend();
-      return Promise.reject(payloadTooLarge(limitBytes));
-    }
-    if (this.#continueOn !== undefined) {
-      this.#continueOn.writeContinue();
-      this.#continueOn = undefined;
-      this.#res!.closeAfterSend(false);
-    }
-    const reader = readBody(this.#raw, limitBytes);
-    this.#reader = reader;
-    reader.promise.catch(() => this.#res!.closeAfterSend());
-    return reader.promise;
-  }
-
-  /** Ends a pending body read, e.g. when the request deadline passes. */
-  abortBody(error: StoreError): void {
-    this.#reader?.abort(error);
-  }
-}
-
-function headersOf(raw: IncomingMessage): Readonly<Record<string, string | undefined>> {
-  const h = raw.headers;
-  // node:http joins repeated headers with ", " already; only set-cookie stays an array.
-  if (h['set-cookie'] === undefined) return h as Record<string, string | undefined>;
-  return { ...h, 'set-cookie': h['set-cookie'].join(', ') };
-}
-
-class NodeResponse implements HttpResponse {
+export class NodeResponse implements HttpResponse {
   readonly #raw: ServerResponse;
   readonly #id: string;
   readonly #state: ServerState;
@@ -141,6 +68,8 @@ class NodeResponse implements HttpResponse {
   #headers: OutgoingHttpHeaders = {};
   #sent = false;
   #closeAfter = false;
+  /** The client waits for 100 Continue before it sends the body: nothing will follow an early answer. */
+  #withheld = false;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(raw: ServerResponse, id: string, state: ServerState) {
@@ -176,6 +105,10 @@ class NodeResponse implements HttpResponse {
     this.#closeAfter = close;
   }
 
+  bodyWithheld(withheld: boolean): void {
+    this.#withheld = withheld;
+  }
+
   setTimer(timer: NodeJS.Timeout): void {
     this.#timer = timer;
   }
@@ -209,7 +142,8 @@ class NodeResponse implements HttpResponse {
       return;
     }
     headers['x-request-id'] = this.#id;
-    if (this.#closeAfter || this.#state.closing || largeUnreadBody(raw.req)) headers.connection = 'close';
+    const unread = largeUnreadBody(raw.req);
+    if (this.#closeAfter || this.#state.closing || unread) headers.connection = 'close';
     // RFC 9110: no content (and no content-length) on 1xx, 204 and 304.
     const bodiless = status < 200 || status === 204 || status === 304;
     if (!bodiless) {
@@ -217,8 +151,43 @@ class NodeResponse implements HttpResponse {
     }
     raw.writeHead(status, headers);
     this.#sent = true;
-    if (bodiless) raw.end();
-    else raw.end(body);
+    // The client may still be sending a body we will not read (413, or answered before reading it).
+    const linger =
+      !raw.req.complete && !this.#withheld && !this.#state.closing && headers.connection === 'close';
+    if (!linger) {
+      if (bodiless) raw.end();
+      else raw.end(body);
+      return;
+    }
+    if (!bodiless) raw.write(body);
+    this.#lingerOn(raw.req);
+  }
+
+  /**
+   * Ends the response only after the rest of the request body was read and discarded (up to
+   * httpDiscardBytesMax or httpDiscardMsMax): node:http closes the socket when the response ends, and closing
+   * with unread input sends a TCP reset that makes a client still sending (fetch/undici) lose the answer.
+   */
+  #lingerOn(req: IncomingMessage): void {
+    const raw = this.#raw;
+    const state = this.#state;
+    let discarded = 0;
+    const finish = (): void => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      state.draining.delete(finish);
+      raw.end();
+    };
+    const onData = (chunk: Buffer): void => {
+      discarded += chunk.length;
+      if (discarded > httpDiscardBytesMax) finish();
+    };
+    const timer = setTimeout(finish, httpDiscardMsMax);
+    state.draining.add(finish);
+    req.on('data', onData);
+    req.once('end', finish);
+    req.once('close', finish);
+    req.resume();
   }
 }
 
@@ -232,75 +201,6 @@ function largeUnreadBody(raw: IncomingMessage): boolean {
   if (raw.headers['transfer-encoding'] !== undefined) return true;
   const declared = contentLengthOf(raw.headers['content-length']);
   return declared !== undefined && declared > httpUnreadBodyDrainBytesMax;
-}
-
-/** WebSocketLike over a `ws` socket: text only, sends after close are dropped rather than thrown. */
-class NodeWebSocket implements WebSocketLike {
-  readonly #ws: WebSocket;
-
-  constructor(ws: WebSocket) {
-    this.#ws = ws;
-  }
-
-  send(text: string): void {
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(text);
-  }
-
-  close(code: number, reason: string): void {
-    const ws = this.#ws;
-    if (ws.readyState === WebSocket.CLOSING || ws.readyState === WebSocket.CLOSED) return;
-    try {
-      ws.close(code, reason);
-    } catch {
-      // An invalid code or an over-long reason must not leave the socket open.
-      ws.terminate();
-    }
-  }
-
-  get bufferedBytes(): number {
-    return this.#ws.bufferedAmount;
-  }
-
-  onMessage(cb: (text: string) => void): void {
-    const ws = this.#ws;
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) {
-        ws.close(1003, 'text messages only');
-        return;
-      }
-      cb(
-        Array.isArray(data)
-          ? Buffer.concat(data).toString('utf8')
-          : Buffer.from(data as Buffer).toString('utf8'),
-      );
-    });
-  }
-
-  onClose(cb: () => void): void {
-    if (this.#ws.readyState === WebSocket.CLOSED) queueMicrotask(cb);
-    else this.#ws.once('close', () => cb());
-  }
-}
-
-function isWebSocketUpgrade(raw: IncomingMessage): boolean {
-  return raw.headers.upgrade?.toLowerCase() === 'websocket';
-}
-
-/** Answers an upgrade request on its raw socket and closes it once the answer is flushed. */
-function answerSocket(socket: Duplex, status: number, body: string, id: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n` +
-      'Connection: close\r\n' +
-      `Content-Type: ${jsonContentType}\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${id}\r\n\r\n` +
-      body,
-  );
 }
 
 function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
@@ -325,6 +225,8 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     inFlight: 0,
     sockets: new Set(),
     upgrading: new Set(),
+    lingering: new Set(),
+    draining: new Set(),
     idle: null,
     bodyBytesMax: options.bodyBytesMax,
   };
@@ -342,6 +244,8 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     ),
     // Only WebSocket upgrades detach the socket; other Upgrade headers (h2c) are ordinary requests.
     shouldUpgradeCallback: (raw) => isWebSocketUpgrade(raw),
+    // Checked in onRequest/onUpgrade instead: node:http would answer 400 with an empty body.
+    requireHostHeader: false,
   });
   // Bounded like every other resource: past the cap node:http drops new connections on accept.
   if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
@@ -353,6 +257,10 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     perMessageDeflate: false,
   });
   const upgradeIds = new WeakMap<IncomingMessage, string>();
+  /** Responses in flight per connection: a parse error must not be answered into the middle of one. */
+  const responding = new WeakMap<Duplex, ServerResponse>();
+  /** Connections already answered for a parse error: node:http reports the error again for every later chunk. */
+  const answered = new WeakSet<Duplex>();
   wss.on('headers', (headers, raw) => {
     const id = upgradeIds.get(raw);
     if (id !== undefined) headers.push(`X-Request-Id: ${id}`);
@@ -400,11 +308,19 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     const req = new NodeRequest(raw, id, res, expectsContinue ? rawRes : undefined, state.bodyBytesMax);
     const timer = setTimeout(onTimeout, requestTimeoutMs, req, res);
     res.setTimer(timer);
+    responding.set(raw.socket, rawRes);
     rawRes.once('close', () => {
       clearTimeout(timer);
+      if (responding.get(raw.socket) === rawRes) responding.delete(raw.socket);
       state.inFlight--;
       checkIdle();
     });
+    const badHost = missingHost(raw);
+    if (badHost !== null) {
+      res.closeAfterSend();
+      res.sendOwn(400, errorBody(badHost.code, badHost.message));
+      return;
+    }
     let done: Promise<void>;
     try {
       done = handler(req, res);
@@ -420,6 +336,20 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     );
   }
 
+  /** Answers an upgrade on its raw socket; it then only lingers until the client has read the answer. */
+  function refuse(
+    socket: Duplex,
+    id: string,
+    answer: StoreError | { status: number; body: string },
+    headers: readonly string[] = [],
+  ): void {
+    state.upgrading.delete(socket);
+    state.lingering.add(socket);
+    if (answer instanceof StoreError) answerSocket(socket, answer, id, headers);
+    else answerSocketRaw(socket, answer.status, answer.body, id, headers);
+    checkIdle();
+  }
+
   async function onUpgrade(raw: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // node:http dropped its own listener on upgrade; an unhandled socket error would crash the process.
     socket.on('error', () => socket.destroy());
@@ -427,26 +357,29 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     state.upgrading.add(socket);
     socket.once('close', () => {
       state.upgrading.delete(socket);
+      state.lingering.delete(socket);
       checkIdle();
     });
     const id = requestIdFrom(raw.headers['x-request-id']);
     if (state.closing) {
-      answerSocket(socket, 503, errorBody(ErrorCode.CLOSED, 'server is shutting down'), id);
+      refuse(socket, id, new StoreError(ErrorCode.CLOSED, 'server is shutting down'));
       return;
     }
     const req = new NodeRequest(raw, id, undefined, undefined, state.bodyBytesMax);
     const wsHandler = websockets.get(req.path);
     if (wsHandler === undefined) {
-      answerSocket(socket, 404, errorBody(ErrorCode.NOT_FOUND, `no WebSocket endpoint at ${req.path}`), id);
+      refuse(socket, id, new StoreError(ErrorCode.NOT_FOUND, `no WebSocket endpoint at ${req.path}`));
       return;
     }
-    if (!isWebSocketUpgrade(raw)) {
-      answerSocket(
-        socket,
-        400,
-        errorBody(ErrorCode.INVALID_REQUEST, 'only WebSocket upgrades are supported'),
-        id,
-      );
+    const badHost = missingHost(raw);
+    if (badHost !== null) {
+      refuse(socket, id, badHost);
+      return;
+    }
+    // Before the route: a handshake ws would refuse costs no credential check and no rate-limit token.
+    const problem = handshakeProblem(raw);
+    if (problem !== null) {
+      refuse(socket, id, problem.error, problem.headers);
       return;
     }
     let timer: NodeJS.Timeout | undefined;
@@ -461,11 +394,12 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     } catch (error) {
       const timedOut = error instanceof StoreError && error.code === ErrorCode.TIMEOUT;
       if (!timedOut) report(error, req);
-      answerSocket(
+      refuse(
         socket,
-        timedOut ? 408 : 500,
-        timedOut ? errorBody(ErrorCode.TIMEOUT, (error as StoreError).message) : internalErrorBody,
         id,
+        timedOut
+          ? { status: 408, body: errorBody(ErrorCode.TIMEOUT, (error as StoreError).message) }
+          : { status: 500, body: internalErrorBody },
       );
       return;
     } finally {
@@ -473,11 +407,11 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     }
     if (socket.destroyed) return;
     if (state.closing) {
-      answerSocket(socket, 503, errorBody(ErrorCode.CLOSED, 'server is shutting down'), id);
+      refuse(socket, id, new StoreError(ErrorCode.CLOSED, 'server is shutting down'));
       return;
     }
     if (typeof outcome !== 'function') {
-      answerSocket(socket, outcome.status, outcome.body, id);
+      refuse(socket, id, outcome);
       return;
     }
     const connect = outcome;
@@ -504,6 +438,28 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     });
   }
 
+  // A request node:http cannot parse (bad request line or header, headers too large, header deadline) never
+  // reaches a route; node would answer with an empty body. Same JSON error shape as everything else.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (answered.has(socket)) return;
+    answered.add(socket);
+    const answer = clientErrorOf(error);
+    if (answer === null || !socket.writable || responding.get(socket)?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
+    state.lingering.add(socket);
+    socket.once('close', () => state.lingering.delete(socket));
+    answerSocket(socket, answer.error, requestIdFrom(undefined), [], answer.status);
+  });
+  // ws checks a few handshake details after ours (subprotocol syntax); it would answer them in plain text.
+  wss.on('wsClientError', (error: Error, socket: Duplex, raw: IncomingMessage) => {
+    refuse(
+      socket,
+      upgradeIds.get(raw) ?? requestIdFrom(raw.headers['x-request-id']),
+      new StoreError(ErrorCode.INVALID_REQUEST, `WebSocket handshake refused: ${error.message}`),
+    );
+  });
   server.on('request', (raw: IncomingMessage, rawRes: ServerResponse) => onRequest(raw, rawRes, false));
   // Handling Expect: 100-continue ourselves lets an over-limit body be refused before the client sends it.
   server.on('checkContinue', (raw: IncomingMessage, rawRes: ServerResponse) => onRequest(raw, rawRes, true));
@@ -533,6 +489,8 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
       closed ??= (async () => {
         state.closing = true;
         state.idle = latch();
+        // Responses still discarding an unread request body end now; their answer is already sent.
+        for (const finish of [...state.draining]) finish();
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Idle keep-alive connections would otherwise hold close() open until their timeout.
         server.closeIdleConnections();
@@ -549,6 +507,7 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
         server.closeAllConnections();
         for (const ws of state.sockets) ws.terminate();
         for (const socket of state.upgrading) socket.destroy();
+        for (const socket of state.lingering) socket.destroy();
         wss.close();
         await serverClosed;
       })();
