@@ -80,6 +80,12 @@ export const subscribeSwitchSlackUs = 5_000_000;
 
 /** Bytes a WebSocket stream client may have unsent before it is closed as a slow consumer. */
 export const streamClientBufferBytesMax = 8 * 1024 * 1024;
+/**
+ * Longest an open stream outlives its credentials when nothing announces the change (a key or JWT that
+ * expires): open streams are re-checked this often. Revocations, user deletions and tenant deactivation
+ * or deletion close streams at once, without waiting for this.
+ */
+export const streamCredentialRecheckIntervalMs = 1_000;
 
 /** Open HTTP connections per server (option maxConnections), and the most it may be set to. */
 export const httpConnectionsDefault = 10_000;

@@ -2,26 +2,96 @@
 
 import { tenantTierDefault } from '../../constants.ts';
 import { shardQuery } from '../../engine/query.ts';
+import type { Subscription } from '../../engine/store.ts';
 import { ErrorCode, isStoreError, StoreError } from '../../errors.ts';
-import { requirePermission, resolveTenant } from '../auth/principal.ts';
+import { type Principal, requirePermission, resolveTenant } from '../auth/principal.ts';
 import type { Services } from '../context.ts';
 import { errorBody, statusOf, toStoreError } from '../http-errors.ts';
 import type { HttpRequest, WebSocketHandler, WebSocketLike } from '../http-types.ts';
+import { closeCredentialsRevoked, closeTenantInactive, StreamRegistry } from './stream-registry.ts';
+
+export { closeCredentialsRevoked, closeTenantInactive };
 
 /** Close code for a client that reads slower than events arrive (application range 4000-4999). */
 export const closeSlowConsumer = 4001;
 /** Close code when the subscription itself fails (catch-up error, live buffer overrun). */
 export const closeSubscriptionFailed = 4002;
+/** Close code after a filter message that is invalid or refused (an error frame says why first). */
+export const closeFilterRefused = 4005;
+
+const filterFields = new Set(['entity_id', 'event_type', 'tenant_id']);
+
+interface StreamFilter {
+  tenant: string;
+  entity_id?: string;
+  event_type?: string;
+}
 
 function param(req: HttpRequest, name: string): string | undefined {
   return req.query.get(name) ?? undefined;
 }
 
+/** Opening a stream, or changing its filter, spends a token like any request. */
+function takeToken(services: Services, principal: Principal): void {
+  if (services.limiter === null) return;
+  const tier = services.tenants.tierOf(principal.tenant) ?? tenantTierDefault;
+  const limit = services.limiter.take(principal.tenant, principal.keyId, tier);
+  if (!limit.allowed) {
+    services.metrics.rateLimited(principal.tenant);
+    throw new StoreError(ErrorCode.RATE_LIMITED, `rate limit of tenant ${principal.tenant} exceeded`, {
+      retry_after_seconds: limit.retryAfterSeconds,
+    });
+  }
+}
+
+function filterError(field: string, message: string): StoreError {
+  return new StoreError(ErrorCode.INVALID_QUERY, message, { field });
+}
+
+/**
+ * The filter of a filter message: a JSON object with `entity_id`, `event_type` and `tenant_id`, each a
+ * string, or null or absent for "any". It replaces the whole filter; rules as for the query string.
+ */
+function parseFilterMessage(principal: Principal, text: string): StreamFilter {
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch {
+    throw filterError('message', 'a filter message must be a JSON object');
+  }
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw filterError('message', 'a filter message must be a JSON object');
+  }
+  const obj = input as Record<string, unknown>;
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(obj)) {
+    if (!filterFields.has(key)) {
+      throw filterError(
+        key.length <= 64 ? key : 'message',
+        'unknown filter field (allowed: entity_id, event_type, tenant_id)',
+      );
+    }
+    const v = obj[key];
+    if (v === null) continue;
+    if (typeof v !== 'string') throw filterError(key, `${key} must be a string or null`);
+    out[key] = v;
+  }
+  const tenant = resolveTenant(principal, out.tenant_id);
+  const filter: StreamFilter = { tenant };
+  if (out.entity_id !== undefined) filter.entity_id = out.entity_id;
+  if (out.event_type !== undefined) filter.event_type = out.event_type;
+  shardQuery(filter, tenant);
+  return filter;
+}
+
 /**
  * Credentials come from the usual headers, or from `?token=` because browsers cannot set headers on a
- * WebSocket (the query string is never logged).
+ * WebSocket (the query string is never logged). The stream is closed when its credentials or tenant stop
+ * being valid (see StreamRegistry). A text message from the client replaces the filter (see
+ * parseFilterMessage); it applies to every event committed after the server read it.
  */
 export function streamHandler(services: Services): WebSocketHandler {
+  const registry = new StreamRegistry(services.auth, services.tenants);
   return async (req) => {
     try {
       const token = param(req, 'token');
@@ -30,17 +100,10 @@ export function streamHandler(services: Services): WebSocketHandler {
           ? req.headers
           : { ...req.headers, authorization: `Bearer ${token}` };
       const principal = await services.auth.authenticate(headers);
-      // Opening a stream spends a token like any request; a refused one is a 429 before the upgrade.
-      if (services.limiter !== null) {
-        const tier = services.tenants.tierOf(principal.tenant) ?? tenantTierDefault;
-        const limit = services.limiter.take(principal.tenant, principal.keyId, tier);
-        if (!limit.allowed) {
-          services.metrics.rateLimited(principal.tenant);
-          throw new StoreError(ErrorCode.RATE_LIMITED, `rate limit of tenant ${principal.tenant} exceeded`, {
-            retry_after_seconds: limit.retryAfterSeconds,
-          });
-        }
-      }
+      // As in the request pipeline: a deactivated or deleted tenant's credentials open nothing.
+      services.tenants.checkActive(principal.tenant);
+      // A refused token is a 429 before the upgrade.
+      takeToken(services, principal);
       requirePermission(principal, 'read');
       const tenant = resolveTenant(principal, param(req, 'tenant_id'));
       services.tenants.checkQuery(tenant);
@@ -63,36 +126,76 @@ export function streamHandler(services: Services): WebSocketHandler {
       services.tenants.recordQuery(tenant);
       return (ws: WebSocketLike) => {
         let closed = false;
-        let close: (() => void) | null = null;
+        // Each subscription gets a generation; only the newest one's events are sent. An older one may
+        // still be catching up when a filter message replaces it, and is closed as soon as it resolves.
+        let generation = 0;
+        let current: Subscription | null = null;
         const end = (code: number, reason: string) => {
           if (closed) return;
           closed = true;
-          close?.();
+          unregister();
+          current?.close();
           ws.close(code, reason);
         };
+        const guarded = { principal, tenant, close: end };
+        const unregister = registry.add(guarded);
         ws.onClose(() => {
           closed = true;
-          close?.();
+          unregister();
+          current?.close();
         });
-        services.store
-          .subscribe(
-            options,
-            (event) => {
-              if (closed) return;
-              // A bounded buffer per client: a slow reader is closed, never allowed to grow memory.
-              if (ws.bufferedBytes > services.streamClientBufferBytes)
-                end(closeSlowConsumer, 'slow consumer: send buffer limit exceeded');
-              else ws.send(event.json);
-            },
-            (err) => end(closeSubscriptionFailed, err.message.slice(0, 120)),
-          )
-          .then(
-            (sub) => {
-              if (closed) sub.close();
-              else close = () => sub.close();
-            },
-            (err: unknown) => end(closeSubscriptionFailed, toStoreError(err).message.slice(0, 120)),
-          );
+        const subscribe = (opts: typeof options | StreamFilter) => {
+          const mine = ++generation;
+          const stale = () => closed || mine !== generation;
+          // store.subscribe registers the live listener before it returns (no await before it), so
+          // an event committed after this call is never missed and one committed before never arrives.
+          services.store
+            .subscribe(
+              opts,
+              (event) => {
+                if (stale()) return;
+                // A bounded buffer per client: a slow reader is closed, never allowed to grow memory.
+                if (ws.bufferedBytes > services.streamClientBufferBytes)
+                  end(closeSlowConsumer, 'slow consumer: send buffer limit exceeded');
+                else ws.send(event.json);
+              },
+              (err) => {
+                if (!stale()) end(closeSubscriptionFailed, err.message.slice(0, 120));
+              },
+            )
+            .then(
+              (sub) => {
+                if (stale()) sub.close();
+                else current = sub;
+              },
+              (err: unknown) => {
+                if (!stale()) end(closeSubscriptionFailed, toStoreError(err).message.slice(0, 120));
+              },
+            );
+        };
+        ws.onMessage((text) => {
+          if (closed) return;
+          let filter: StreamFilter;
+          try {
+            takeToken(services, principal);
+            filter = parseFilterMessage(principal, text);
+            services.tenants.checkQuery(filter.tenant);
+          } catch (err) {
+            const e = toStoreError(err);
+            // The same error body an HTTP request would get, then a close: no event after a refused filter.
+            ws.send(errorBody(e, isStoreError(err) ? statusOf(e) : 500));
+            end(closeFilterRefused, 'filter refused');
+            return;
+          }
+          services.tenants.recordQuery(filter.tenant);
+          guarded.tenant = filter.tenant;
+          const old = current;
+          current = null;
+          // New listener first, then the old one goes: both happen before any further event is published.
+          subscribe(filter);
+          old?.close();
+        });
+        subscribe(options);
       };
     } catch (err) {
       const e = toStoreError(err);
