@@ -70,7 +70,9 @@ describe('GET /api/v1/events/query without limit', () => {
 
     const one = expectOk(await dev.get(`/api/v1/events/query?entity_id=${entity}`));
     expect(one.count).toBe(total / 2);
-    expect(one.events.map((e: Json) => e.version)).toEqual(Array.from({ length: total / 2 }, (_, i) => i + 1));
+    expect(one.events.map((e: Json) => e.version)).toEqual(
+      Array.from({ length: total / 2 }, (_, i) => i + 1),
+    );
 
     const typed = expectOk(await dev.get('/api/v1/events/query?event_type=bulk.a'));
     expect(typed.count).toBe(Math.ceil(total / 3));
@@ -90,7 +92,9 @@ describe('GET /api/v1/events/query without limit', () => {
     const rest = expectOk(await dev.get(`/api/v1/events/query?cursor=${page.next_cursor}`));
     expect(rest.count).toBe(total - 100);
     const all = expectOk(await dev.get('/api/v1/events/query'));
-    expect([...page.events, ...rest.events].map((e: Json) => e.id)).toEqual(all.events.map((e: Json) => e.id));
+    expect([...page.events, ...rest.events].map((e: Json) => e.id)).toEqual(
+      all.events.map((e: Json) => e.id),
+    );
   });
 
   it('a bad filter is still a clean 400 before anything streams', async () => {
