@@ -144,6 +144,9 @@ describe('commit and decode', () => {
   it('assigns a UUIDv7 from the commit time when no id was supplied', () => {
     const buf = encoded(prepared());
     commitEvent(buf, 0, 42, 3, ts);
+    // The WAL record's CRC covers committed frames; the per-event one is left unsealed on the write path.
+    expect(buf.readUInt32LE(OFF_CRC)).toBe(0);
+    sealCrc(buf, 0);
     expect(verifyCrc(buf, 0)).toBe(true);
     expect([readSeq(buf, 0), readVersion(buf, 0), readTimestampUs(buf, 0)]).toEqual([42, 3, ts]);
     const id = readId(buf, 0);
@@ -245,6 +248,7 @@ describe('commit and decode', () => {
           expect(readExpectedKind(buf, c.offset)).toBe(e.expectedKind);
           expect(readExpectedVersion(buf, c.offset)).toBe(e.expectedVersion);
           commitEvent(buf, c.offset, c.seq, c.version, c.timestampUs);
+          sealCrc(buf, c.offset);
           expect(verifyCrc(buf, c.offset)).toBe(true);
           const stored = decodeEvent(buf, c.offset, c.shard);
           const expectedPayload = JSON.parse(JSON.stringify(payload));
@@ -277,6 +281,7 @@ describe('integrity', () => {
   function committed(): Buffer {
     const buf = encoded(prepared({ metadata: { a: 1 } }));
     commitEvent(buf, 0, 7, 1, ts);
+    sealCrc(buf, 0);
     return buf;
   }
 
