@@ -284,6 +284,8 @@ export const httpStreamStallMsMax = 30_000;
 export const httpDiscardBytesMax = 64 * 1024 * 1024;
 /** ...and for at most this long, so a slow sender cannot hold a connection open by trickling. */
 export const httpDiscardMsMax = 5_000;
+/** How long a browser may cache a CORS preflight answer (Chrome caps it at 7,200 s, Firefox at 86,400 s). */
+export const corsPreflightMaxAgeSeconds = 600;
 /** In-flight requests get this long to finish on shutdown before their connections are cut. */
 export const httpShutdownGraceMsDefault = 10_000;
 export const httpShutdownGraceMsMax = 600_000;

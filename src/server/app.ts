@@ -2,6 +2,7 @@
 import { publicRouteTier, tenantTierDefault } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { Ctx, Route, Services } from './context.ts';
+import { withCors } from './cors.ts';
 import { sendError, toStoreError } from './http-errors.ts';
 import type { BodyWriter, HttpHandler, HttpResponse } from './http-types.ts';
 import { requestLogFields } from './logger.ts';
@@ -69,7 +70,7 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
     });
   }
 
-  return async (req, rawRes) => {
+  const handle: HttpHandler = async (req, rawRes) => {
     const started = performance.now();
     const res = new TrackedResponse(rawRes);
     let route = 'unmatched';
@@ -128,4 +129,5 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
     const fields = requestLogFields(req, res.code, ms, tenant === undefined ? { route } : { route, tenant });
     services.log('request', { level: res.code >= 500 ? 'warn' : 'debug', ...fields });
   };
+  return withCors(services, (path) => router.methodsAt(path), handle);
 }

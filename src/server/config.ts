@@ -29,6 +29,7 @@ import {
 } from '../constants.ts';
 import type { Durability } from '../engine/options.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
+import { checkCorsOrigins } from './cors.ts';
 
 export type HttpTransportKind = 'auto' | 'node' | 'hyper-express';
 export type JwtAlg = 'HS256' | 'EdDSA';
@@ -54,6 +55,8 @@ export interface ServerConfig {
   maxConnections: number;
   shutdownGraceMs: number;
   metricsPublic: boolean;
+  /** Origins browsers may call the API from: `*`, or a comma-separated list of `scheme://host[:port]`. */
+  corsOrigins: string;
   logLevel: LogLevel;
   /** Requests per second per tenant (token-bucket refill); 0 turns rate limiting off. */
   rateLimitPerSecond: number;
@@ -287,6 +290,14 @@ export const serverOptions: readonly OptionSpec[] = Object.freeze([
     type: 'boolean',
     default: false,
     description: 'Serve GET /metrics without authentication (for a Prometheus scraper on a private network).',
+  }),
+  option({
+    key: 'corsOrigins',
+    type: 'string',
+    default: '*',
+    description:
+      'Origins a browser page may call the API from (CORS): * for any, or a comma-separated list of scheme://host[:port]. Credentials are headers, never cookies.',
+    check: checkCorsOrigins,
   }),
   option({
     key: 'logLevel',

@@ -5,6 +5,7 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import { parseJsonExact } from '../event/json-numbers.ts';
 import type { AuthService } from './auth/auth-service.ts';
 import type { Principal } from './auth/principal.ts';
+import type { CorsPolicy } from './cors.ts';
 import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Metrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -21,6 +22,8 @@ export interface Services {
   /** Unsent bytes a stream client may fall behind before it is closed (4001). */
   streamClientBufferBytes: number;
   metricsPublic: boolean;
+  /** CORS headers on every response, and the answer to preflights. */
+  cors: CorsPolicy;
   log: (msg: string, fields?: object) => void;
 }
 

@@ -56,6 +56,30 @@ export class Router<H> {
     if (allowed.length > 0) throw notAllowed(method, path, allowed);
     throw new StoreError(ErrorCode.NOT_FOUND, `no route for ${method} ${path}`);
   }
+
+  /** The route pattern of `path` and every method registered for it (for OPTIONS), or null when unknown. */
+  methodsAt(path: string): { route: string; methods: string[] } | null {
+    const byMethod = this.exact.get(path);
+    if (byMethod !== undefined) return { route: path, methods: [...byMethod.keys()] };
+    const parts = path.split('/');
+    let route: string | undefined;
+    const methods: string[] = [];
+    for (const r of this.patterns) {
+      if (!sameShape(r.segments, parts)) continue;
+      route ??= r.pattern;
+      if (!methods.includes(r.method)) methods.push(r.method);
+    }
+    return route === undefined ? null : { route, methods };
+  }
+}
+
+/** Whether `parts` has the shape of `pattern` (literals equal, parameters non-empty), without decoding. */
+function sameShape(pattern: string[], parts: string[]): boolean {
+  if (pattern.length !== parts.length) return false;
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i].startsWith(':') ? parts[i] === '' : pattern[i] !== parts[i]) return false;
+  }
+  return true;
 }
 
 function matchSegments(pattern: string[], parts: string[]): Record<string, string> | null {

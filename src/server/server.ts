@@ -5,6 +5,7 @@ import { createHandler, type RouteSpec } from './app.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { parseTiers, type ServerConfig } from './config.ts';
 import type { Services } from './context.ts';
+import { CorsPolicy } from './cors.ts';
 import type { Transport, WebSocketHandler } from './http-types.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -123,6 +124,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       bodyLimitBytes: config.bodyLimitBytes,
       streamClientBufferBytes: options.streamClientBufferBytes ?? streamClientBufferBytesMax,
       metricsPublic: config.metricsPublic,
+      cors: new CorsPolicy(config.corsOrigins),
       log,
     };
     const websockets = new Map<string, WebSocketHandler>([

@@ -95,6 +95,7 @@ describe('loadConfig defaults and precedence', () => {
       ALLSOURCE_RATE_LIMIT_PER_SECOND: '0',
       ALLSOURCE_RATE_LIMIT_BURST: '5',
       ALLSOURCE_RATE_LIMIT_PER_KEY: 'true',
+      ALLSOURCE_CORS_ORIGINS: 'https://dash.example',
     });
     expect(c).toEqual({
       host: '0.0.0.0',
@@ -118,6 +119,7 @@ describe('loadConfig defaults and precedence', () => {
       rateLimitPerSecond: 0,
       rateLimitBurst: 5,
       rateLimitPerKey: true,
+      corsOrigins: 'https://dash.example',
     });
   });
 
@@ -266,6 +268,12 @@ describe('loadConfig validation names the option and its source', () => {
       argv: ['--max-connections', '0'],
       option: 'maxConnections',
       source: 'flag',
+    },
+    {
+      name: 'corsOrigins with a path (file)',
+      file: { corsOrigins: 'https://dash.example/app' },
+      option: 'corsOrigins',
+      source: 'file',
     },
     {
       name: 'rateLimitTiers not an object of tiers',

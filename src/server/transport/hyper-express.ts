@@ -20,6 +20,7 @@ import {
   type FullTransportOptions,
   internalErrorBody,
   jsonContentType,
+  keptHeaders,
   latch,
   parseQuery,
   payloadTooLarge,
@@ -225,7 +226,7 @@ class HxHttpResponse implements HttpResponse {
 
   sendOwn(status: number, body: string): void {
     if (this.#sent) return;
-    this.#write(status, { 'content-type': jsonContentType }, body);
+    this.#write(status, keptHeaders(this.#headers, { 'content-type': jsonContentType }), body);
   }
 
   stream(contentType: string): BodyWriter {

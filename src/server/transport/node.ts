@@ -37,6 +37,7 @@ import {
   type FullTransportOptions,
   internalErrorBody,
   jsonContentType,
+  keptHeaders,
   latch,
   requestIdFrom,
   requestTimedOut,
@@ -130,7 +131,7 @@ export class NodeResponse implements HttpResponse {
   /** Answers without the route's headers: for errors the transport detects itself. */
   sendOwn(status: number, body: string): void {
     if (this.#sent) return;
-    this.#write(status, { 'content-type': jsonContentType }, body);
+    this.#write(status, keptHeaders(this.#headers, { 'content-type': jsonContentType }), body);
   }
 
   #write(status: number, headers: OutgoingHttpHeaders, body: string | Buffer): void {

@@ -32,6 +32,18 @@ export function requestIdFrom(header: string | string[] | undefined): string {
   return typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
 }
 
+/**
+ * The headers an answer the transport gives itself (408, 500) keeps from the route's: the CORS ones, set
+ * before the route ran, without which a browser page could not read the error.
+ */
+export function keptHeaders<T extends Record<string, unknown>>(from: Record<string, unknown>, into: T): T {
+  for (const name in from) {
+    if (name.startsWith('access-control-') || name === 'vary')
+      (into as Record<string, unknown>)[name] = from[name];
+  }
+  return into;
+}
+
 export function errorBody(code: string, message: string): string {
   return JSON.stringify({ error: { code, message } });
 }
