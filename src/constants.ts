@@ -289,6 +289,11 @@ export const corsPreflightMaxAgeSeconds = 600;
 /** In-flight requests get this long to finish on shutdown before their connections are cut. */
 export const httpShutdownGraceMsDefault = 10_000;
 export const httpShutdownGraceMsMax = 600_000;
+/**
+ * After SIGTERM the process exits at the latest this long after the grace period (exit code 1, naming what
+ * was still open): room to flush tenant usage and close the store, and a bound if either hangs.
+ */
+export const shutdownBackstopMarginMs = 15_000;
 /** Longest client-supplied x-request-id that is echoed; longer or odd ones are replaced by a generated id. */
 export const httpRequestIdCharsMax = 64;
 /** Largest message a WebSocket client may send (stream filters are small); bigger ones close the socket. */

@@ -1,4 +1,5 @@
 // Command-line entry of the server (`npm start`): read config, start, print where it listens, stop on signals.
+import { shutdownBackstopMarginMs } from '../constants.ts';
 import { helpText, loadConfig } from './config.ts';
 import { startServer } from './server.ts';
 
@@ -23,9 +24,23 @@ process.stdout.write(
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stopping) return;
+    if (stopping) {
+      // An operator (or an orchestrator) asking twice wants the process gone now.
+      process.stderr.write(`${signal} again during shutdown: exiting now\n`);
+      process.exit(1);
+    }
     stopping = true;
     process.stdout.write(`${signal}: finishing in-flight requests, then closing the store\n`);
+    // A backstop: whatever hangs (a connection, a worker, a store close), the process ends. Unref'd, so a
+    // clean close exits as soon as it is done.
+    const backstopMs = config.shutdownGraceMs + shutdownBackstopMarginMs;
+    setTimeout(() => {
+      const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+      process.stderr.write(
+        `shutdown not finished ${backstopMs} ms after ${signal}; still open: ${open.join(', ') || 'nothing'}; exiting\n`,
+      );
+      process.exit(1);
+    }, backstopMs).unref();
     server.close().then(
       () => process.exit(0),
       (err: unknown) => {
