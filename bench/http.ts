@@ -10,14 +10,12 @@
 // the ceiling is measured right before ours, so the ratio compares neighbours in time on a noisy machine.
 // Reported: events/s and requests/s (2xx responses over the measured seconds), p50 / p99 latency, non-2xx and
 // errors (both must be 0), and events per fsync from GET /api/v1/stats before and after the measured run.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { type Child, cleanEnv, killAll, repo, spawnChild } from './lib/children.ts';
 
 // autocannon ships no type declarations: the slice of its programmatic API used here.
 interface Histogram {
@@ -141,78 +139,9 @@ interface CaseResult {
   ratio: number;
 }
 
-// --- child processes -------------------------------------------------------------------------------------
-
-const live = new Set<ChildProcess>();
-
-interface Child {
-  url: string;
-  /** The first line the child printed with its URL (the server names its transport there). */
-  banner: string;
-  stop(): Promise<void>;
-}
-
-/** Spawns `node <script> ...args` and waits for its `listening on http://...` line (30 s at most). */
-function spawnChild(name: string, script: string, argv: string[], env: NodeJS.ProcessEnv): Promise<Child> {
-  const proc = spawn(process.execPath, [script, ...argv], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  live.add(proc);
-  // stdin stays open and unwritten: the ceiling exits when it closes (if we die); a closed pipe is no error.
-  proc.stdin!.on('error', () => {});
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  exited.then(() => live.delete(proc));
-  const tail: string[] = [];
-  const remember = (line: string) => {
-    tail.push(line);
-    if (tail.length > 20) tail.shift();
-  };
-  let listening = false;
-  // Before it listens, what a child says is kept for the error; after, its warnings are shown as they come.
-  const show = (line: string) => {
-    if (listening) process.stderr.write(`[${name}] ${line}\n`);
-    else remember(line);
-  };
-  createInterface({ input: proc.stderr! }).on('line', show);
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    const timer = (ms: number) => new Promise<'timeout'>((r) => setTimeout(r, ms, 'timeout').unref());
-    if ((await Promise.race([exited, timer(15_000)])) === 'timeout') {
-      process.stderr.write(`[${name}] did not stop within 15 s of SIGTERM: SIGKILL\n`);
-      proc.kill('SIGKILL');
-      await Promise.race([exited, timer(5_000)]);
-    }
-  };
-  return new Promise<Child>((resolve, reject) => {
-    const fail = (why: string) => {
-      if (listening) return;
-      listening = true;
-      clearTimeout(deadline);
-      proc.kill('SIGKILL');
-      reject(new Error(`${name} ${why}${tail.length > 0 ? `; its last lines:\n${tail.join('\n')}` : ''}`));
-    };
-    const deadline = setTimeout(() => fail('printed no URL within 30 s'), 30_000);
-    proc.once('exit', (code, signal) => fail(`exited (${signal ?? code}) before listening`));
-    proc.on('error', (err) => fail(`could not start: ${err.message}`));
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const m = /listening on (http:\/\/[^\s)]+)/.exec(line);
-      if (!listening && m !== null) {
-        listening = true;
-        clearTimeout(deadline);
-        resolve({ url: m[1], banner: line, stop });
-        return;
-      }
-      // After startup only warnings, errors and the shutdown notice reach stdout (--log-level warn).
-      if (!/^SIG(TERM|INT): /.test(line)) show(line);
-    });
-  });
-}
-
 /** Data directories of servers not yet stopped: removed on any exit, also an interrupted one. */
 const dataDirs = new Set<string>();
 
-function killAll(): void {
-  for (const proc of live) proc.kill('SIGKILL');
-}
 process.on('exit', () => {
   killAll();
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -222,15 +151,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     killAll();
     process.exit(130);
   });
-}
-
-const repo = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
-
-/** The inherited environment without ALLSOURCE_* settings, so the shell cannot change what is measured. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ALLSOURCE_')) env[k] = v;
-  return env;
 }
 
 interface Store {

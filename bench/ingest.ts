@@ -18,6 +18,9 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import b from 'benny';
 import { openStore, type Store } from '../src/index.ts';
+import { pipelinedInFlight } from './groups/ingest.ts';
+import { original as originalFigures } from './lib/original.ts';
+import { ingestEvents } from './lib/workload.ts';
 
 interface Args {
   shards: number[];
@@ -49,20 +52,10 @@ function parseArgs(argv: string[]): Args {
 }
 
 /** The Rust original's report (in-memory, no WAL, Apple M-series), by batch size. */
-const original: Record<number, number> = { 100: 442_660, 1000: 469_000, 10000: 361_220 };
+const original = originalFigures.ingestEventsPerSecond;
 
-/** In-flight calls per batch size for the pipelined cases: enough to keep every shard's ring busy. */
-function pipelinedInFlight(batch: number, shards: number): number {
-  return Math.max(2, Math.min(256, Math.round((16_384 * shards) / batch)));
-}
-
-function events(batch: number) {
-  return Array.from({ length: batch }, (_, i) => ({
-    event_type: 'benchmark.event',
-    entity_id: `entity-${i % 100}`,
-    payload: { index: i, data: 'payload' },
-  }));
-}
+/** The ingestion workload of the original's report (bench/lib/workload.ts), one batch. */
+const events = (batch: number) => ingestEvents(batch);
 
 interface CaseResult {
   shards: number;

@@ -7,6 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sustainedAppend } from '../bench/lib/sustained.ts';
 import { openStore } from '../src/index.ts';
 
 const windowMs = 500;
@@ -35,40 +36,11 @@ interface Row {
   fsyncMsAvg: number;
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s[Math.floor(s.length / 2)];
-}
-
 async function run(shards: number): Promise<Row> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scaling-'));
   const store = await openStore({ dataDir, shards, durability: 'fsync', logLevel: 'silent' });
   const inFlight = 8 * shards;
-  let acked = 0;
-  let stop = false;
-  const workers = Array.from({ length: inFlight }, async () => {
-    while (!stop) {
-      await store.append(events);
-      acked += batch;
-    }
-  });
-  // Warm up one window, then sample.
-  await new Promise((r) => setTimeout(r, windowMs));
-  const rates: number[] = [];
-  const eluStart = performance.eventLoopUtilization();
-  let last = acked;
-  let lastAt = performance.now();
-  const deadline = lastAt + seconds * 1000;
-  while (performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, windowMs));
-    const now = performance.now();
-    rates.push(((acked - last) * 1000) / (now - lastAt));
-    last = acked;
-    lastAt = now;
-  }
-  const elu = performance.eventLoopUtilization(eluStart);
-  stop = true;
-  await Promise.all(workers);
+  const r = await sustainedAppend(store, { writers: inFlight, batchFor: () => events, seconds, windowMs });
   const stats = await store.stats();
   await store.close();
   rmSync(dataDir, { recursive: true, force: true });
@@ -76,9 +48,9 @@ async function run(shards: number): Promise<Row> {
   return {
     shards,
     inFlight,
-    eventsPerSecondMedian: Math.round(median(rates)),
+    eventsPerSecondMedian: r.eventsPerSecond,
     eventsPerFsync: Math.round(stats.eventsPerFsync),
-    frontElu: Number(elu.utilization.toFixed(2)),
+    frontElu: Number(r.frontElu.toFixed(2)),
     fsyncMsAvg: Number(fsyncMs.toFixed(2)),
   };
 }

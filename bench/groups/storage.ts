@@ -1,0 +1,101 @@
+// Owns group 5 of the original's report: Parquet write (encoder only), snapshot creation, sequential durable writes.
+import { original } from '../lib/original.ts';
+import { encodeSegment } from '../lib/parquet-encode.ts';
+import { originalRow, originalTable } from '../lib/rows.ts';
+import { median } from '../lib/stats.ts';
+import { checkAppended, load, withStore } from '../lib/store.ts';
+import { sampleAsync, sampleSync } from '../lib/timing.ts';
+import { ingestEvents } from '../lib/workload.ts';
+import type { Group } from './group.ts';
+
+const parquetEvents = 1_000;
+const snapshotEntityEvents = 500;
+/** Entities of 500 events each: every snapshot sample takes a fresh one, so each call really makes one. */
+const snapshotEntitiesQuick = 20;
+const snapshotEntitiesFull = 100;
+const sequentialWrites = 100;
+const sequentialRoundsQuick = 3;
+const sequentialRoundsFull = 10;
+/** No automatic snapshots: store.snapshot must build each one from the 500 events. */
+const noAutoSnapshots = 1_000_000;
+
+export const storageGroup: Group = {
+  id: 'storage',
+  title: 'Storage',
+  estimateSeconds: { quick: 8, full: 25 },
+  async run(ctx, result) {
+    const events = ingestEvents(parquetEvents);
+    const parquetUs = median(sampleSync(() => encodeSegment(events, 1_700_000_000_000_000n), ctx.limits));
+
+    const entities = ctx.quick ? snapshotEntitiesQuick : snapshotEntitiesFull;
+    const snapshotUs = await withStore(ctx.dir, { snapshotEveryEvents: noAutoSnapshots }, async (store) => {
+      const all = [];
+      for (let i = 0; i < entities * snapshotEntityEvents; i++) {
+        all.push({ event_type: 'snapshot.test', entity_id: `snap-${i % entities}`, payload: { value: i } });
+      }
+      await load(store, all);
+      let next = 0;
+      const samples = await sampleAsync(() => store.snapshot(undefined, `snap-${next++}`), {
+        ...ctx.limits,
+        warmupCalls: 0,
+        samplesMax: entities,
+        samplesMin: Math.min(entities, ctx.limits.samplesMin),
+      });
+      return median(samples);
+    });
+
+    // One shard, one event per call, each call waiting for the previous: every write pays a full fdatasync.
+    const rounds = ctx.quick ? sequentialRoundsQuick : sequentialRoundsFull;
+    const sequentialUs = await withStore(ctx.dir, { shards: 1 }, async (store) => {
+      let k = 0;
+      const samples = await sampleAsync(
+        async () => {
+          for (let i = 0; i < sequentialWrites; i++) {
+            checkAppended(
+              await store.append([
+                { event_type: 'durable.write', entity_id: 'entity-seq', payload: { i: k++ } },
+              ]),
+            );
+          }
+        },
+        { ...ctx.limits, warmupCalls: 1, samplesMax: rounds, samplesMin: rounds },
+      );
+      return median(samples);
+    });
+    result.values['storage.parquet1000Us'] = parquetUs;
+    result.values['storage.snapshot500Us'] = snapshotUs;
+    result.values['storage.sequential100Us'] = sequentialUs;
+    result.tables.push(
+      originalTable(
+        'Storage operations, median',
+        [
+          originalRow(
+            'Parquet write of 1,000 events (encoder only: apache-arrow + parquet-wasm, ZSTD)',
+            parquetUs,
+            original.parquetWrite1000Us,
+            'us',
+            'lower',
+          ),
+          originalRow(
+            'snapshot creation, entity with 500 events (store.snapshot)',
+            snapshotUs,
+            original.snapshot500Us,
+            'us',
+            'lower',
+          ),
+          originalRow(
+            '100 sequential durable writes of one event each (1 shard)',
+            sequentialUs,
+            original.sequentialDurable100Us,
+            'us',
+            'lower',
+          ),
+        ],
+        [
+          'The store does not write Parquet segments yet: the first row is the encode of the DESIGN section 3 ' +
+            'segment schema into an in-memory file, no disk write, labelled "encoder only".',
+        ],
+      ),
+    );
+  },
+};
