@@ -322,3 +322,33 @@ assert(
   rateLimitBurstDefault >= rateLimitPerSecondDefault,
   'default burst covers one second of the default rate',
 );
+
+// --- Segments (src/shard/segments) ---
+/** Rows per Parquet row group: small enough that reading one entity's rows decodes little else. */
+export const segmentRowGroupRows = 4096;
+/** A shard seals its memtable into a segment past this many unsealed events (option sealEvents). */
+export const sealEventsDefault = 250_000;
+export const sealEventsMin = 1_000;
+export const sealEventsMax = 10_000_000;
+/** ...or past this many bytes of unsealed event frames (option sealBytes). */
+export const sealBytesDefault = 64 * 1024 * 1024;
+export const sealBytesMin = 4 * 1024 * 1024;
+export const sealBytesMax = 1024 * 1024 * 1024;
+/** ...or when its oldest unsealed event is this old (option sealAfterMs). */
+export const sealAfterMsDefault = 60_000;
+export const sealAfterMsMin = 2_000;
+export const sealAfterMsMax = 24 * 60 * 60 * 1000;
+/** A failed seal (encoder or disk error) is retried after this long; the events stay in the WAL meanwhile. */
+export const sealRetryMs = 1_000;
+/** How often an idle shard looks for its encoder's answer while a seal is in flight. */
+export const shardSealPollMs = 5;
+
+assert(
+  sealEventsDefault >= sealEventsMin && sealEventsDefault <= sealEventsMax,
+  'sealEventsDefault in range',
+);
+assert(sealBytesDefault >= sealBytesMin && sealBytesDefault <= sealBytesMax, 'sealBytesDefault in range');
+assert(
+  sealAfterMsDefault >= sealAfterMsMin && sealAfterMsDefault <= sealAfterMsMax,
+  'sealAfterMsDefault in range',
+);

@@ -9,6 +9,15 @@ import {
   ringBytesMax,
   ringBytesMin,
   ringWaitMsMax,
+  sealAfterMsDefault,
+  sealAfterMsMax,
+  sealAfterMsMin,
+  sealBytesDefault,
+  sealBytesMax,
+  sealBytesMin,
+  sealEventsDefault,
+  sealEventsMax,
+  sealEventsMin,
   shardsMax,
   snapshotEveryEventsDefault,
   walSegmentBytesMaxDefault,
@@ -35,6 +44,12 @@ export interface StoreOptions {
   payloadBytesMax?: number;
   dedupWindowEntries?: number;
   snapshotEveryEvents?: number;
+  /** A shard seals its unsealed events into a Parquet segment past this many events... */
+  sealEvents?: number;
+  /** ...or past this many bytes of event frames... */
+  sealBytes?: number;
+  /** ...or once the oldest unsealed event is this old (and on store.flush()). */
+  sealAfterMs?: number;
   /** Default tenant for calls that name none. */
   defaultTenant?: string;
   logLevel?: 'info' | 'silent';
@@ -55,6 +70,9 @@ export const defaultOptions: FilledOptions = Object.freeze({
   payloadBytesMax: payloadBytesMaxDefault,
   dedupWindowEntries: dedupWindowEntriesDefault,
   snapshotEveryEvents: snapshotEveryEventsDefault,
+  sealEvents: sealEventsDefault,
+  sealBytes: sealBytesDefault,
+  sealAfterMs: sealAfterMsDefault,
   defaultTenant: 'default',
   logLevel: 'info',
   io: Object.freeze({ kind: 'node' }) as FileIOSpec,
@@ -100,6 +118,9 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
   integer('payloadBytesMax', o.payloadBytesMax, 1, o.ringBytes / 4);
   integer('dedupWindowEntries', o.dedupWindowEntries, 0, 100_000_000);
   integer('snapshotEveryEvents', o.snapshotEveryEvents, 1, 1_000_000);
+  integer('sealEvents', o.sealEvents, sealEventsMin, sealEventsMax);
+  integer('sealBytes', o.sealBytes, sealBytesMin, sealBytesMax);
+  integer('sealAfterMs', o.sealAfterMs, sealAfterMsMin, sealAfterMsMax);
   if (typeof o.defaultTenant !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(o.defaultTenant)) {
     throw invalid('defaultTenant', 'must match [A-Za-z0-9_-]{1,64}', o.defaultTenant);
   }

@@ -158,6 +158,9 @@ export class Store extends EventEmitter {
       walSegmentBytesMax: o.walSegmentBytesMax,
       dedupWindowEntries: o.dedupWindowEntries,
       snapshotEveryEvents: o.snapshotEveryEvents,
+      sealEvents: o.sealEvents,
+      sealBytes: o.sealBytes,
+      sealAfterMs: o.sealAfterMs,
       io: o.io,
       generation: this.generations[k],
       logLevel: o.logLevel,
@@ -482,6 +485,15 @@ export class Store extends EventEmitter {
   async stallShardForTest(shard: number, ms: number): Promise<void> {
     this.checkOpen();
     await this.clients[shard].requestJson(Ingress.STALL, { ms }, this.options.ringWaitMs);
+  }
+
+  /**
+   * Seals every shard's committed events into Parquet segments now; resolves once they are durable and
+   * listed in each shard's MANIFEST (the WAL files they cover are deleted by then).
+   */
+  async flush(): Promise<void> {
+    this.checkOpen();
+    await Promise.all(this.clients.map((c) => c.requestJson(Ingress.FLUSH, null, this.options.ringWaitMs)));
   }
 
   /** Drains every ring, syncs every WAL, stops the workers. Calls after close fail with E_CLOSED. */

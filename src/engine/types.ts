@@ -88,6 +88,10 @@ export interface ShardStats {
   snapshots: number;
   dedupEntries: number;
   walSegments: number;
+  /** Parquet segments listed in the shard's MANIFEST. */
+  segments: number;
+  /** Last seq held by a segment (0 when none): events after it are only in the WAL and memtable. */
+  sealedSeq: number;
   generation: number;
   durableSeq: number;
   fsyncs: number;

@@ -49,7 +49,7 @@ export class Memtable {
   bytes = 0;
 
   constructor() {
-    this.chunk = Buffer.allocUnsafeSlow(arenaChunkBytes);
+    this.chunk = sharedChunk(arenaChunkBytes);
     this.chunks.push(this.chunk);
   }
 
@@ -185,6 +185,16 @@ export class Memtable {
     this.bytes += frameBytes;
   }
 
+  /** The shared memory behind arena chunk `k` (the segment encoder reads committed frames from it). */
+  chunkMemory(k: number): SharedArrayBuffer {
+    return this.chunks[k].buffer as SharedArrayBuffer;
+  }
+
+  /** Arena chunk number of local event `i`. */
+  chunkIndexAt(i: number): number {
+    return this.chunkOf.data[i];
+  }
+
   /** The chunk holding local event `i`, and its offset. */
   chunkAt(i: number): Buffer {
     return this.chunks[this.chunkOf.data[i]];
@@ -195,9 +205,14 @@ export class Memtable {
   }
 
   private nextChunk(minBytes: number): void {
-    this.chunk = Buffer.allocUnsafeSlow(Math.max(arenaChunkBytes, minBytes));
+    this.chunk = sharedChunk(Math.max(arenaChunkBytes, minBytes));
     this.chunks.push(this.chunk);
     this.chunkIndex = this.chunks.length - 1;
     this.used = 0;
   }
+}
+
+/** Arena chunks live in SharedArrayBuffers so a sealing thread can read committed frames without a copy. */
+function sharedChunk(bytes: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(bytes));
 }

@@ -20,6 +20,8 @@ export const Ingress = {
   STALL: 8,
   /** Drain, sync, close files, end the shard task. Ordered behind every write before it. */
   CLOSE: 7,
+  /** Seal everything committed before it into a segment; answered once the segment is in the MANIFEST. */
+  FLUSH: 9,
 } as const;
 
 export const Completion = {
@@ -88,6 +90,9 @@ export interface ShardTaskInput {
   walSegmentBytesMax: number;
   dedupWindowEntries: number;
   snapshotEveryEvents: number;
+  sealEvents: number;
+  sealBytes: number;
+  sealAfterMs: number;
   io: import('../io/file-io.ts').FileIOSpec;
   /** Increments on every restart, so a shard can tell a fresh start from a recovery in its logs. */
   generation: number;

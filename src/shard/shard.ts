@@ -7,6 +7,7 @@ import {
   shardBatchesPerYield,
   shardBatchFramesMax,
   shardIdleWaitMs,
+  shardSealPollMs,
 } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import {
@@ -54,6 +55,8 @@ import {
   writeHeader,
 } from './protocol.ts';
 import { type QueryOutput, runQuery } from './query.ts';
+import { decodeSegment } from './segments/decode.ts';
+import { SegmentStore } from './segments/segment-store.ts';
 import { EntityStates } from './state.ts';
 import { tenantCounts } from './tenant-counts.ts';
 import { Wal, type WalMark } from './wal.ts';
@@ -88,6 +91,7 @@ export class Shard {
 
   // Idempotency window over the ids of the newest events (client-chosen and store-assigned alike).
   private readonly ids: IdWindow;
+  private readonly segments: SegmentStore;
 
   // Current batch (group commit) state. Entity versions are bumped in place and undone from a log on abort.
   private nextSeq = 1;
@@ -111,6 +115,7 @@ export class Shard {
   private lastSyncUs = 0;
   private unsyncedSeq = 0;
   private crash: CrashRequest | null = null;
+  private readonly flushRequests: number[] = [];
   private closeRequestId = -1;
   private stallRequestId = -1;
   private stallMs = 0;
@@ -126,20 +131,59 @@ export class Shard {
     this.clock = new SharedClock(input.clock, now);
     this.states = new EntityStates(input.snapshotEveryEvents, now);
     this.ids = new IdWindow(input.dedupWindowEntries);
+    this.segments = new SegmentStore({
+      dir: input.dir,
+      io,
+      ioSpec: input.io,
+      log,
+      shard: input.shard,
+      sealEvents: input.sealEvents,
+      sealBytes: input.sealBytes,
+      sealAfterMs: input.sealAfterMs,
+      nowMs: () => now() / 1000,
+    });
   }
 
-  /** Opens the WAL and replays it into the memtable and indexes. */
+  /**
+   * Loads the sealed segments the MANIFEST lists, then replays the WAL from its checkpoint (the events
+   * no segment holds yet) into the memtable and indexes.
+   */
   open(): void {
+    const sealed = this.segments.open();
+    for (const name of sealed.segments) {
+      const path = this.segments.segmentPath(name);
+      const decoded = decodeSegment(this.io.readFile(path), path);
+      this.replay(decoded.frames, -1, 0);
+    }
+    const sealedBytes = this.memtable.bytes;
     const walDir = join(this.input.dir, 'wal');
     const opened = Wal.open(this.io, walDir, {
       segmentBytesMax: this.input.walSegmentBytesMax,
       log: this.log,
+      ...(sealed.walCheckpointSegment > 0 ? { fromSegment: sealed.walCheckpointSegment } : {}),
     });
     this.wal = opened.wal;
     let records = 0;
     opened.recovered.forEachRecord((payload: Buffer, segment: number, offset: number) => {
       this.replay(payload, segment, offset);
       records++;
+    });
+    // WAL files the MANIFEST's checkpoint already covers (a crash came between the two deletions).
+    if (sealed.walCheckpointSegment > 0) this.wal.dropSegmentsBefore(sealed.walCheckpointSegment);
+    this.segments.noteCommitted(
+      this.nextSeq - 1 - this.segments.sealedSeq,
+      this.memtable.bytes - sealedBytes,
+    );
+    this.segments.attach({
+      dropWalBefore: (segment) => this.wal.dropSegmentsBefore(segment),
+      settleFlush: (requestId, error) =>
+        error === null
+          ? this.outbox.sendJson(
+              Completion.JSON_RESULT,
+              requestId,
+              `{"sealedSeq":${this.segments.sealedSeq}}`,
+            )
+          : this.outbox.sendJson(Completion.ERROR, requestId, JSON.stringify(error.toJSON())),
     });
     this.batchFirstSeq = this.nextSeq;
     this.control.store(ControlSlot.durableSeq, this.nextSeq - 1);
@@ -214,6 +258,7 @@ export class Shard {
       let frame = this.ingress.read();
       if (frame === null) {
         this.syncIfDue();
+        this.maybeSeal();
         await this.ingress.waitForData(this.idleWaitMs());
         continue;
       }
@@ -230,6 +275,9 @@ export class Shard {
       this.ingress.release();
       this.commitBatch();
       this.memtable.endBatch(true);
+      for (const requestId of this.flushRequests.splice(0))
+        this.segments.requestFlush(requestId, this.nextSeq - 1);
+      this.maybeSeal();
       await this.outbox.flush();
       await this.answerReads();
       if (this.crash !== null) await this.doCrash(this.crash);
@@ -240,8 +288,35 @@ export class Shard {
   }
 
   private idleWaitMs(): number {
-    if (this.input.durability !== 'interval' || this.unsyncedSeq === 0) return shardIdleWaitMs;
-    return Math.max(1, this.input.fsyncIntervalMs);
+    // A seal in flight finishes on a message from the encoder: look again soon for flushes it answers.
+    let ms = this.segments.sealing ? shardSealPollMs : Math.min(shardIdleWaitMs, this.segments.msUntilDue());
+    if (this.input.durability === 'interval' && this.unsyncedSeq !== 0)
+      ms = Math.min(ms, Math.max(1, this.input.fsyncIntervalMs));
+    return Math.max(1, ms);
+  }
+
+  /** Starts a seal of everything committed when a limit is passed (between batches, never inside one). */
+  private maybeSeal(): void {
+    if (!this.segments.shouldSeal()) return;
+    const firstSeq = this.segments.sealedSeq + 1;
+    const lastSeq = this.nextSeq - 1;
+    // Events after lastSeq go to a fresh WAL segment: every file before it is wholly covered once sealed.
+    const checkpoint = this.wal.rotate();
+    const chunks: SharedArrayBuffer[] = [];
+    const chunkSlot = new Map<number, number>();
+    const locations = new Uint32Array(2 * (lastSeq - firstSeq + 1));
+    for (let seq = firstSeq, k = 0; seq <= lastSeq; seq++, k += 2) {
+      const c = this.memtable.chunkIndexAt(seq - 1);
+      let slot = chunkSlot.get(c);
+      if (slot === undefined) {
+        slot = chunks.length;
+        chunks.push(this.memtable.chunkMemory(c));
+        chunkSlot.set(c, slot);
+      }
+      locations[k] = slot;
+      locations[k + 1] = this.memtable.offsetAt(seq - 1);
+    }
+    this.segments.startSeal(lastSeq, checkpoint, { chunks, locations });
   }
 
   private handleFrame(frame: Uint8Array): void {
@@ -278,6 +353,10 @@ export class Shard {
         return;
       case Ingress.CLOSE:
         this.closeRequestId = requestId;
+        return;
+      case Ingress.FLUSH:
+        // Everything committed before this frame (and in this batch so far) is what the flush covers.
+        this.flushRequests.push(requestId);
         return;
       case Ingress.STALL:
         this.stallMs = (
@@ -473,8 +552,11 @@ export class Shard {
         this.wal.rollback(mark);
       }
     }
-    if (ioError === null) this.applyBatch();
-    else this.abortBatch();
+    if (ioError === null) {
+      const bytesBefore = this.memtable.bytes;
+      this.applyBatch();
+      this.segments.noteCommitted(events, this.memtable.bytes - bytesBefore);
+    } else this.abortBatch();
     this.writeResults(ioError);
     this.resetBatch();
   }
@@ -638,6 +720,8 @@ export class Shard {
       snapshots: this.states.snapshotCount,
       dedupEntries: this.ids.size,
       walSegments: this.wal.segments().length,
+      segments: this.segments.count,
+      sealedSeq: this.segments.sealedSeq,
       generation: this.input.generation,
     };
   }
@@ -669,6 +753,7 @@ export class Shard {
   private async close(): Promise<void> {
     this.state = 'closing';
     if (this.unsyncedSeq > 0 || this.input.durability !== 'fsync') this.sync();
+    await this.segments.close();
     this.wal.close();
     this.outbox.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');
     await this.outbox.flush();
@@ -678,6 +763,7 @@ export class Shard {
   /** Closes files after a failure, best effort (the task is ending anyway). */
   dispose(): void {
     if (this.state === 'closed') return;
+    void this.segments.close();
     try {
       this.wal?.close();
     } catch {

@@ -19,6 +19,8 @@ function shard(k: number, over: Partial<ShardStats> = {}): ShardStats {
     snapshots: 0,
     dedupEntries: 0,
     walSegments: 1,
+    segments: 0,
+    sealedSeq: 0,
     generation: 0,
     durableSeq: 0,
     fsyncs: 10,

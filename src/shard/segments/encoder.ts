@@ -1,0 +1,58 @@
+// Owns the segment encoder thread's work: encode the frames a shard hands over, write the file durably.
+//
+// It runs beside the shard so that encoding (tens to hundreds of milliseconds per seal) never stalls group
+// commits. The frames stay in the shard's arena, which lives in SharedArrayBuffers: nothing is copied to
+// hand them over, and the shard never rewrites committed bytes.
+import type { MessagePort } from 'node:worker_threads';
+import { StoreError } from '../../errors.ts';
+import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts';
+import { encodeSegment } from './encode.ts';
+
+export interface EncodeRequest {
+  id: number;
+  /** Final path of the segment; it is written as `<path>.tmp`, fsynced, renamed, and its directory fsynced. */
+  path: string;
+  chunks: SharedArrayBuffer[];
+  /** (chunk index, byte offset) per event, in seq order. */
+  locations: Uint32Array;
+  io: FileIOSpec;
+}
+
+export type EncodeReply =
+  | {
+      id: number;
+      ok: true;
+      rows: number;
+      firstSeq: number;
+      lastSeq: number;
+      minTsUs: number;
+      maxTsUs: number;
+      bytes: number;
+    }
+  | { id: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
+
+/** One FileIO per spec for the thread's life, so a fault plan counts calls across seals as it would in a shard. */
+const ios = new Map<string, FileIO>();
+
+export function encodeAndWrite(req: EncodeRequest): EncodeReply {
+  try {
+    const seg = encodeSegment({ chunks: req.chunks.map((c) => new Uint8Array(c)), locations: req.locations });
+    const key = JSON.stringify(req.io);
+    let io = ios.get(key);
+    if (io === undefined) {
+      io = createFileIO(req.io);
+      ios.set(key, io);
+    }
+    io.writeFileAtomic(req.path, seg.bytes);
+    const { bytes, ...rest } = seg;
+    return { id: req.id, ok: true, ...rest, bytes: bytes.length };
+  } catch (err) {
+    const e = err instanceof StoreError ? err.toJSON() : { code: 'E_INTERNAL', message: String(err) };
+    return { id: req.id, ok: false, error: e };
+  }
+}
+
+/** The thread's loop: one request at a time, in order. */
+export function serveEncoder(port: MessagePort): void {
+  port.on('message', (req: EncodeRequest) => port.postMessage(encodeAndWrite(req)));
+}
