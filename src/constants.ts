@@ -340,6 +340,14 @@ export const sealAfterMsMin = 2_000;
 export const sealAfterMsMax = 24 * 60 * 60 * 1000;
 /** A failed seal (encoder or disk error) is retried after this long; the events stay in the WAL meanwhile. */
 export const sealRetryMs = 1_000;
+/** Segment files a shard keeps open for reads (their Parquet footers stay parsed); more are closed LRU. */
+export const segmentFilesOpenMax = 64;
+/** Decoded row groups of sealed events a shard keeps, in bytes (option cacheBytes). */
+export const cacheBytesDefault = 32 * 1024 * 1024;
+export const cacheBytesMin = 1024 * 1024;
+export const cacheBytesMax = 64 * 1024 * 1024 * 1024;
+/** Attempts a read makes to load the row groups it needs before it fails (each attempt loads all it missed). */
+export const sealedReadAttemptsMax = 8;
 /** How often an idle shard looks for its encoder's answer while a seal is in flight. */
 export const shardSealPollMs = 5;
 

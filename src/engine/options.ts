@@ -9,6 +9,9 @@ import {
   ringBytesMax,
   ringBytesMin,
   ringWaitMsMax,
+  cacheBytesDefault,
+  cacheBytesMax,
+  cacheBytesMin,
   sealAfterMsDefault,
   sealAfterMsMax,
   sealAfterMsMin,
@@ -50,6 +53,8 @@ export interface StoreOptions {
   sealBytes?: number;
   /** ...or once the oldest unsealed event is this old (and on store.flush()). */
   sealAfterMs?: number;
+  /** Bytes of decoded sealed row groups each shard caches for reads of sealed events. */
+  cacheBytes?: number;
   /** Default tenant for calls that name none. */
   defaultTenant?: string;
   logLevel?: 'info' | 'silent';
@@ -73,6 +78,7 @@ export const defaultOptions: FilledOptions = Object.freeze({
   sealEvents: sealEventsDefault,
   sealBytes: sealBytesDefault,
   sealAfterMs: sealAfterMsDefault,
+  cacheBytes: cacheBytesDefault,
   defaultTenant: 'default',
   logLevel: 'info',
   io: Object.freeze({ kind: 'node' }) as FileIOSpec,
@@ -121,6 +127,7 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
   integer('sealEvents', o.sealEvents, sealEventsMin, sealEventsMax);
   integer('sealBytes', o.sealBytes, sealBytesMin, sealBytesMax);
   integer('sealAfterMs', o.sealAfterMs, sealAfterMsMin, sealAfterMsMax);
+  integer('cacheBytes', o.cacheBytes, cacheBytesMin, cacheBytesMax);
   if (typeof o.defaultTenant !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(o.defaultTenant)) {
     throw invalid('defaultTenant', 'must match [A-Za-z0-9_-]{1,64}', o.defaultTenant);
   }

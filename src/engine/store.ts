@@ -161,6 +161,7 @@ export class Store extends EventEmitter {
       sealEvents: o.sealEvents,
       sealBytes: o.sealBytes,
       sealAfterMs: o.sealAfterMs,
+      cacheBytes: o.cacheBytes,
       io: o.io,
       generation: this.generations[k],
       logLevel: o.logLevel,

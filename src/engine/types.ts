@@ -82,6 +82,7 @@ export interface SnapshotList {
 export interface ShardStats {
   shard: number;
   events: number;
+  /** Frame bytes of events held in memory (unsealed ones; sealed events are read from their segments). */
   bytes: number;
   entities: number;
   tenants: number;
@@ -92,6 +93,11 @@ export interface ShardStats {
   segments: number;
   /** Last seq held by a segment (0 when none): events after it are only in the WAL and memtable. */
   sealedSeq: number;
+  /** Bytes of decoded sealed row groups in the read cache (bounded by the cacheBytes option). */
+  cacheBytes: number;
+  /** Sealed events read from the cache, and row groups loaded from segment files into it. */
+  cacheHits: number;
+  cacheLoads: number;
   generation: number;
   durableSeq: number;
   fsyncs: number;

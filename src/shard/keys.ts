@@ -40,21 +40,6 @@ export function batchIdKey(tenantNo: number, id: string): string {
   return String.fromCharCode(tenantNo & 0xffff, tenantNo >>> 16) + id;
 }
 
-/** True when two event frames name the same entity and event type (tenant is checked by the caller). */
-export function sameEntityAndType(a: Buffer, aOff: number, b: Buffer, bOff: number): boolean {
-  const aTenant = a.readUInt16LE(aOff + OFF_TENANT_BYTES);
-  const bTenant = b.readUInt16LE(bOff + OFF_TENANT_BYTES);
-  const entityBytes = a.readUInt16LE(aOff + OFF_ENTITY_BYTES);
-  const typeBytes = a.readUInt16LE(aOff + OFF_TYPE_BYTES);
-  if (entityBytes !== b.readUInt16LE(bOff + OFF_ENTITY_BYTES)) return false;
-  if (typeBytes !== b.readUInt16LE(bOff + OFF_TYPE_BYTES)) return false;
-  const aStart = aOff + EVENT_HEADER_BYTES + aTenant;
-  const bStart = bOff + EVENT_HEADER_BYTES + bTenant;
-  return (
-    a.compare(b, bStart, bStart + entityBytes + typeBytes, aStart, aStart + entityBytes + typeBytes) === 0
-  );
-}
-
 /**
  * Remembers the last byte string it resolved and its value, so runs of events with the same tenant (or the
  * same event type) resolve without allocating a key string: one short byte comparison instead.

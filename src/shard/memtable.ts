@@ -2,6 +2,11 @@
 import assert from 'node:assert';
 import { arenaChunkBytes } from '../constants.ts';
 import { F64List, U32List } from './growable.ts';
+import type { SealedReader } from './segments/sealed-reader.ts';
+
+/** chunkOf marks a sealed event with this bit; the low bits name its segment and offsetOf holds its row. */
+const sealedBit = 0x8000_0000;
+const noChunk = Buffer.alloc(0);
 
 /** Room kept in front of every batch for the WAL record header, so the batch is written without a copy. */
 export const walHeaderRoomBytes = 8;
@@ -40,12 +45,18 @@ export class Memtable {
   readonly offsetOf = new U32List(1024);
   readonly tsOf = new F64List(1024);
   readonly entityOf = new U32List(1024);
+  readonly typeOf = new U32List(1024);
+  /** Reads sealed events (set by the shard once segments exist). */
+  sealed: SealedReader | null = null;
+  private sealedAt = -1;
+  private sealedOffset = 0;
 
   readonly tenants = new Map<string, TenantInfo>();
   readonly entities: EntityInfo[] = [];
   readonly typeEvents: U32List[] = [];
   /** Number of committed events (= last committed seq). */
   count = 0;
+  /** Frame bytes of committed events held in the arena (sealed events leave it once their segment is listed). */
   bytes = 0;
 
   constructor() {
@@ -176,6 +187,7 @@ export class Memtable {
     this.offsetOf.set(i, offset);
     this.tsOf.set(i, tsUs);
     this.entityOf.set(i, entity);
+    this.typeOf.set(i, type);
     tenant.events.push(i);
     const entityEvents = this.entities[entity].events;
     if (entityEvents.length === 0) tenant.liveEntities++;
@@ -195,13 +207,97 @@ export class Memtable {
     return this.chunkOf.data[i];
   }
 
-  /** The chunk holding local event `i`, and its offset. */
+  /**
+   * The buffer holding local event `i`'s frame; `offsetAt(i)` right after gives its offset. A sealed event
+   * is read through the sealed reader (a placeholder while its row group is not loaded: see SealedReader).
+   */
   chunkAt(i: number): Buffer {
-    return this.chunks[this.chunkOf.data[i]];
+    const c = this.chunkOf.data[i];
+    if ((c & sealedBit) === 0) return this.chunks[c];
+    const buf = (this.sealed as SealedReader).frame(c & ~sealedBit, this.offsetOf.data[i]);
+    this.sealedAt = i;
+    this.sealedOffset = (this.sealed as SealedReader).offset;
+    return buf;
   }
 
   offsetAt(i: number): number {
-    return this.offsetOf.data[i];
+    if ((this.chunkOf.data[i] & sealedBit) === 0) return this.offsetOf.data[i];
+    assert(this.sealedAt === i, 'offsetAt of a sealed event follows its chunkAt');
+    return this.sealedOffset;
+  }
+
+  isSealed(i: number): boolean {
+    return (this.chunkOf.data[i] & sealedBit) !== 0;
+  }
+
+  /** Version of local event `i`: its position in its entity's event list (found without reading the frame). */
+  versionAt(i: number): number {
+    const list = this.entities[this.entityOf.data[i]].events;
+    const data = list.data;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (data[mid] < i) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo + 1;
+  }
+
+  /** Moves the arena to a fresh chunk, so everything committed so far sits in chunks before it. */
+  cutChunk(): number {
+    if (this.used > 0) this.nextChunk(0);
+    return this.chunkIndex;
+  }
+
+  /**
+   * Events firstSeq..lastSeq are now in `segment` at the given rows (rowOfSeq by position in seq order):
+   * point them there, and release arena chunks before `boundaryChunk` (they hold only sealed events).
+   */
+  markSealed(
+    firstSeq: number,
+    lastSeq: number,
+    segment: number,
+    rowOfSeq: Uint32Array,
+    boundaryChunk: number,
+  ): void {
+    assert(rowOfSeq.length === lastSeq - firstSeq + 1, 'a row for every sealed event');
+    const chunkOf = this.chunkOf.data;
+    const offsetOf = this.offsetOf.data;
+    for (let i = firstSeq - 1, k = 0; i < lastSeq; i++, k++) {
+      assert(
+        (chunkOf[i] & sealedBit) === 0 && chunkOf[i] < boundaryChunk,
+        'a sealed event lies before the cut',
+      );
+      this.bytes -= this.chunks[chunkOf[i]].readUInt32LE(offsetOf[i]);
+      chunkOf[i] = sealedBit | segment;
+      offsetOf[i] = rowOfSeq[k];
+    }
+    for (let k = 0; k < boundaryChunk; k++) this.chunks[k] = noChunk;
+  }
+
+  /** Indexes a sealed event known only from its segment's index columns (recovery without payloads). */
+  indexSealed(
+    i: number,
+    tsUs: number,
+    tenant: TenantInfo,
+    entity: number,
+    type: number,
+    segment: number,
+    row: number,
+  ): void {
+    assert(i === this.count, 'events are indexed in sequence order');
+    this.chunkOf.set(i, sealedBit | segment);
+    this.offsetOf.set(i, row);
+    this.tsOf.set(i, tsUs);
+    this.entityOf.set(i, entity);
+    this.typeOf.set(i, type);
+    tenant.events.push(i);
+    const entityEvents = this.entities[entity].events;
+    if (entityEvents.length === 0) tenant.liveEntities++;
+    entityEvents.push(i);
+    this.typeEvents[type].push(i);
+    this.count = i + 1;
   }
 
   private nextChunk(minBytes: number): void {

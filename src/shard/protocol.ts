@@ -93,6 +93,7 @@ export interface ShardTaskInput {
   sealEvents: number;
   sealBytes: number;
   sealAfterMs: number;
+  cacheBytes: number;
   io: import('../io/file-io.ts').FileIOSpec;
   /** Increments on every restart, so a shard can tell a fresh start from a recovery in its logs. */
   generation: number;

@@ -4,7 +4,6 @@ import { queryResponseBytesMax, queryResponseOverheadBytes } from '../constants.
 import { ErrorCode, StoreError } from '../errors.ts';
 import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
 import type { U32List } from './growable.ts';
-import { typeKey } from './keys.ts';
 import type { Memtable } from './memtable.ts';
 import type { QueryRequest } from './protocol.ts';
 
@@ -64,11 +63,16 @@ export function runQuery(
   const tenant = memtable.tenants.get(keyOf(req.tenant));
   if (tenant === undefined) return writeText(out, out.start, empty);
   let list: U32List | undefined;
-  let typeFilter = '';
+  // Entity and type together: walk the entity's list and keep its events of that type (by type number).
+  let typeFilter = -1;
   if (req.entity_id !== undefined) {
     const no = tenant.entities.get(keyOf(req.entity_id));
     list = no === undefined ? undefined : memtable.entities[no].events;
-    if (req.event_type !== undefined) typeFilter = keyOf(req.event_type);
+    if (req.event_type !== undefined) {
+      const type = tenant.types.get(keyOf(req.event_type));
+      if (type === undefined) list = undefined;
+      else typeFilter = type;
+    }
   } else if (req.event_type !== undefined) {
     const no = tenant.types.get(keyOf(req.event_type));
     list = no === undefined ? undefined : memtable.typeEvents[no];
@@ -97,9 +101,9 @@ export function runQuery(
   const data = list.data;
   for (let p = req.order === 'asc' ? from : to - 1; p >= from && p < to; p += step) {
     const i = data[p];
+    if (typeFilter !== -1 && memtable.typeOf.data[i] !== typeFilter) continue;
     const chunk = memtable.chunkAt(i);
     const off = memtable.offsetAt(i);
-    if (typeFilter !== '' && typeKey(chunk, off) !== typeFilter) continue;
     const bound = eventJsonBytesMax(chunk, off) + 1;
     if (pos - out.start + bound + 18 * (ts.length + 1) > budget) {
       if (ts.length === 0) {

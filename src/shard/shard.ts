@@ -3,6 +3,7 @@ import assert from 'node:assert';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
+  sealedReadAttemptsMax,
   shardBatchBytesMax,
   shardBatchesPerYield,
   shardBatchFramesMax,
@@ -31,7 +32,7 @@ import { RingConsumer, RingProducer } from '../ring/ring.ts';
 import { snapshotJson, stateJson } from './entity-reads.ts';
 import { F64List, U32List } from './growable.ts';
 import { IdWindow } from './id-window.ts';
-import { batchIdKey, entityKey, idKey, LastKey, sameEntityAndType, tenantKey, typeKey } from './keys.ts';
+import { batchIdKey, entityKey, idKey, LastKey, tenantKey, typeKey } from './keys.ts';
 import { Memtable, type TenantInfo } from './memtable.ts';
 import { CompletionOutbox } from './outbox.ts';
 import {
@@ -55,7 +56,8 @@ import {
   writeHeader,
 } from './protocol.ts';
 import { type QueryOutput, runQuery } from './query.ts';
-import { decodeSegment } from './segments/decode.ts';
+import { SealedReader } from './segments/sealed-reader.ts';
+import { readSegmentIndex } from './segments/segment-index.ts';
 import { SegmentStore } from './segments/segment-store.ts';
 import { EntityStates } from './state.ts';
 import { tenantCounts } from './tenant-counts.ts';
@@ -92,6 +94,9 @@ export class Shard {
   // Idempotency window over the ids of the newest events (client-chosen and store-assigned alike).
   private readonly ids: IdWindow;
   private readonly segments: SegmentStore;
+  private readonly sealedReader: SealedReader;
+  /** Arena chunks before this one hold only events of the seal in flight. */
+  private sealBoundaryChunk = 0;
 
   // Current batch (group commit) state. Entity versions are bumped in place and undone from a log on abort.
   private nextSeq = 1;
@@ -116,6 +121,8 @@ export class Shard {
   private unsyncedSeq = 0;
   private crash: CrashRequest | null = null;
   private readonly flushRequests: number[] = [];
+  /** Ids of the batch's duplicates, 16 bytes per outcome index. */
+  private duplicateIds = Buffer.alloc(16 * 1024);
   private closeRequestId = -1;
   private stallRequestId = -1;
   private stallMs = 0;
@@ -131,6 +138,8 @@ export class Shard {
     this.clock = new SharedClock(input.clock, now);
     this.states = new EntityStates(input.snapshotEveryEvents, now);
     this.ids = new IdWindow(input.dedupWindowEntries);
+    this.sealedReader = new SealedReader(input.cacheBytes);
+    this.memtable.sealed = this.sealedReader;
     this.segments = new SegmentStore({
       dir: input.dir,
       io,
@@ -150,11 +159,7 @@ export class Shard {
    */
   open(): void {
     const sealed = this.segments.open();
-    for (const name of sealed.segments) {
-      const path = this.segments.segmentPath(name);
-      const decoded = decodeSegment(this.io.readFile(path), path);
-      this.replay(decoded.frames, -1, 0);
-    }
+    for (const name of sealed.segments) this.indexSegment(this.segments.segmentPath(name));
     const sealedBytes = this.memtable.bytes;
     const walDir = join(this.input.dir, 'wal');
     const opened = Wal.open(this.io, walDir, {
@@ -175,6 +180,10 @@ export class Shard {
       this.memtable.bytes - sealedBytes,
     );
     this.segments.attach({
+      sealed: (path, firstSeq, lastSeq, rowOfSeq) => {
+        const segment = this.sealedReader.add(path, rowOfSeq.length);
+        this.memtable.markSealed(firstSeq, lastSeq, segment, rowOfSeq, this.sealBoundaryChunk);
+      },
       dropWalBefore: (segment) => this.wal.dropSegmentsBefore(segment),
       settleFlush: (requestId, error) =>
         error === null
@@ -197,6 +206,50 @@ export class Shard {
         generation: this.input.generation,
       });
     }
+  }
+
+  /**
+   * Indexes a listed segment from its index columns only: payloads stay on disk and are read through the
+   * sealed reader when a read needs them.
+   */
+  private indexSegment(path: string): void {
+    const index = readSegmentIndex(this.io.readFile(path), path);
+    const segment = this.sealedReader.add(path, index.rows);
+    let maxTs = 0;
+    for (let k = 0; k < index.rows; k++) {
+      const row = index.rowOfSeq[k];
+      const seq = index.firstSeq + k;
+      if (seq !== this.nextSeq) {
+        throw new StoreError(
+          ErrorCode.CORRUPTION,
+          `segment ${path} starts at seq ${index.firstSeq}, expected ${this.nextSeq}`,
+          {
+            file: path,
+          },
+        );
+      }
+      const tenant = this.memtable.tenant(index.tenantKey(row));
+      const entity = this.memtable.entityNo(tenant, index.entityKey(row));
+      const info = this.memtable.entities[entity];
+      if (index.version(row) !== info.version + 1) {
+        throw new StoreError(
+          ErrorCode.CORRUPTION,
+          `segment ${path} breaks an entity's version sequence at seq ${seq}`,
+          {
+            file: path,
+            seq,
+          },
+        );
+      }
+      info.version++;
+      const type = this.memtable.typeNo(tenant, index.typeKey(row));
+      const ts = index.timestampUs(row);
+      if (ts > maxTs) maxTs = ts;
+      this.memtable.indexSealed(seq - 1, ts, tenant, entity, type, segment, row);
+      this.ids.add(index.idBytes(row), 0, tenant.no, seq);
+      this.nextSeq++;
+    }
+    if (maxTs > 0) this.clock.observe(maxTs);
   }
 
   private replay(payload: Buffer, segment: number, offset: number): void {
@@ -300,8 +353,10 @@ export class Shard {
     if (!this.segments.shouldSeal()) return;
     const firstSeq = this.segments.sealedSeq + 1;
     const lastSeq = this.nextSeq - 1;
-    // Events after lastSeq go to a fresh WAL segment: every file before it is wholly covered once sealed.
+    // Events after lastSeq go to a fresh WAL segment and a fresh arena chunk: every file and chunk before
+    // them is wholly covered once sealed, so the files are deleted and the chunks released.
     const checkpoint = this.wal.rotate();
+    this.sealBoundaryChunk = this.memtable.cutChunk();
     const chunks: SharedArrayBuffer[] = [];
     const chunkSlot = new Map<number, number>();
     const locations = new Uint32Array(2 * (lastSeq - firstSeq + 1));
@@ -407,25 +462,28 @@ export class Shard {
       const bytes = readFrameBytes(chunk, read);
       assert(bytes >= EVENT_HEADER_BYTES && read + bytes <= end, 'ingress event frame within its message');
       const tenant = this.tenantOf(chunk, read);
+      const entity = this.memtable.entityNo(tenant, entityKey(chunk, read));
+      const type = this.typeOf(tenant, chunk, read);
       let id = idKey(chunk, read);
       if (id !== '') {
         // Keyed by tenant too: another tenant's event with the same id is no retry of this one.
         id = batchIdKey(tenant.no, id);
         const original = this.batchIds.get(id) ?? this.ids.get(chunk, read + OFF_ID, tenant.no);
         if (original !== 0) {
-          if (!this.sameTarget(original, chunk, read)) {
+          if (!this.sameTarget(original, entity, type)) {
             // The id names another entity or type: a client bug, never silently answered as a retry.
             failedAt = k;
             failure = Outcome.ID_REUSED;
             break;
           }
+          // The original may be sealed (its frame no longer in memory): keep the id for the result record.
+          this.keepDuplicateId(this.outcome.length, chunk, read + OFF_ID);
           this.outcome.push(Outcome.DUPLICATE);
           this.outcomeRef.set(this.outcomeRef.length, original);
           read += bytes;
           continue;
         }
       }
-      const entity = this.memtable.entityNo(tenant, entityKey(chunk, read));
       const info = this.memtable.entities[entity];
       const expectedKind = chunk[read + OFF_EXPECTED_KIND];
       if (
@@ -437,7 +495,6 @@ export class Shard {
         actualVersion = info.version;
         break;
       }
-      const type = this.typeOf(tenant, chunk, read);
       if (write !== read) chunk.copyWithin(write, read, read + bytes);
       this.undoEntity.push(entity);
       this.undoVersion.push(info.version);
@@ -482,14 +539,24 @@ export class Shard {
   }
 
   /** True when the event with sequence `seq` has the same entity and type as the frame at chunk[off]. */
-  private sameTarget(seq: number, chunk: Buffer, off: number): boolean {
-    // An original in the open batch is not indexed yet: it sits at its batch offset in the current chunk.
-    const inBatch = seq >= this.batchFirstSeq;
-    const originalChunk = inBatch ? this.memtable.currentChunk() : this.memtable.chunkAt(seq - 1);
-    const originalOff = inBatch
-      ? this.batchOffsets.data[seq - this.batchFirstSeq]
-      : this.memtable.offsetAt(seq - 1);
-    return sameEntityAndType(originalChunk, originalOff, chunk, off);
+  /** True when the event with sequence `seq` has entity number `entity` and type number `type`. */
+  private sameTarget(seq: number, entity: number, type: number): boolean {
+    // An original in the open batch is not indexed yet: its numbers are in the batch lists.
+    if (seq >= this.batchFirstSeq) {
+      const b = seq - this.batchFirstSeq;
+      return this.batchEntities.data[b] === entity && this.batchTypes.data[b] === type;
+    }
+    return this.memtable.entityOf.data[seq - 1] === entity && this.memtable.typeOf.data[seq - 1] === type;
+  }
+
+  private keepDuplicateId(outcome: number, chunk: Buffer, idOffset: number): void {
+    const at = outcome * 16;
+    if (this.duplicateIds.length < at + 16) {
+      const grown = Buffer.alloc(Math.max(at + 16, this.duplicateIds.length * 2));
+      this.duplicateIds.copy(grown);
+      this.duplicateIds = grown;
+    }
+    chunk.copy(this.duplicateIds, at, idOffset, idOffset + 16);
   }
 
   private tenantOf(chunk: Buffer, off: number): TenantInfo {
@@ -638,7 +705,7 @@ export class Shard {
         buf.fill(0, at, at + RESULT_RECORD_BYTES);
         buf[at + RESULT_OFF_OUTCOME] = outcome;
         if (outcome === Outcome.OK || outcome === Outcome.DUPLICATE) {
-          this.writeEventResult(buf, at, this.outcomeRef.data[o]);
+          this.writeEventResult(buf, at, this.outcomeRef.data[o], o);
         } else if (outcome === Outcome.CONFLICT) {
           buf.writeUInt32LE(this.outcomeRef.data[o], at + RESULT_OFF_VERSION);
         }
@@ -648,8 +715,16 @@ export class Shard {
   }
 
   /** Fills a result record from the committed event with sequence `seq`. */
-  private writeEventResult(buf: Buffer, at: number, seq: number): void {
+  private writeEventResult(buf: Buffer, at: number, seq: number, outcome: number): void {
     const i = seq - 1;
+    if (this.memtable.isSealed(i)) {
+      // Only a duplicate's original can be sealed: answer from the indexes and the retry's own id.
+      buf.writeUInt32LE(this.memtable.versionAt(i), at + RESULT_OFF_VERSION);
+      buf.writeDoubleLE(seq, at + RESULT_OFF_SEQ);
+      buf.writeDoubleLE(this.memtable.tsOf.data[i], at + RESULT_OFF_TIMESTAMP);
+      this.duplicateIds.copy(buf, at + RESULT_OFF_ID, outcome * 16, outcome * 16 + 16);
+      return;
+    }
     const chunk = this.memtable.chunkAt(i);
     const off = this.memtable.offsetAt(i);
     buf.writeUInt32LE(readVersion(chunk, off), at + RESULT_OFF_VERSION);
@@ -662,32 +737,54 @@ export class Shard {
 
   private async answerReads(): Promise<void> {
     if (this.reads.length === 0) return;
+    // New reads arrive only while a batch is handled, never during the awaits below.
     for (const read of this.reads) {
       try {
-        if (read.kind === Ingress.QUERY) {
-          // Query pages are written as bytes straight into the message buffer (no JSON strings).
-          this.queryOut.buf = this.outbox.scratchFor(0);
-          const req = JSON.parse(read.body) as QueryRequest;
-          const end = runQuery(
-            this.memtable,
-            this.input.shard,
-            req,
-            this.outbox.frameBytesMax,
-            this.queryOut,
-          );
-          this.outbox.adopt(this.queryOut.buf);
-          writeHeader(this.queryOut.buf, 0, Completion.JSON_RESULT, read.requestId, 0);
-          this.outbox.send(this.queryOut.buf, end);
-          continue;
-        }
-        this.outbox.sendJson(Completion.JSON_RESULT, read.requestId, this.answer(read));
+        await this.answerRead(read);
       } catch (err) {
         const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
         this.outbox.sendJson(Completion.ERROR, read.requestId, JSON.stringify(e.toJSON()));
+      } finally {
+        this.sealedReader.endRead();
       }
     }
     this.reads.length = 0;
     await this.outbox.flush();
+  }
+
+  /**
+   * Runs a read against the indexes; when it touched sealed events whose row groups are not cached, loads
+   * them and runs it again (see SealedReader). Only the final, complete attempt is answered.
+   */
+  private async answerRead(read: PendingRead): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      this.sealedReader.beginAttempt();
+      if (read.kind === Ingress.QUERY) {
+        // Query pages are written as bytes straight into the message buffer (no JSON strings).
+        this.queryOut.buf = this.outbox.scratchFor(0);
+        const req = JSON.parse(read.body) as QueryRequest;
+        const end = runQuery(this.memtable, this.input.shard, req, this.outbox.frameBytesMax, this.queryOut);
+        this.outbox.adopt(this.queryOut.buf);
+        if (!this.sealedReader.missed) {
+          writeHeader(this.queryOut.buf, 0, Completion.JSON_RESULT, read.requestId, 0);
+          this.outbox.send(this.queryOut.buf, end);
+          return;
+        }
+      } else {
+        const json = this.answer(read);
+        if (!this.sealedReader.missed) {
+          this.outbox.sendJson(Completion.JSON_RESULT, read.requestId, json);
+          return;
+        }
+      }
+      if (attempt >= sealedReadAttemptsMax) {
+        throw new StoreError(
+          ErrorCode.INTERNAL,
+          `read still missing sealed row groups after ${attempt} attempts`,
+        );
+      }
+      await this.sealedReader.loadMisses();
+    }
   }
 
   private answer(read: PendingRead): string {
@@ -722,6 +819,9 @@ export class Shard {
       walSegments: this.wal.segments().length,
       segments: this.segments.count,
       sealedSeq: this.segments.sealedSeq,
+      cacheBytes: this.sealedReader.cacheBytes,
+      cacheHits: this.sealedReader.hits,
+      cacheLoads: this.sealedReader.loads,
       generation: this.input.generation,
     };
   }
@@ -754,6 +854,7 @@ export class Shard {
     this.state = 'closing';
     if (this.unsyncedSeq > 0 || this.input.durability !== 'fsync') this.sync();
     await this.segments.close();
+    this.sealedReader.close();
     this.wal.close();
     this.outbox.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');
     await this.outbox.flush();
@@ -764,6 +865,7 @@ export class Shard {
   dispose(): void {
     if (this.state === 'closed') return;
     void this.segments.close();
+    this.sealedReader.close();
     try {
       this.wal?.close();
     } catch {

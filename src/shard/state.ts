@@ -77,7 +77,8 @@ export class EntityStates {
         Object.assign(state, payload);
       version = v;
       lastUpdatedUs = readTimestampUs(chunk, off);
-      if (v % this.everyEvents === 0) this.keep(entity, this.make(v, lastUpdatedUs, state));
+      if (v % this.everyEvents === 0 && complete(memtable))
+        this.keep(entity, this.make(v, lastUpdatedUs, state));
     }
     return { version, lastUpdatedUs, state };
   }
@@ -94,7 +95,7 @@ export class EntityStates {
     const newest = kept?.[kept.length - 1];
     if (newest !== undefined && newest.version === version) return newest;
     const snap = this.make(version, folded.lastUpdatedUs, folded.state);
-    if (version > 0) this.keep(entity, snap);
+    if (version > 0 && complete(memtable)) this.keep(entity, snap);
     return snap;
   }
 
@@ -130,4 +131,9 @@ export class EntityStates {
 
 function copy(state: State): State {
   return Object.assign(Object.create(null), state);
+}
+
+/** False while a read attempt met sealed events not loaded yet: what it folded is a placeholder, not state. */
+function complete(memtable: Memtable): boolean {
+  return memtable.sealed === null || !memtable.sealed.missed;
 }

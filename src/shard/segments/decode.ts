@@ -59,20 +59,15 @@ function int64Parts(table: arrow.Table, name: string, path: string): BigInt64Arr
   return column.data.map((d) => d.values as BigInt64Array);
 }
 
-/** Reads a whole segment file and rebuilds its events as frames, in seq order (E_CORRUPTION if it cannot). */
-export function decodeSegment(bytes: Uint8Array, path: string): DecodedSegment {
-  let table: arrow.Table;
-  try {
-    const wasm = parquet.readParquet(bytes);
-    table = arrow.tableFromIPC(wasm.intoIPCStream());
-  } catch (err) {
-    throw corrupt(path, (err as Error).message);
-  }
+/** Frames of a table's rows in row order (one buffer), and each row's frame offset and seq. */
+export function framesOfRows(
+  table: arrow.Table,
+  path: string,
+): { frames: Buffer; offsets: Uint32Array; seqs: Float64Array } {
   for (const name of segmentColumns) {
     if (table.getChild(name) === null) throw corrupt(path, `column ${name} is missing`);
   }
   const rows = table.numRows;
-  if (rows === 0) throw corrupt(path, 'it holds no rows');
   const ids = utf8Parts(table, 'id', path);
   const tenants = utf8Parts(table, 'tenant_id', path);
   const entities = utf8Parts(table, 'entity_id', path);
@@ -81,18 +76,16 @@ export function decodeSegment(bytes: Uint8Array, path: string): DecodedSegment {
   const metadata = utf8Parts(table, 'metadata', path);
   const timestamps = int64Parts(table, 'timestamp', path);
   const versions = int64Parts(table, 'version', path);
-  const seqs = int64Parts(table, 'seq', path);
-
-  // Pass 1: seq range and total frame bytes, so frames can be placed at their seq's position.
-  let firstSeq = Number.POSITIVE_INFINITY;
-  let lastSeq = Number.NEGATIVE_INFINITY;
-  let total = 0;
+  const seqParts = int64Parts(table, 'seq', path);
   const size = (parts: Utf8Part[], p: number, r: number) => parts[p].offsets[r + 1] - parts[p].offsets[r];
-  for (let p = 0; p < seqs.length; p++) {
-    for (let r = 0; r < seqs[p].length; r++) {
-      const seq = Number(seqs[p][r]);
-      if (seq < firstSeq) firstSeq = seq;
-      if (seq > lastSeq) lastSeq = seq;
+
+  const offsets = new Uint32Array(rows);
+  const seqs = new Float64Array(rows);
+  let total = 0;
+  for (let p = 0, row = 0; p < seqParts.length; p++) {
+    for (let r = 0; r < seqParts[p].length; r++, row++) {
+      offsets[row] = total;
+      seqs[row] = Number(seqParts[p][r]);
       total +=
         EVENT_HEADER_BYTES +
         size(tenants, p, r) +
@@ -102,28 +95,6 @@ export function decodeSegment(bytes: Uint8Array, path: string): DecodedSegment {
         (metadata[p].valid(r) ? size(metadata, p, r) : 0);
     }
   }
-  if (lastSeq - firstSeq + 1 !== rows)
-    throw corrupt(path, `seq ${firstSeq}..${lastSeq} does not match ${rows} rows`);
-
-  // Pass 2: lengths per seq, then offsets in seq order, then the frames.
-  const lengths = new Uint32Array(rows);
-  const place = new Int32Array(rows).fill(-1);
-  for (let p = 0, row = 0; p < seqs.length; p++) {
-    for (let r = 0; r < seqs[p].length; r++, row++) {
-      const k = Number(seqs[p][r]) - firstSeq;
-      if (place[k] !== -1) throw corrupt(path, `seq ${k + firstSeq} appears twice`);
-      place[k] = row;
-      lengths[k] =
-        EVENT_HEADER_BYTES +
-        size(tenants, p, r) +
-        size(entities, p, r) +
-        size(types, p, r) +
-        size(payloads, p, r) +
-        (metadata[p].valid(r) ? size(metadata, p, r) : 0);
-    }
-  }
-  const offsets = new Uint32Array(rows);
-  for (let k = 1; k < rows; k++) offsets[k] = offsets[k - 1] + lengths[k - 1];
   const frames = Buffer.alloc(total);
   const copy = (parts: Utf8Part[], p: number, r: number, at: number): number => {
     const start = parts[p].offsets[r];
@@ -131,18 +102,16 @@ export function decodeSegment(bytes: Uint8Array, path: string): DecodedSegment {
     frames.set(parts[p].values.subarray(start, end), at);
     return end - start;
   };
-  for (let p = 0, row = 0; p < seqs.length; p++) {
-    for (let r = 0; r < seqs[p].length; r++, row++) {
-      const seq = Number(seqs[p][r]);
-      const off = offsets[seq - firstSeq];
-      frames.writeUInt32LE(lengths[seq - firstSeq], off + OFF_FRAME_BYTES);
+  for (let p = 0, row = 0; p < seqParts.length; p++) {
+    for (let r = 0; r < seqParts[p].length; r++, row++) {
+      const off = offsets[row];
       frames[off + OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
       const idText = Buffer.from(ids[p].values.subarray(ids[p].offsets[r], ids[p].offsets[r + 1])).toString(
         'latin1',
       );
       if (!uuidToBytes(idText, frames, off + OFF_ID)) throw corrupt(path, `row ${row} has an invalid id`);
       frames.writeDoubleLE(Number(timestamps[p][r]), off + OFF_TIMESTAMP);
-      frames.writeDoubleLE(seq, off + OFF_SEQ);
+      frames.writeDoubleLE(seqs[row], off + OFF_SEQ);
       frames.writeUInt32LE(Number(versions[p][r]), off + OFF_VERSION);
       let at = off + EVENT_HEADER_BYTES;
       const tenantBytes = copy(tenants, p, r, at);
@@ -153,13 +122,61 @@ export function decodeSegment(bytes: Uint8Array, path: string): DecodedSegment {
       at += typeBytes;
       const payloadBytes = copy(payloads, p, r, at);
       at += payloadBytes;
+      let metadataBytes = 0;
+      if (metadata[p].valid(r)) metadataBytes = copy(metadata, p, r, at);
+      else frames[off + OFF_FLAGS] |= FLAG_METADATA_NULL;
       frames.writeUInt16LE(tenantBytes, off + OFF_TENANT_BYTES);
       frames.writeUInt16LE(entityBytes, off + OFF_ENTITY_BYTES);
       frames.writeUInt16LE(typeBytes, off + OFF_TYPE_BYTES);
       frames.writeUInt32LE(payloadBytes, off + OFF_PAYLOAD_BYTES);
-      if (metadata[p].valid(r)) frames.writeUInt32LE(copy(metadata, p, r, at), off + OFF_METADATA_BYTES);
-      else frames[off + OFF_FLAGS] |= FLAG_METADATA_NULL;
+      frames.writeUInt32LE(metadataBytes, off + OFF_METADATA_BYTES);
+      frames.writeUInt32LE(
+        EVENT_HEADER_BYTES + tenantBytes + entityBytes + typeBytes + payloadBytes + metadataBytes,
+        off + OFF_FRAME_BYTES,
+      );
     }
+  }
+  return { frames, offsets, seqs };
+}
+
+/** Parquet bytes -> Arrow table (E_CORRUPTION naming `path` when they are not a readable file). */
+export function readSegmentTable(bytes: Uint8Array, path: string, columns?: readonly string[]): arrow.Table {
+  try {
+    const wasm = parquet.readParquet(bytes, columns === undefined ? undefined : { columns: [...columns] });
+    return arrow.tableFromIPC(wasm.intoIPCStream());
+  } catch (err) {
+    throw corrupt(path, (err as Error).message);
+  }
+}
+
+/** Reads a whole segment file and rebuilds its events as frames back to back in seq order (tools, tests). */
+export function decodeSegment(bytes: Uint8Array, path: string): DecodedSegment {
+  const table = readSegmentTable(bytes, path);
+  const rows = table.numRows;
+  if (rows === 0) throw corrupt(path, 'it holds no rows');
+  const byRow = framesOfRows(table, path);
+  let firstSeq = Number.POSITIVE_INFINITY;
+  let lastSeq = Number.NEGATIVE_INFINITY;
+  for (const seq of byRow.seqs) {
+    if (seq < firstSeq) firstSeq = seq;
+    if (seq > lastSeq) lastSeq = seq;
+  }
+  if (lastSeq - firstSeq + 1 !== rows)
+    throw corrupt(path, `seq ${firstSeq}..${lastSeq} does not match ${rows} rows`);
+  const rowOfSeq = new Int32Array(rows).fill(-1);
+  for (let row = 0; row < rows; row++) {
+    const k = byRow.seqs[row] - firstSeq;
+    if (rowOfSeq[k] !== -1) throw corrupt(path, `seq ${byRow.seqs[row]} appears twice`);
+    rowOfSeq[k] = row;
+  }
+  const frames = Buffer.alloc(byRow.frames.length);
+  const offsets = new Uint32Array(rows);
+  for (let k = 0, at = 0; k < rows; k++) {
+    const start = byRow.offsets[rowOfSeq[k]];
+    const len = byRow.frames.readUInt32LE(start + OFF_FRAME_BYTES);
+    byRow.frames.copy(frames, at, start, start + len);
+    offsets[k] = at;
+    at += len;
   }
   return { frames, offsets, rows, firstSeq, lastSeq };
 }

@@ -35,6 +35,8 @@ export interface SegmentSource {
 
 export interface EncodedSegment {
   bytes: Uint8Array;
+  /** Row of each event in the file, by its position in seq order (rows are sorted by tenant and entity). */
+  rowOfSeq: Uint32Array;
   rows: number;
   firstSeq: number;
   lastSeq: number;
@@ -174,8 +176,10 @@ export function encodeSegment(source: SegmentSource): EncodedSegment {
   let lastSeq = Number.NEGATIVE_INFINITY;
 
   const order = sortedRows(source, rows);
+  const rowOfSeq = new Uint32Array(rows);
   for (let k = 0; k < rows; k++) {
     const r = order[k];
+    rowOfSeq[r] = k;
     const buf = chunks[locations[2 * r]];
     const off = locations[2 * r + 1];
     const tenantBytes = buf.readUInt16LE(off + OFF_TENANT_BYTES);
@@ -228,7 +232,7 @@ export function encodeSegment(source: SegmentSource): EncodedSegment {
     .setCreatedBy('allsource-ts')
     .build();
   const bytes = parquet.writeParquet(wasmTable, properties);
-  return { bytes, rows, firstSeq, lastSeq, minTsUs: minTs, maxTsUs: maxTs };
+  return { bytes, rowOfSeq, rows, firstSeq, lastSeq, minTsUs: minTs, maxTsUs: maxTs };
 }
 
 function asBuffer(chunk: Uint8Array): Buffer {

@@ -22,6 +22,8 @@ export type EncodeReply =
   | {
       id: number;
       ok: true;
+      /** Row of each event in the file, by position in seq order (transferred, not copied). */
+      rowOfSeq: Uint32Array;
       rows: number;
       firstSeq: number;
       lastSeq: number;
@@ -54,5 +56,8 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
 
 /** The thread's loop: one request at a time, in order. */
 export function serveEncoder(port: MessagePort): void {
-  port.on('message', (req: EncodeRequest) => port.postMessage(encodeAndWrite(req)));
+  port.on('message', (req: EncodeRequest) => {
+    const reply = encodeAndWrite(req);
+    port.postMessage(reply, reply.ok ? [reply.rowOfSeq.buffer as ArrayBuffer] : []);
+  });
 }

@@ -52,8 +52,11 @@ export interface SealSource {
   locations: Uint32Array;
 }
 
-/** What the shard must do once a seal is durable: forget WAL files before the checkpoint. */
+/** What the shard must do once a seal is durable. */
 export interface SealHooks {
+  /** Events firstSeq..lastSeq are in the listed file `path` at these rows: read them from there now. */
+  sealed(path: string, firstSeq: number, lastSeq: number, rowOfSeq: Uint32Array): void;
+  /** Forget WAL files before the checkpoint. */
   dropWalBefore(segment: number): void;
   /** A flush request is answered (null) or failed. */
   settleFlush(requestId: number, error: StoreError | null): void;
@@ -279,6 +282,7 @@ export class SegmentStore {
     }
     this.manifest = next;
     this.sealedSeq = job.lastSeq;
+    this.hooks?.sealed(this.segmentPath(job.name), job.firstSeq, job.lastSeq, reply.rowOfSeq);
     this.options.log('segment sealed', {
       shard: this.options.shard,
       file: job.name,
