@@ -8,7 +8,8 @@ if (dataDir === undefined || cycleText === undefined) {
   process.exit(2);
 }
 const cycle = Number(cycleText);
-// Tiny limits: seals start every 1,000 events per shard, so kills land inside seals too.
+// Tiny limits: seals start every 1,000 events per shard and every two small segments merge, so kills land
+// inside seals and compactions too.
 const store = await openStore({
   dataDir,
   shards: 2,
@@ -16,6 +17,7 @@ const store = await openStore({
   ringBytes: 1 << 20,
   sealEvents: 1_000,
   sealAfterMs: 2_000,
+  compactMinSegments: 2,
 });
 const uuid = (n: number) =>
   `00000000-0000-4000-8${cycle.toString(16).padStart(3, '0')}-${n.toString(16).padStart(12, '0')}`;

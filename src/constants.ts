@@ -340,6 +340,13 @@ export const sealAfterMsMin = 2_000;
 export const sealAfterMsMax = 24 * 60 * 60 * 1000;
 /** A failed seal (encoder or disk error) is retried after this long; the events stay in the WAL meanwhile. */
 export const sealRetryMs = 1_000;
+/** Segments smaller than this merge into files of at most this size (option compactTargetBytes). */
+export const compactTargetBytesDefault = 128 * 1024 * 1024;
+export const compactTargetBytesMin = 1024 * 1024;
+export const compactTargetBytesMax = 4 * 1024 * 1024 * 1024;
+/** A run of this many small adjacent segments starts a background merge (option compactMinSegments; 0: off). */
+export const compactMinSegmentsDefault = 8;
+export const compactMinSegmentsMax = 10_000;
 /** Segment files a shard keeps open for reads (their Parquet footers stay parsed); more are closed LRU. */
 export const segmentFilesOpenMax = 64;
 /** Decoded row groups of sealed events a shard keeps, in bytes (option cacheBytes). */

@@ -1,5 +1,6 @@
 // Public API of AllSource TS: open a store, append, query, reconstruct state; types and errors.
 
+export type { CompactionStats } from './engine/compaction-stats.ts';
 export type { Durability, StoreOptions } from './engine/options.ts';
 export type { QueryOptions, QueryResult, TimeInput } from './engine/query.ts';
 export type { AppendFailed, AppendOk, AppendResult } from './engine/shard-client.ts';

@@ -2,6 +2,14 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import {
+  cacheBytesDefault,
+  cacheBytesMax,
+  cacheBytesMin,
+  compactMinSegmentsDefault,
+  compactMinSegmentsMax,
+  compactTargetBytesDefault,
+  compactTargetBytesMax,
+  compactTargetBytesMin,
   dedupWindowEntriesDefault,
   fsyncIntervalMsDefault,
   payloadBytesMaxDefault,
@@ -9,9 +17,6 @@ import {
   ringBytesMax,
   ringBytesMin,
   ringWaitMsMax,
-  cacheBytesDefault,
-  cacheBytesMax,
-  cacheBytesMin,
   sealAfterMsDefault,
   sealAfterMsMax,
   sealAfterMsMin,
@@ -55,6 +60,10 @@ export interface StoreOptions {
   sealAfterMs?: number;
   /** Bytes of decoded sealed row groups each shard caches for reads of sealed events. */
   cacheBytes?: number;
+  /** Segments smaller than this merge, into files of at most this size. */
+  compactTargetBytes?: number;
+  /** Background compaction starts when this many small adjacent segments exist; 0 leaves it to store.compact(). */
+  compactMinSegments?: number;
   /** Default tenant for calls that name none. */
   defaultTenant?: string;
   logLevel?: 'info' | 'silent';
@@ -79,6 +88,8 @@ export const defaultOptions: FilledOptions = Object.freeze({
   sealBytes: sealBytesDefault,
   sealAfterMs: sealAfterMsDefault,
   cacheBytes: cacheBytesDefault,
+  compactTargetBytes: compactTargetBytesDefault,
+  compactMinSegments: compactMinSegmentsDefault,
   defaultTenant: 'default',
   logLevel: 'info',
   io: Object.freeze({ kind: 'node' }) as FileIOSpec,
@@ -128,6 +139,9 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
   integer('sealBytes', o.sealBytes, sealBytesMin, sealBytesMax);
   integer('sealAfterMs', o.sealAfterMs, sealAfterMsMin, sealAfterMsMax);
   integer('cacheBytes', o.cacheBytes, cacheBytesMin, cacheBytesMax);
+  integer('compactTargetBytes', o.compactTargetBytes, compactTargetBytesMin, compactTargetBytesMax);
+  integer('compactMinSegments', o.compactMinSegments, 0, compactMinSegmentsMax);
+  if (o.compactMinSegments === 1) throw invalid('compactMinSegments', 'must be 0 (off) or at least 2', 1);
   if (typeof o.defaultTenant !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(o.defaultTenant)) {
     throw invalid('defaultTenant', 'must match [A-Za-z0-9_-]{1,64}', o.defaultTenant);
   }

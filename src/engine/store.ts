@@ -17,6 +17,8 @@ import { createSharedClock } from '../ring/clock.ts';
 import { ControlSlot } from '../ring/control.ts';
 import { type CrashRequest, Ingress, MESSAGE_HEADER_BYTES, type ShardTaskInput } from '../shard/protocol.ts';
 import type { ShardTaskResult } from '../shard/run.ts';
+import type { CompactionSummary } from '../shard/segments/compaction-plan.ts';
+import { type CompactionStats, sumCompactions } from './compaction-stats.ts';
 import { ensureShardDirs, lockDataDir, resolveStoreMeta, shardDir } from './data-dir.ts';
 import { type FilledOptions, fillOptions, type StoreOptions } from './options.ts';
 import { type QueryOptions, type QueryResult, shardQuery } from './query.ts';
@@ -162,6 +164,8 @@ export class Store extends EventEmitter {
       sealBytes: o.sealBytes,
       sealAfterMs: o.sealAfterMs,
       cacheBytes: o.cacheBytes,
+      compactTargetBytes: o.compactTargetBytes,
+      compactMinSegments: o.compactMinSegments,
       io: o.io,
       generation: this.generations[k],
       logLevel: o.logLevel,
@@ -495,6 +499,24 @@ export class Store extends EventEmitter {
   async flush(): Promise<void> {
     this.checkOpen();
     await Promise.all(this.clients.map((c) => c.requestJson(Ingress.FLUSH, null, this.options.ringWaitMs)));
+  }
+
+  /**
+   * Merges every run of small adjacent segments in every shard now, whatever the background policy says;
+   * resolves once the merged files are listed and the files they replace are deleted.
+   */
+  async compact(): Promise<CompactionStats> {
+    this.checkOpen();
+    const answers = await Promise.all(
+      this.clients.map((c) => c.requestJson(Ingress.COMPACT, null, this.options.ringWaitMs)),
+    );
+    return sumCompactions(answers.map((a) => JSON.parse(a) as CompactionSummary));
+  }
+
+  /** Compaction totals and the last run, over every shard (from their stats). */
+  async compactionStats(): Promise<CompactionStats> {
+    const stats = await this.stats();
+    return sumCompactions(stats.perShard.map((s) => s.compaction));
   }
 
   /** Drains every ring, syncs every WAL, stops the workers. Calls after close fail with E_CLOSED. */

@@ -1,5 +1,6 @@
 // Owns the Store's public result and option types (what callers of src/index.ts see).
 import type { StoredEvent } from '../event/codec.ts';
+import type { CompactionSummary } from '../shard/segments/compaction-plan.ts';
 
 export interface AppendOptions {
   tenant?: string;
@@ -89,8 +90,11 @@ export interface ShardStats {
   snapshots: number;
   dedupEntries: number;
   walSegments: number;
-  /** Parquet segments listed in the shard's MANIFEST. */
+  /** Parquet segments listed in the shard's MANIFEST, and their bytes on disk. */
   segments: number;
+  segmentBytes: number;
+  /** Merges this shard ran since it opened. */
+  compaction: CompactionSummary;
   /** Last seq held by a segment (0 when none): events after it are only in the WAL and memtable. */
   sealedSeq: number;
   /** Bytes of decoded sealed row groups in the read cache (bounded by the cacheBytes option). */

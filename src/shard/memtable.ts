@@ -276,6 +276,18 @@ export class Memtable {
     for (let k = 0; k < boundaryChunk; k++) this.chunks[k] = noChunk;
   }
 
+  /** Sealed events firstSeq..lastSeq moved to `segment` (a compaction's merged file), at these rows. */
+  repointSealed(firstSeq: number, lastSeq: number, segment: number, rowOfSeq: Uint32Array): void {
+    assert(rowOfSeq.length === lastSeq - firstSeq + 1, 'a row for every merged event');
+    const chunkOf = this.chunkOf.data;
+    const offsetOf = this.offsetOf.data;
+    for (let i = firstSeq - 1, k = 0; i < lastSeq; i++, k++) {
+      assert((chunkOf[i] & sealedBit) !== 0, 'only sealed events move between segments');
+      chunkOf[i] = sealedBit | segment;
+      offsetOf[i] = rowOfSeq[k];
+    }
+  }
+
   /** Indexes a sealed event known only from its segment's index columns (recovery without payloads). */
   indexSealed(
     i: number,

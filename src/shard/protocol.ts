@@ -22,6 +22,8 @@ export const Ingress = {
   CLOSE: 7,
   /** Seal everything committed before it into a segment; answered once the segment is in the MANIFEST. */
   FLUSH: 9,
+  /** Merge small adjacent segments now; answered with the shard's compaction summary once done. */
+  COMPACT: 10,
 } as const;
 
 export const Completion = {
@@ -94,6 +96,8 @@ export interface ShardTaskInput {
   sealBytes: number;
   sealAfterMs: number;
   cacheBytes: number;
+  compactTargetBytes: number;
+  compactMinSegments: number;
   io: import('../io/file-io.ts').FileIOSpec;
   /** Increments on every restart, so a shard can tell a fresh start from a recovery in its logs. */
   generation: number;

@@ -121,6 +121,7 @@ export class Shard {
   private unsyncedSeq = 0;
   private crash: CrashRequest | null = null;
   private readonly flushRequests: number[] = [];
+  private readonly compactRequests: number[] = [];
   /** Ids of the batch's duplicates, 16 bytes per outcome index. */
   private duplicateIds = Buffer.alloc(16 * 1024);
   private closeRequestId = -1;
@@ -138,7 +139,7 @@ export class Shard {
     this.clock = new SharedClock(input.clock, now);
     this.states = new EntityStates(input.snapshotEveryEvents, now);
     this.ids = new IdWindow(input.dedupWindowEntries);
-    this.sealedReader = new SealedReader(input.cacheBytes);
+    this.sealedReader = new SealedReader(io, input.cacheBytes);
     this.memtable.sealed = this.sealedReader;
     this.segments = new SegmentStore({
       dir: input.dir,
@@ -149,6 +150,8 @@ export class Shard {
       sealEvents: input.sealEvents,
       sealBytes: input.sealBytes,
       sealAfterMs: input.sealAfterMs,
+      compactTargetBytes: input.compactTargetBytes,
+      compactMinSegments: input.compactMinSegments,
       nowMs: () => now() / 1000,
     });
   }
@@ -184,15 +187,16 @@ export class Shard {
         const segment = this.sealedReader.add(path, rowOfSeq.length);
         this.memtable.markSealed(firstSeq, lastSeq, segment, rowOfSeq, this.sealBoundaryChunk);
       },
+      merged: (path, firstSeq, lastSeq, rowOfSeq, inputs) => {
+        const segment = this.sealedReader.add(path, rowOfSeq.length);
+        this.memtable.repointSealed(firstSeq, lastSeq, segment, rowOfSeq);
+        for (const input of inputs) this.sealedReader.retire(input);
+      },
       dropWalBefore: (segment) => this.wal.dropSegmentsBefore(segment),
-      settleFlush: (requestId, error) =>
-        error === null
-          ? this.outbox.sendJson(
-              Completion.JSON_RESULT,
-              requestId,
-              `{"sealedSeq":${this.segments.sealedSeq}}`,
-            )
-          : this.outbox.sendJson(Completion.ERROR, requestId, JSON.stringify(error.toJSON())),
+      settle: (requestId, answer) =>
+        typeof answer === 'string'
+          ? this.outbox.sendJson(Completion.JSON_RESULT, requestId, answer)
+          : this.outbox.sendJson(Completion.ERROR, requestId, JSON.stringify(answer.toJSON())),
     });
     this.batchFirstSeq = this.nextSeq;
     this.control.store(ControlSlot.durableSeq, this.nextSeq - 1);
@@ -330,6 +334,7 @@ export class Shard {
       this.memtable.endBatch(true);
       for (const requestId of this.flushRequests.splice(0))
         this.segments.requestFlush(requestId, this.nextSeq - 1);
+      for (const requestId of this.compactRequests.splice(0)) this.segments.requestCompact(requestId);
       this.maybeSeal();
       await this.outbox.flush();
       await this.answerReads();
@@ -342,7 +347,7 @@ export class Shard {
 
   private idleWaitMs(): number {
     // A seal in flight finishes on a message from the encoder: look again soon for flushes it answers.
-    let ms = this.segments.sealing ? shardSealPollMs : Math.min(shardIdleWaitMs, this.segments.msUntilDue());
+    let ms = this.segments.busy ? shardSealPollMs : Math.min(shardIdleWaitMs, this.segments.msUntilDue());
     if (this.input.durability === 'interval' && this.unsyncedSeq !== 0)
       ms = Math.min(ms, Math.max(1, this.input.fsyncIntervalMs));
     return Math.max(1, ms);
@@ -350,7 +355,10 @@ export class Shard {
 
   /** Starts a seal of everything committed when a limit is passed (between batches, never inside one). */
   private maybeSeal(): void {
-    if (!this.segments.shouldSeal()) return;
+    if (!this.segments.shouldSeal()) {
+      this.segments.startMergeIfDue();
+      return;
+    }
     const firstSeq = this.segments.sealedSeq + 1;
     const lastSeq = this.nextSeq - 1;
     // Events after lastSeq go to a fresh WAL segment and a fresh arena chunk: every file and chunk before
@@ -412,6 +420,9 @@ export class Shard {
       case Ingress.FLUSH:
         // Everything committed before this frame (and in this batch so far) is what the flush covers.
         this.flushRequests.push(requestId);
+        return;
+      case Ingress.COMPACT:
+        this.compactRequests.push(requestId);
         return;
       case Ingress.STALL:
         this.stallMs = (
@@ -818,6 +829,8 @@ export class Shard {
       dedupEntries: this.ids.size,
       walSegments: this.wal.segments().length,
       segments: this.segments.count,
+      segmentBytes: this.segments.bytes,
+      compaction: this.segments.compactions.summary(),
       sealedSeq: this.segments.sealedSeq,
       cacheBytes: this.sealedReader.cacheBytes,
       cacheHits: this.sealedReader.hits,

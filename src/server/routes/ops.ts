@@ -1,5 +1,4 @@
 // Owns the operational routes: health, Prometheus metrics, store stats, and compaction (not yet available).
-import { ErrorCode, StoreError } from '../../errors.ts';
 import { isAdmin, requirePermission, resolveTenant } from '../auth/principal.ts';
 import { type Ctx, principalOf, queryParam, sendJson } from '../context.ts';
 
@@ -52,11 +51,38 @@ export async function stats(ctx: Ctx): Promise<void> {
   sendJson(ctx, 200, await ctx.services.store.stats(tenant === undefined ? {} : { tenant }));
 }
 
-/** Compaction merges Parquet segments, which arrive with the storage milestone: say so, honestly. */
-export async function compaction(ctx: Ctx): Promise<void> {
+/**
+ * POST /api/v1/compaction/trigger — merges small adjacent segments in every shard now and answers with the
+ * store's compaction totals once done. An operation on the whole store: admins only (manage_tenants).
+ */
+export async function triggerCompaction(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'manage_tenants');
+  const before = await ctx.services.store.compactionStats();
+  const started = performance.now();
+  const after = await ctx.services.store.compact();
+  sendJson(ctx, 200, {
+    ...after,
+    this_run: {
+      merges: after.merges - before.merges,
+      files_before: after.files_before - before.files_before,
+      files_after: after.files_after - before.files_after,
+      rows_before: after.rows_before - before.rows_before,
+      rows_after: after.rows_after - before.rows_after,
+      bytes_before: after.bytes_before - before.bytes_before,
+      bytes_after: after.bytes_after - before.bytes_after,
+      duration_ms: Math.round(performance.now() - started),
+    },
+  });
+}
+
+/** GET /api/v1/compaction/stats — totals since the store opened, the last run, and the segments now. */
+export async function compactionStats(ctx: Ctx): Promise<void> {
   requirePermission(principalOf(ctx), 'metrics');
-  throw new StoreError(
-    ErrorCode.NOT_IMPLEMENTED,
-    'compaction works on Parquet segments, which this version does not write yet; every event is in the WAL and memory',
-  );
+  const stats = await ctx.services.store.stats();
+  const totals = await ctx.services.store.compactionStats();
+  sendJson(ctx, 200, {
+    ...totals,
+    segments: stats.perShard.reduce((a, s) => a + s.segments, 0),
+    segment_bytes: stats.perShard.reduce((a, s) => a + s.segmentBytes, 0),
+  });
 }

@@ -5,17 +5,58 @@
 // read by byte ranges). So a read runs in attempts: `frame()` answers a placeholder for a row group that is
 // not cached and records the miss; the shard then loads every miss (pinned for the rest of the read) and
 // runs the read again. The placeholder only has to keep the walk well-formed: its answer is thrown away.
-import { openAsBlob } from 'node:fs';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import { segmentFilesOpenMax, segmentRowGroupRows } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import { EVENT_FORMAT_VERSION, EVENT_HEADER_BYTES, FLAG_METADATA_NULL } from '../../event/codec.ts';
+import type { FileIO } from '../../io/file-io.ts';
 import { framesOfRows } from './decode.ts';
+
+/**
+ * The Blob parquet-wasm reads a segment through: byte ranges read from a file descriptor held open. An
+ * open descriptor keeps the file readable after a compaction unlinks it (a path-based Blob would fail, and
+ * parquet-wasm aborts the whole thread on a failed read).
+ */
+class FileSlice {
+  private readonly io: FileIO;
+  private readonly fd: number;
+  private readonly start: number;
+  readonly size: number;
+
+  constructor(io: FileIO, fd: number, start: number, size: number) {
+    this.io = io;
+    this.fd = fd;
+    this.start = start;
+    this.size = size;
+  }
+
+  slice(start = 0, end = this.size): FileSlice {
+    const from = Math.min(Math.max(0, start), this.size);
+    return new FileSlice(this.io, this.fd, this.start + from, Math.max(0, Math.min(end, this.size) - from));
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const buf = new Uint8Array(this.size);
+    let done = 0;
+    while (done < buf.length) {
+      const n = this.io.read(this.fd, buf, done, buf.length - done, this.start + done);
+      if (n === 0) throw new StoreError(ErrorCode.CORRUPTION, 'segment file shorter than its footer says');
+      done += n;
+    }
+    return buf.buffer;
+  }
+}
+
+interface OpenFile {
+  file: parquet.ParquetFile;
+  fd: number;
+}
 
 interface Segment {
   path: string;
   rows: number;
+  retired: boolean;
 }
 
 interface Group {
@@ -43,24 +84,56 @@ export class SealedReader {
   private readonly cacheBytesMax: number;
   /** Insertion order is recency order: a hit re-inserts the entry. */
   private readonly groups = new Map<string, Group>();
-  private readonly files = new Map<number, parquet.ParquetFile>();
+  private readonly files = new Map<number, OpenFile>();
+  private readonly io: FileIO;
   private cachedBytes = 0;
   private readonly placeholder = placeholderFrame();
   private readonly misses = new Map<string, { segment: number; group: number }>();
   private read = 0;
+  /** True from a read's first attempt until endRead. */
+  private reading = false;
+  private readonly retiredFiles: OpenFile[] = [];
   /** Offset of the frame the last `frame()` call answered, in the buffer it returned. */
   offset = 0;
   hits = 0;
   loads = 0;
 
-  constructor(cacheBytesMax: number) {
+  constructor(io: FileIO, cacheBytesMax: number) {
+    this.io = io;
     this.cacheBytesMax = cacheBytesMax;
   }
 
   /** Registers a sealed segment file; returns its number (what the memtable stores for its events). */
   add(path: string, rows: number): number {
-    this.segments.push({ path, rows });
+    this.segments.push({ path, rows, retired: false });
     return this.segments.length - 1;
+  }
+
+  /**
+   * A segment file replaced by a compaction: its cached groups and open handle go. Its number is never reused,
+   * and a read still holding a miss for it simply runs again against the moved events.
+   */
+  retire(path: string): void {
+    this.retireNow(path);
+    if (!this.reading) for (const handle of this.retiredFiles.splice(0)) this.release(handle);
+  }
+
+  private retireNow(path: string): void {
+    for (let segment = 0; segment < this.segments.length; segment++) {
+      if (this.segments[segment].path !== path || this.segments[segment].retired) continue;
+      this.segments[segment].retired = true;
+      // A read may be awaiting this handle right now (retire runs while the shard awaits): free it only
+      // once no read is in progress.
+      const handle = this.files.get(segment);
+      if (handle !== undefined) this.retiredFiles.push(handle);
+      this.files.delete(segment);
+      for (const [key, g] of this.groups) {
+        if (key.startsWith(`${segment}:`)) {
+          this.groups.delete(key);
+          this.cachedBytes -= g.bytes;
+        }
+      }
+    }
   }
 
   get cacheBytes(): number {
@@ -71,6 +144,7 @@ export class SealedReader {
   beginAttempt(): void {
     this.misses.clear();
     this.read++;
+    this.reading = true;
   }
 
   get missed(): boolean {
@@ -105,7 +179,8 @@ export class SealedReader {
     const wanted = [...this.misses.entries()];
     this.misses.clear();
     for (const [key, { segment, group }] of wanted) {
-      if (this.groups.has(key)) continue;
+      // A retired file's events now point at the merged file: the next attempt misses there instead.
+      if (this.groups.has(key) || this.segments[segment].retired) continue;
       const table = await this.readGroup(segment, group);
       const { frames, offsets } = framesOfRows(table, this.segments[segment].path);
       this.groups.set(key, {
@@ -121,6 +196,8 @@ export class SealedReader {
 
   /** Ends a read: the cache shrinks back to its bound, least recently used first. */
   endRead(): void {
+    this.reading = false;
+    for (const handle of this.retiredFiles.splice(0)) this.release(handle);
     for (const [key, g] of this.groups) {
       if (this.cachedBytes <= this.cacheBytesMax) break;
       this.groups.delete(key);
@@ -151,21 +228,37 @@ export class SealedReader {
     if (open !== undefined) {
       this.files.delete(segment);
       this.files.set(segment, open);
-      return open;
+      return open.file;
     }
-    const file = await parquet.ParquetFile.fromFile(await openAsBlob(this.segments[segment].path));
-    this.files.set(segment, file);
+    const fd = this.io.open(this.segments[segment].path, 'r');
+    let file: parquet.ParquetFile;
+    try {
+      const blob = new FileSlice(this.io, fd, 0, this.io.fileSize(fd));
+      file = await parquet.ParquetFile.fromFile(blob as unknown as Blob);
+    } catch (err) {
+      this.io.close(fd);
+      throw err;
+    }
+    this.files.set(segment, { file, fd });
     if (this.files.size > segmentFilesOpenMax) {
-      const [oldest, handle] = this.files.entries().next().value as [number, parquet.ParquetFile];
+      // Least recently used first; never the one just opened (it is last in insertion order).
+      const [oldest, handle] = this.files.entries().next().value as [number, OpenFile];
       this.files.delete(oldest);
-      handle.free();
+      if (this.reading) this.retiredFiles.push(handle);
+      else this.release(handle);
     }
     return file;
   }
 
+  private release(handle: OpenFile): void {
+    handle.file.free();
+    this.io.close(handle.fd);
+  }
+
   /** Frees every open file handle (the shard is closing). */
   close(): void {
-    for (const f of this.files.values()) f.free();
+    for (const f of this.files.values()) this.release(f);
+    for (const f of this.retiredFiles.splice(0)) this.release(f);
     this.files.clear();
     this.groups.clear();
     this.cachedBytes = 0;

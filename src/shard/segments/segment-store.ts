@@ -1,15 +1,18 @@
-// Owns a shard's sealed segments: the MANIFEST, when to seal, the encoder thread, and flush waiters.
+// Owns a shard's sealed segments: the MANIFEST, when to seal and compact, the encoder thread, and waiters.
 //
 // Durable order of a seal: the encoder writes `<name>.tmp`, fsyncs it, renames it to `<name>` and fsyncs
 // the directory; only then does the MANIFEST (written atomically) list it with the new WAL checkpoint, and
-// only after that are WAL files wholly covered by segments deleted. A crash at any step leaves either the
-// old MANIFEST (the WAL still holds every event; an unlisted file is removed on open) or the new one.
+// only after that are WAL files wholly covered by segments deleted. A compaction writes its merged file the
+// same way, then switches the MANIFEST from the inputs to it, then deletes the inputs. A crash at any step
+// leaves the old MANIFEST (every event is still in the WAL or the old files; an unlisted file is removed on
+// open) or the new one (the new file is complete).
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { sealRetryMs } from '../../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../../errors.ts';
 import type { FileIO, FileIOSpec } from '../../io/file-io.ts';
 import { type Manifest, readManifest, writeManifest } from '../manifest.ts';
+import { CompactionLog, type CompactionRun, planCompaction, type SegmentInfo } from './compaction-plan.ts';
 import type { EncodeReply, EncodeRequest } from './encoder.ts';
 
 const encoderUrl = new URL('../../../workers/segment-encoder.ts', import.meta.url);
@@ -32,6 +35,10 @@ export interface SealLimits {
   sealEvents: number;
   sealBytes: number;
   sealAfterMs: number;
+  /** Segments smaller than this merge, up to this size per merged file. */
+  compactTargetBytes: number;
+  /** A run of this many small adjacent segments starts a background compaction (0: only store.compact()). */
+  compactMinSegments: number;
 }
 
 export interface SegmentStoreOptions extends SealLimits {
@@ -52,36 +59,56 @@ export interface SealSource {
   locations: Uint32Array;
 }
 
-/** What the shard must do once a seal is durable. */
+/** What the shard must do once a seal or a merge is durable. */
 export interface SealHooks {
   /** Events firstSeq..lastSeq are in the listed file `path` at these rows: read them from there now. */
   sealed(path: string, firstSeq: number, lastSeq: number, rowOfSeq: Uint32Array): void;
+  /** Events firstSeq..lastSeq moved from the files `inputs` to `path`: read them from there now. */
+  merged(path: string, firstSeq: number, lastSeq: number, rowOfSeq: Uint32Array, inputs: string[]): void;
   /** Forget WAL files before the checkpoint. */
   dropWalBefore(segment: number): void;
-  /** A flush request is answered (null) or failed. */
-  settleFlush(requestId: number, error: StoreError | null): void;
+  /** A flush (kind 'flush') or compaction (kind 'compact') request is answered, or failed. */
+  settle(requestId: number, answer: string | StoreError): void;
 }
 
-interface InFlight {
-  id: number;
-  name: string;
-  firstSeq: number;
-  lastSeq: number;
-  bytes: number;
-  walCheckpoint: number;
-}
+type Job =
+  | {
+      kind: 'seal';
+      id: number;
+      name: string;
+      firstSeq: number;
+      lastSeq: number;
+      bytes: number;
+      walCheckpoint: number;
+    }
+  | {
+      kind: 'merge';
+      id: number;
+      name: string;
+      firstSeq: number;
+      lastSeq: number;
+      inputs: SegmentInfo[];
+      startedMs: number;
+    };
 
 export class SegmentStore {
   private readonly options: SegmentStoreOptions;
   private readonly manifestPath: string;
   readonly segmentsDir: string;
   private manifest: Manifest = { formatVersion: 1, walCheckpointSegment: 0, segments: [] };
+  /** Size and rows of every listed segment, by name. */
+  private readonly sizes = new Map<string, { bytes: number; rows: number }>();
   private hooks: SealHooks | null = null;
   private worker: Worker | null = null;
-  private inFlight: InFlight | null = null;
-  private nextRequestId = 1;
+  private inFlight: Job | null = null;
+  private nextJobId = 1;
   private retryAtMs = 0;
   private flushWaiters: { requestId: number; seq: number }[] = [];
+  /** Merges planned and not started yet (oldest first); each names adjacent listed segments. */
+  private merges: SegmentInfo[][] = [];
+  /** Compaction requests, answered once no merge is planned or running. */
+  private compactWaiters: number[] = [];
+  readonly compactions = new CompactionLog();
   private closed = false;
 
   /** Last seq held by a listed segment (0 when none). */
@@ -98,9 +125,9 @@ export class SegmentStore {
   }
 
   /**
-   * Reads the MANIFEST (none: a fresh shard), removes files in segments/ it does not list (half-written or
-   * never listed before a crash), and checks every listed file exists. Returns the listed names in seq order
-   * and the WAL checkpoint.
+   * Reads the MANIFEST (none: a fresh shard), removes files in segments/ it does not list (half-written, or
+   * replaced by a compaction before a crash), and checks every listed file exists. Returns the listed names
+   * in seq order and the WAL checkpoint.
    */
   open(): { segments: string[]; walCheckpointSegment: number } {
     const { io } = this.options;
@@ -128,6 +155,12 @@ export class SegmentStore {
           file: path,
         });
       }
+      const fd = io.open(path, 'r');
+      try {
+        this.sizes.set(name, { bytes: io.fileSize(fd), rows: range.lastSeq - range.firstSeq + 1 });
+      } finally {
+        io.close(fd);
+      }
       expectFirst = range.lastSeq + 1;
     }
     this.sealedSeq = expectFirst - 1;
@@ -146,6 +179,22 @@ export class SegmentStore {
     return join(this.segmentsDir, name);
   }
 
+  /** Segments listed in the MANIFEST. */
+  get count(): number {
+    return this.manifest.segments.length;
+  }
+
+  /** Bytes of every listed segment file. */
+  get bytes(): number {
+    let total = 0;
+    for (const s of this.sizes.values()) total += s.bytes;
+    return total;
+  }
+
+  get busy(): boolean {
+    return this.inFlight !== null;
+  }
+
   /** Counts committed events (after a durable batch or on recovery from the WAL tail). */
   noteCommitted(events: number, bytes: number): void {
     if (events === 0) return;
@@ -154,16 +203,7 @@ export class SegmentStore {
     this.unsealedBytes += bytes;
   }
 
-  /** Segments listed in the MANIFEST. */
-  get count(): number {
-    return this.manifest.segments.length;
-  }
-
-  get sealing(): boolean {
-    return this.inFlight !== null;
-  }
-
-  /** True when a seal should start now: a limit is passed or a flush waits, and none is in flight. */
+  /** True when a seal should start now: a limit is passed or a flush waits, and no job is in flight. */
   shouldSeal(): boolean {
     if (this.closed || this.inFlight !== null || this.unsealedEvents === 0) return false;
     const now = this.options.nowMs();
@@ -179,7 +219,9 @@ export class SegmentStore {
 
   /** Milliseconds until the age limit would start a seal (for the shard's idle wait). */
   msUntilDue(): number {
-    if (this.unsealedEvents === 0 || this.inFlight !== null) return Number.POSITIVE_INFINITY;
+    if (this.inFlight !== null) return Number.POSITIVE_INFINITY;
+    if (this.merges.length > 0) return 0;
+    if (this.unsealedEvents === 0) return Number.POSITIVE_INFINITY;
     const now = this.options.nowMs();
     if (this.flushWaiters.length > 0) return Math.max(0, this.retryAtMs - now);
     return Math.max(0, Math.max(this.retryAtMs, this.unsealedSinceMs + this.options.sealAfterMs) - now);
@@ -187,28 +229,56 @@ export class SegmentStore {
 
   /** Starts encoding seqs (sealedSeq, lastSeq] in the encoder thread; the WAL was rotated at `walCheckpoint`. */
   startSeal(lastSeq: number, walCheckpoint: number, source: SealSource): void {
-    if (this.inFlight !== null) throw new StoreError(ErrorCode.INTERNAL, 'one seal at a time');
+    if (this.inFlight !== null) throw new StoreError(ErrorCode.INTERNAL, 'one encoder job at a time');
     const firstSeq = this.sealedSeq + 1;
     const name = segmentName(firstSeq, lastSeq);
-    const id = this.nextRequestId++;
-    this.inFlight = { id, name, firstSeq, lastSeq, bytes: this.unsealedBytes, walCheckpoint };
+    const id = this.nextJobId++;
+    this.inFlight = { kind: 'seal', id, name, firstSeq, lastSeq, bytes: this.unsealedBytes, walCheckpoint };
     // Everything committed so far is in this seal; later commits start the next one's count.
     this.unsealedEvents = 0;
     this.unsealedBytes = 0;
-    const req: EncodeRequest = {
+    this.post({
       id,
+      kind: 'seal',
       path: this.segmentPath(name),
       chunks: source.chunks,
       locations: source.locations,
+      inputs: [],
       io: this.options.ioSpec,
+    });
+  }
+
+  /** Starts the next planned merge when the encoder is free (seals go first: the shard asks for them first). */
+  startMergeIfDue(): void {
+    if (this.closed || this.inFlight !== null || this.merges.length === 0) return;
+    const inputs = this.merges.shift() as SegmentInfo[];
+    const firstSeq = inputs[0].firstSeq;
+    const lastSeq = inputs[inputs.length - 1].lastSeq;
+    const id = this.nextJobId++;
+    this.inFlight = {
+      kind: 'merge',
+      id,
+      name: segmentName(firstSeq, lastSeq),
+      firstSeq,
+      lastSeq,
+      inputs,
+      startedMs: this.options.nowMs(),
     };
-    this.encoder().postMessage(req);
+    this.post({
+      id,
+      kind: 'merge',
+      path: this.segmentPath(segmentName(firstSeq, lastSeq)),
+      chunks: [],
+      locations: new Uint32Array(0),
+      inputs: inputs.map((s) => this.segmentPath(s.name)),
+      io: this.options.ioSpec,
+    });
   }
 
   /** A flush: answered once every event committed up to `seq` is in a listed segment. */
   requestFlush(requestId: number, seq: number): void {
     if (seq <= this.sealedSeq) {
-      this.hooks?.settleFlush(requestId, null);
+      this.hooks?.settle(requestId, this.flushAnswer());
       return;
     }
     this.flushWaiters.push({ requestId, seq });
@@ -216,14 +286,60 @@ export class SegmentStore {
     this.retryAtMs = 0;
   }
 
-  /** Stops the encoder; a seal in flight is abandoned (its events are still in the WAL). */
+  /** store.compact(): merges every run of at least two small adjacent segments, whatever the policy says. */
+  requestCompact(requestId: number): void {
+    this.plan(2);
+    if (this.merges.length === 0 && this.inFlight?.kind !== 'merge') {
+      this.hooks?.settle(requestId, JSON.stringify(this.compactions.summary()));
+      return;
+    }
+    this.compactWaiters.push(requestId);
+  }
+
+  /** Stops the encoder; a job in flight is abandoned (its events are still in the WAL or the old files). */
   async close(): Promise<void> {
     this.closed = true;
     const worker = this.worker;
     this.worker = null;
     if (worker !== null) await worker.terminate();
-    const closed = new StoreError(ErrorCode.CLOSED, 'the shard closed before the flush finished');
-    for (const w of this.flushWaiters.splice(0)) this.hooks?.settleFlush(w.requestId, closed);
+    const closed = new StoreError(ErrorCode.CLOSED, 'the shard closed before the request finished');
+    for (const w of this.flushWaiters.splice(0)) this.hooks?.settle(w.requestId, closed);
+    for (const requestId of this.compactWaiters.splice(0)) this.hooks?.settle(requestId, closed);
+  }
+
+  private flushAnswer(): string {
+    return `{"sealedSeq":${this.sealedSeq}}`;
+  }
+
+  private listed(): SegmentInfo[] {
+    return this.manifest.segments.map((name) => {
+      const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
+      return { name, ...range, bytes: this.sizes.get(name)?.bytes ?? 0 };
+    });
+  }
+
+  /** Plans merges of runs of at least `minRun` small segments not already planned or merging. */
+  private plan(minRun: number): void {
+    const busy = new Set<string>();
+    for (const group of this.merges) for (const s of group) busy.add(s.name);
+    if (this.inFlight?.kind === 'merge') for (const s of this.inFlight.inputs) busy.add(s.name);
+    const free = this.listed().filter((s) => !busy.has(s.name));
+    // Only runs that are adjacent among the free ones AND in the MANIFEST: split at any busy segment.
+    let run: SegmentInfo[] = [];
+    const runs: SegmentInfo[][] = [];
+    for (const s of free) {
+      if (run.length > 0 && run[run.length - 1].lastSeq + 1 !== s.firstSeq) {
+        runs.push(run);
+        run = [];
+      }
+      run.push(s);
+    }
+    if (run.length > 0) runs.push(run);
+    for (const r of runs) this.merges.push(...planCompaction(r, this.options.compactTargetBytes, minRun));
+  }
+
+  private post(req: EncodeRequest): void {
+    this.encoder().postMessage(req);
   }
 
   private encoder(): Worker {
@@ -247,40 +363,52 @@ export class SegmentStore {
   }
 
   /**
-   * Runs on the shard thread between batches (the shard only awaits outside a batch), so the WAL and the
-   * MANIFEST are never touched mid-commit.
+   * Runs on the shard thread between batches (the shard only awaits outside a batch), so the WAL, the
+   * MANIFEST and the memtable are never touched mid-commit.
    */
   private onReply(reply: EncodeReply): void {
     const job = this.inFlight;
     if (job === null || reply.id !== job.id || this.closed) return;
     this.inFlight = null;
-    if (!reply.ok) {
-      this.failSeal(job, storeErrorFrom(reply.error));
-      return;
-    }
-    if (
+    if (!reply.ok) this.failed(job, storeErrorFrom(reply.error));
+    else if (
       reply.firstSeq !== job.firstSeq ||
       reply.lastSeq !== job.lastSeq ||
       reply.rows !== job.lastSeq - job.firstSeq + 1
-    ) {
-      this.failSeal(
+    )
+      this.failed(
         job,
         new StoreError(ErrorCode.INTERNAL, `encoder answered for another range than ${job.name}`),
       );
-      return;
+    else if (job.kind === 'seal') this.sealDone(job, reply);
+    else this.mergeDone(job, reply);
+    this.settleCompactWaiters();
+    // The next merge needs no shard state: start it now rather than on the shard's next idle turn.
+    this.startMergeIfDue();
+  }
+
+  /** Replaces the MANIFEST atomically; null when done, else the error (the old one stays in force). */
+  private writeManifest(next: Manifest): StoreError | null {
+    try {
+      writeManifest(this.options.io, this.manifestPath, next);
+      this.manifest = next;
+      return null;
+    } catch (err) {
+      return err instanceof StoreError ? err : new StoreError(ErrorCode.IO, String(err));
     }
-    const next: Manifest = {
+  }
+
+  private sealDone(job: Extract<Job, { kind: 'seal' }>, reply: Extract<EncodeReply, { ok: true }>): void {
+    const written = this.writeManifest({
       ...this.manifest,
       walCheckpointSegment: job.walCheckpoint,
       segments: [...this.manifest.segments, job.name],
-    };
-    try {
-      writeManifest(this.options.io, this.manifestPath, next);
-    } catch (err) {
-      this.failSeal(job, err instanceof StoreError ? err : new StoreError(ErrorCode.IO, String(err)));
+    });
+    if (written !== null) {
+      this.failed(job, written);
       return;
     }
-    this.manifest = next;
+    this.sizes.set(job.name, { bytes: reply.bytes, rows: reply.rows });
     this.sealedSeq = job.lastSeq;
     this.hooks?.sealed(this.segmentPath(job.name), job.firstSeq, job.lastSeq, reply.rowOfSeq);
     this.options.log('segment sealed', {
@@ -301,23 +429,87 @@ export class SegmentStore {
     const waiting = this.flushWaiters;
     this.flushWaiters = [];
     for (const w of waiting) {
-      if (w.seq <= this.sealedSeq) this.hooks?.settleFlush(w.requestId, null);
+      if (w.seq <= this.sealedSeq) this.hooks?.settle(w.requestId, this.flushAnswer());
       else this.flushWaiters.push(w);
+    }
+    if (this.options.compactMinSegments > 0 && this.merges.length === 0)
+      this.plan(this.options.compactMinSegments);
+  }
+
+  private mergeDone(job: Extract<Job, { kind: 'merge' }>, reply: Extract<EncodeReply, { ok: true }>): void {
+    const inputNames = new Set(job.inputs.map((s) => s.name));
+    const at = this.manifest.segments.indexOf(job.inputs[0].name);
+    const segments = this.manifest.segments.filter((n) => !inputNames.has(n));
+    segments.splice(at, 0, job.name);
+    const written = this.writeManifest({ ...this.manifest, segments });
+    if (written !== null) {
+      this.failed(job, written);
+      return;
+    }
+    const before = job.inputs.reduce((a, s) => a + s.bytes, 0);
+    for (const s of job.inputs) this.sizes.delete(s.name);
+    this.sizes.set(job.name, { bytes: reply.bytes, rows: reply.rows });
+    // Reads move to the merged file before the inputs go.
+    this.hooks?.merged(
+      this.segmentPath(job.name),
+      job.firstSeq,
+      job.lastSeq,
+      reply.rowOfSeq,
+      job.inputs.map((i) => this.segmentPath(i.name)),
+    );
+    const { io } = this.options;
+    try {
+      for (const s of job.inputs) io.unlink(this.segmentPath(s.name));
+      io.fsyncDir(this.segmentsDir);
+    } catch (err) {
+      // No longer listed: removed on the next open.
+      this.options.log('compacted segments not deleted yet', {
+        shard: this.options.shard,
+        message: (err as Error).message,
+      });
+    }
+    const run: CompactionRun = {
+      finishedMs: this.options.nowMs(),
+      durationMs: this.options.nowMs() - job.startedMs,
+      filesBefore: job.inputs.length,
+      filesAfter: 1,
+      rowsBefore: reply.rows,
+      rowsAfter: reply.rows,
+      bytesBefore: before,
+      bytesAfter: reply.bytes,
+    };
+    this.compactions.record(run);
+    this.options.log('segments compacted', { shard: this.options.shard, file: job.name, ...run });
+  }
+
+  private failed(job: Job, error: StoreError): void {
+    this.options.log(
+      `${job.kind} failed; retrying later (no event is lost: they stay in the WAL or the old files)`,
+      {
+        shard: this.options.shard,
+        file: job.name,
+        code: error.code,
+        message: error.message,
+      },
+    );
+    this.retryAtMs = this.options.nowMs() + sealRetryMs;
+    if (job.kind === 'seal') {
+      // The range is unsealed again: count it so the next seal covers it.
+      if (this.unsealedEvents === 0) this.unsealedSinceMs = this.options.nowMs();
+      this.unsealedEvents += job.lastSeq - job.firstSeq + 1;
+      this.unsealedBytes += job.bytes;
+      for (const w of this.flushWaiters.splice(0)) this.hooks?.settle(w.requestId, error);
+    } else {
+      this.compactions.failures++;
+      // Drop the rest of the plan: a compaction request fails, and the next one plans afresh.
+      this.merges = [];
+      for (const requestId of this.compactWaiters.splice(0)) this.hooks?.settle(requestId, error);
     }
   }
 
-  private failSeal(job: InFlight, error: StoreError): void {
-    this.options.log('seal failed; retrying later (the events stay in the WAL)', {
-      shard: this.options.shard,
-      file: job.name,
-      code: error.code,
-      message: error.message,
-    });
-    // The range is unsealed again: count it so the next seal covers it.
-    if (this.unsealedEvents === 0) this.unsealedSinceMs = this.options.nowMs();
-    this.unsealedEvents += job.lastSeq - job.firstSeq + 1;
-    this.unsealedBytes += job.bytes;
-    this.retryAtMs = this.options.nowMs() + sealRetryMs;
-    for (const w of this.flushWaiters.splice(0)) this.hooks?.settleFlush(w.requestId, error);
+  private settleCompactWaiters(): void {
+    if (this.compactWaiters.length === 0 || this.merges.length > 0 || this.inFlight?.kind === 'merge') return;
+    const answer = JSON.stringify(this.compactions.summary());
+    for (const requestId of this.compactWaiters.splice(0)) this.hooks?.settle(requestId, answer);
   }
 }

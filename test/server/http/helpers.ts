@@ -33,7 +33,12 @@ export interface TestServer {
  */
 export async function startTestServer(
   overrides: Partial<ServerConfig> = {},
-  options: { dataDir?: string; adminKey?: string; streamClientBufferBytes?: number } = {},
+  options: {
+    dataDir?: string;
+    adminKey?: string;
+    streamClientBufferBytes?: number;
+    storeOverrides?: Record<string, unknown>;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir('allsource-http-');
   const config: ServerConfig = {
@@ -48,7 +53,7 @@ export async function startTestServer(
   const printed: string[] = [];
   const server = await startServer(config, {
     print: (line) => printed.push(line),
-    storeOverrides: { ringBytes: 1 << 20, logLevel: 'silent' },
+    storeOverrides: { ringBytes: 1 << 20, logLevel: 'silent', ...options.storeOverrides },
     scryptCost: scryptCostTest,
     ...(options.streamClientBufferBytes === undefined
       ? {}

@@ -493,8 +493,11 @@ describe('protocol errors', () => {
     expectOk(await admin.post('/api/v1/events', fits));
   });
 
-  it('compaction routes answer 501 E_NOT_IMPLEMENTED', async () => {
-    expectError(await admin.post('/api/v1/compaction/trigger', {}), 501, 'E_NOT_IMPLEMENTED');
-    expectError(await admin.get('/api/v1/compaction/stats'), 501, 'E_NOT_IMPLEMENTED');
+  it('compaction routes answer with totals even when there is nothing to merge', async () => {
+    const run = expectOk(await admin.post('/api/v1/compaction/trigger', {}));
+    expect(run).toMatchObject({ shards: 2, this_run: { merges: 0 } });
+    const stats = expectOk(await admin.get('/api/v1/compaction/stats'));
+    expect(stats).toMatchObject({ shards: 2, merges: 0, failures: 0 });
+    expect(typeof stats.segments).toBe('number');
   });
 });
