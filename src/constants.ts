@@ -277,6 +277,13 @@ export const httpUnreadBodyDrainBytesMax = 64 * 1024;
 /** A streamed response (a query without limit) whose client reads nothing for this long is cut. */
 export const httpStreamStallMsMax = 30_000;
 /**
+ * hyper-express: request body bytes held before the route asks for the body (it checks credentials first);
+ * past this uWS stops reading the socket, so TCP holds the rest until the route reads or refuses it.
+ */
+export const httpBodyPauseBytes = 64 * 1024;
+/** hyper-express must answer its loopback self-test request within this long to be picked (see --http). */
+export const hyperExpressSelfTestMs = 2_000;
+/**
  * After an early answer (413, or a refusal before the body was read) the rest of the request body is read and
  * discarded up to this many bytes before the connection closes: closing with unread data sends a TCP reset,
  * which makes clients that are still sending (fetch/undici) lose the answer. Past it the connection is cut.

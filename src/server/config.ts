@@ -195,7 +195,8 @@ export const serverOptions: readonly OptionSpec[] = Object.freeze([
     type: 'enum',
     values: ['auto', 'node', 'hyper-express'],
     default: 'auto',
-    description: 'HTTP transport; auto uses hyper-express when it loads on this machine, else node:http.',
+    description:
+      'HTTP transport; auto uses hyper-express if it loads and passes a loopback self-test, else node:http.',
   }),
   option({
     key: 'adminKey',

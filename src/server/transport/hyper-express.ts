@@ -1,85 +1,61 @@
-// Owns the hyper-express (uWebSockets.js) transport: loaded on demand, same behaviour as node.ts where uWS allows.
-import type { Readable } from 'node:stream';
+// Owns the hyper-express (uWebSockets.js) transport: loaded on demand, same contract as node.ts (see README for what differs).
+import type { IncomingMessage } from 'node:http';
 import { httpBodyBytesMax, wsMessageBytesMax } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import type {
-  BodyWriter,
-  HttpRequest,
-  HttpResponse,
-  Transport,
-  TransportOptions,
-  WebSocketLike,
-} from '../http-types.ts';
-import { sinkWriter } from './body-writer.ts';
+import { statusOf, errorBody as storeErrorBody } from '../http-errors.ts';
+import type { HttpRequest, Transport, WebSocketLike } from '../http-types.ts';
 import {
-  type BodyReader,
-  checkBodyLimit,
+  clientCloses,
+  HxHttpRequest,
+  type HxRequest,
+  type HxResponse,
+  hasBody,
+  UwsBody,
+} from './hyper-express-request.ts';
+import { HxHttpResponse, type HxResponseState, statusLine, writeWhole } from './hyper-express-response.ts';
+import { handshakeProblem } from './raw-answers.ts';
+import {
   checkTransportOptions,
   contentLengthOf,
   errorBody,
   type FullTransportOptions,
   internalErrorBody,
   jsonContentType,
-  keptHeaders,
   latch,
-  parseQuery,
-  payloadTooLarge,
-  readBody,
   requestIdFrom,
   requestTimedOut,
 } from './shared.ts';
 
-// The slice of hyper-express 7's API this adapter uses. The package is optional and may be absent, so its
-// own types cannot be imported; these mirror its documentation (docs/Server.md, Request.md, Response.md).
-interface HxRequest extends Readable {
-  readonly method: string;
-  readonly path: string;
-  readonly path_query: string;
-  readonly headers: Record<string, string | undefined>;
-  readonly ip: string;
-  buffer(): Promise<Buffer>;
-}
+// Written and tested against hyper-express 6.17.4 with the uWebSockets.js build it declares (v20.51): package.json
+// pins 6.17.4 and maps uWebSockets.js to the registry mirror @btc-vision/uwebsockets.js 20.57.0, which has every
+// method 6.17 calls. hyper-express 7 calls uWS v20.69 methods that no registry build has (see README).
 
-interface HxResponse {
-  status(code: number): HxResponse;
-  header(name: string, value: string): HxResponse;
-  send(body?: string | Buffer, closeConnection?: boolean): HxResponse;
-  /** hyper-express Responses are Writable streams: write() buffers and reports backpressure, 'drain' follows. */
-  write(chunk: string | Buffer): boolean;
-  end(): unknown;
-  once(event: 'drain' | 'close', listener: () => void): unknown;
-  off(event: 'drain' | 'close', listener: () => void): unknown;
-  readonly destroyed: boolean;
-  upgrade(context?: object): void;
-  close(): HxResponse;
-  readonly completed: boolean;
-  readonly initiated: boolean;
-}
-
+// The slice of hyper-express 6's API this adapter uses. The package is optional and may be absent, so its own
+// types cannot be imported; these mirror its documentation (docs/Server.md, Websocket.md).
 interface HxWebsocket {
   readonly context: { connect?: (ws: WebSocketLike) => void };
   readonly closed: boolean;
   readonly buffered: number;
-  send(message: string): number;
+  send(message: string): boolean;
   close(code?: number, message?: string): void;
   destroy(): void;
-  on(event: 'message', listener: (message: string) => void): void;
+  on(event: 'message', listener: (message: string, isBinary: boolean) => void): void;
   on(event: 'close' | 'error', listener: () => void): void;
   once(event: 'close', listener: () => void): void;
 }
 
-type HxHandler = (request: HxRequest, response: HxResponse) => unknown;
+type HxHandler = (request: HxRequest, response: HxResponse) => void;
 
 interface HxServer {
   any(pattern: string, handler: HxHandler): void;
   upgrade(pattern: string, handler: HxHandler): void;
   ws(pattern: string, options: Record<string, unknown>, handler: (ws: HxWebsocket) => void): void;
-  set_not_found_handler(handler: HxHandler): void;
   set_error_handler(handler: (request: HxRequest, response: HxResponse, error: Error) => unknown): void;
   listen(port: number, host?: string): Promise<unknown>;
   close(): boolean;
-  force_close?(): boolean;
   readonly port: number;
+  /** The uWS app: its close() cuts every connection (uWS has no list of idle keep-alive connections). */
+  readonly uws_instance: { close?: () => unknown };
 }
 
 interface HxModule {
@@ -87,14 +63,15 @@ interface HxModule {
 }
 
 export type HyperExpressLoad =
-  | { ok: true; create: (options: TransportOptions) => Transport }
+  | { ok: true; create: (options: FullTransportOptions) => Transport }
   | { ok: false; reason: string };
 
 let loading: Promise<HyperExpressLoad> | undefined;
 
 /**
  * Imports hyper-express once. Missing package, missing native uWebSockets.js binary or an unsupported
- * Node/glibc all end as `{ ok: false, reason }`, never as a thrown error.
+ * Node/glibc all end as `{ ok: false, reason }`, never as a thrown error. Loading proves little: see
+ * proveHyperExpress, which `--http auto` runs before it picks this transport.
  */
 export function loadHyperExpress(): Promise<HyperExpressLoad> {
   loading ??= (async (): Promise<HyperExpressLoad> => {
@@ -107,152 +84,24 @@ export function loadHyperExpress(): Promise<HyperExpressLoad> {
       return { ok: true, create: (options) => createHyperExpressTransport(Server, options) };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      // uWS explains a platform mismatch over several lines; the first one names the problem.
-      return { ok: false, reason: message.split('\n')[0] };
+      // uWS explains a platform mismatch over several lines: the first says what, the last says why (glibc).
+      const lines = message.split('\n').filter((line) => line.trim().length > 0);
+      const reason = lines.length > 1 ? `${lines[0]} ${lines[lines.length - 1]}` : (lines[0] ?? 'unknown');
+      return { ok: false, reason };
     }
   })();
   return loading;
 }
 
-const emptyBody = Buffer.alloc(0);
-
-interface HxState {
-  closing: boolean;
+interface HxState extends HxResponseState {
+  /** Requests and upgrades whose handler has not finished. */
   inFlight: number;
   sockets: Set<HxWebsocket>;
   idle: { promise: Promise<void>; open: () => void } | null;
   bodyBytesMax: number;
 }
 
-class HxHttpRequest implements HttpRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string | undefined>>;
-  readonly remoteAddress: string;
-  readonly id: string;
-  readonly #raw: HxRequest;
-  readonly #res: HxHttpResponse | undefined;
-  readonly #bodyBytesMax: number;
-  #query: URLSearchParams | undefined;
-  #body: Promise<Buffer> | undefined;
-  #reader: BodyReader | undefined;
-
-  constructor(raw: HxRequest, id: string, res: HxHttpResponse | undefined, bodyBytesMax: number) {
-    this.#raw = raw;
-    this.method = raw.method.toUpperCase();
-    this.path = raw.path;
-    this.headers = raw.headers;
-    this.remoteAddress = raw.ip;
-    this.id = id;
-    this.#res = res;
-    this.#bodyBytesMax = bodyBytesMax;
-  }
-
-  get query(): URLSearchParams {
-    this.#query ??= parseQuery(this.#raw.path_query);
-    return this.#query;
-  }
-
-  body(limitBytes: number): Promise<Buffer> {
-    checkBodyLimit(limitBytes, this.#bodyBytesMax);
-    if (this.#body !== undefined) return this.#body;
-    if (this.#res === undefined) return Promise.resolve(emptyBody);
-    const declared = contentLengthOf(this.headers['content-length']);
-    if (declared !== undefined && declared > limitBytes) {
-      this.#res.closeAfterSend();
-      this.#body = Promise.reject(payloadTooLarge(limitBytes));
-    } else if (declared !== undefined) {
-      // A declared length within the limit: let uWS buffer it natively (it also enforces max_body_length).
-      this.#body = this.#raw.buffer();
-    } else {
-      // Chunked: count as it streams so an endless body stops at the limit.
-      this.#reader = readBody(this.#raw, limitBytes);
-      this.#body = this.#reader.promise;
-    }
-    this.#body.catch(() => this.#res!.closeAfterSend());
-    return this.#body;
-  }
-
-  abortBody(error: StoreError): void {
-    this.#reader?.abort(error);
-  }
-}
-
-class HxHttpResponse implements HttpResponse {
-  readonly #raw: HxResponse;
-  readonly #id: string;
-  readonly #state: HxState;
-  #status = 200;
-  #headers: Record<string, string> = {};
-  #sent = false;
-  #closeAfter = false;
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(raw: HxResponse, id: string, state: HxState) {
-    this.#raw = raw;
-    this.#id = id;
-    this.#state = state;
-  }
-
-  get sent(): boolean {
-    return this.#sent;
-  }
-
-  status(code: number): HttpResponse {
-    if (!this.#sent) this.#status = code;
-    return this;
-  }
-
-  header(name: string, value: string): HttpResponse {
-    if (!this.#sent) this.#headers[name.toLowerCase()] = value;
-    return this;
-  }
-
-  send(body: string | Buffer, contentType?: string): void {
-    if (this.#sent) return;
-    if (contentType !== undefined || this.#headers['content-type'] === undefined) {
-      this.#headers['content-type'] = contentType ?? jsonContentType;
-    }
-    this.#write(this.#status, this.#headers, body);
-  }
-
-  closeAfterSend(): void {
-    this.#closeAfter = true;
-  }
-
-  setTimer(timer: NodeJS.Timeout): void {
-    this.#timer = timer;
-  }
-
-  sendOwn(status: number, body: string): void {
-    if (this.#sent) return;
-    this.#write(status, keptHeaders(this.#headers, { 'content-type': jsonContentType }), body);
-  }
-
-  stream(contentType: string): BodyWriter {
-    clearTimeout(this.#timer);
-    this.#sent = true;
-    const raw = this.#raw;
-    raw.status(this.#status);
-    this.#headers['content-type'] = contentType;
-    for (const name in this.#headers) raw.header(name, this.#headers[name]);
-    raw.header('x-request-id', this.#id);
-    return sinkWriter(raw, () => raw.close());
-  }
-
-  #write(status: number, headers: Record<string, string>, body: string | Buffer): void {
-    clearTimeout(this.#timer);
-    this.#sent = true;
-    const raw = this.#raw;
-    if (raw.completed || raw.initiated) return;
-    raw.status(status);
-    // uWS writes content-length, date and connection itself.
-    for (const name in headers) raw.header(name, headers[name]);
-    raw.header('x-request-id', this.#id);
-    raw.send(body, this.#closeAfter || this.#state.closing);
-  }
-}
-
+/** WebSocketLike over a hyper-express Websocket: text only, sends after close are dropped rather than thrown. */
 class HxWebSocketLike implements WebSocketLike {
   readonly #ws: HxWebsocket;
 
@@ -269,16 +118,23 @@ class HxWebSocketLike implements WebSocketLike {
     try {
       this.#ws.close(code, reason);
     } catch {
+      // An invalid code or an over-long reason must not leave the socket open.
       this.#ws.destroy();
     }
   }
 
   get bufferedBytes(): number {
-    return this.#ws.buffered;
+    return this.#ws.closed ? 0 : this.#ws.buffered;
   }
 
   onMessage(cb: (text: string) => void): void {
-    this.#ws.on('message', cb);
+    this.#ws.on('message', (text, isBinary) => {
+      if (isBinary) {
+        this.close(1003, 'text messages only');
+        return;
+      }
+      cb(text);
+    });
   }
 
   onClose(cb: () => void): void {
@@ -287,22 +143,41 @@ class HxWebSocketLike implements WebSocketLike {
   }
 }
 
+/** Answers an upgrade request (or one the transport refuses) with a JSON body, closing the connection. */
+function refuse(
+  raw: HxRequest,
+  res: HxResponse,
+  id: string,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.completed) return;
+  res.completed = true;
+  res.initiated = true;
+  const all = { 'content-type': jsonContentType, ...headers };
+  writeWhole(res.raw, status, all, id, body, true, clientCloses(raw.headers));
+}
+
 function createHyperExpressTransport(Server: HxModule['Server'], options: FullTransportOptions): Transport {
   checkTransportOptions(options);
   const { handler, websockets, requestTimeoutMs, onError } = options;
   const state: HxState = {
     closing: false,
+    open: new Set(),
     inFlight: 0,
     sockets: new Set(),
     idle: null,
     bodyBytesMax: options.bodyBytesMax ?? httpBodyBytesMax,
   };
-  // uWS fixes its own HTTP idle timeout (about 10 s); keepAliveTimeoutMs cannot be applied here.
+  // uWS fixes its own HTTP idle timeout (10 s); keepAliveTimeoutMs and maxConnections cannot be applied here.
   const server = new Server({
-    max_body_length: state.bodyBytesMax,
-    // Answer bad requests (too large) with a status rather than an abrupt reset.
+    // Body limits are the routes' (HttpRequest.body): hyper-express must not refuse or buffer bodies itself.
+    max_body_length: Number.MAX_SAFE_INTEGER,
     fast_abort: false,
     trust_proxy: false,
+    // hyper-express would close the listen socket on SIGTERM by itself; shutdown is the server's to run.
+    auto_close: false,
   });
 
   function report(error: unknown, req: Pick<HttpRequest, 'id' | 'method' | 'path'>): void {
@@ -333,11 +208,16 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
     res.sendOwn(500, internalErrorBody);
   }
 
-  async function onHttp(raw: HxRequest, rawRes: HxResponse): Promise<void> {
+  // Synchronous on purpose: hyper-express calls it inside uWS's request callback, the only moment the body's
+  // onData can be taken before uWS delivers the first chunk.
+  function onHttp(raw: HxRequest, rawRes: HxResponse): void {
     const id = requestIdFrom(raw.headers['x-request-id']);
-    const res = new HxHttpResponse(rawRes, id, state);
-    const req = new HxHttpRequest(raw, id, res, state.bodyBytesMax);
-    if (raw.headers.upgrade?.toLowerCase() === 'websocket' && !websockets.has(req.path)) {
+    const body = hasBody(raw.headers) ? new UwsBody(raw, rawRes) : undefined;
+    const declared = contentLengthOf(raw.headers['content-length']);
+    const res = new HxHttpResponse(rawRes, id, state, body, declared, clientCloses(raw.headers));
+    const req = new HxHttpRequest(raw, id, body, state.bodyBytesMax, () => res.closeAfterSend());
+    if (raw.headers.upgrade?.toLowerCase() === 'websocket') {
+      // Upgrades on WebSocket paths go to onUpgrade; this one asked for a path that has none.
       res.closeAfterSend();
       res.sendOwn(404, errorBody(ErrorCode.NOT_FOUND, `no WebSocket endpoint at ${req.path}`));
       return;
@@ -345,92 +225,143 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
     state.inFlight++;
     const timer = setTimeout(onTimeout, requestTimeoutMs, req, res);
     res.setTimer(timer);
+    let done: Promise<void>;
     try {
-      await handler(req, res);
-      if (!res.sent) {
-        fail(req, res, new Error(`handler for ${req.method} ${req.path} resolved without a response`));
-      }
+      done = handler(req, res);
     } catch (error) {
-      fail(req, res, error);
-    } finally {
-      clearTimeout(timer);
-      state.inFlight--;
-      checkIdle();
+      done = Promise.reject(error);
     }
+    done
+      .then(
+        () => {
+          if (!res.sent)
+            fail(req, res, new Error(`handler for ${req.method} ${req.path} resolved without a response`));
+        },
+        (error: unknown) => fail(req, res, error),
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        state.inFlight--;
+        checkIdle();
+      });
   }
 
-  async function onUpgrade(raw: HxRequest, rawRes: HxResponse): Promise<void> {
-    const id = requestIdFrom(raw.headers['x-request-id']);
-    const res = new HxHttpResponse(rawRes, id, state);
-    res.closeAfterSend();
-    const req = new HxHttpRequest(raw, id, undefined, state.bodyBytesMax);
+  async function upgradeWith(
+    raw: HxRequest,
+    rawRes: HxResponse,
+    id: string,
+    req: HxHttpRequest,
+  ): Promise<void> {
     const wsHandler = websockets.get(req.path);
     if (state.closing || wsHandler === undefined) {
-      res.sendOwn(
-        state.closing ? 503 : 404,
-        state.closing
-          ? errorBody(ErrorCode.CLOSED, 'server is shutting down')
-          : errorBody(ErrorCode.NOT_FOUND, `no WebSocket endpoint at ${req.path}`),
-      );
+      const error = state.closing
+        ? new StoreError(ErrorCode.CLOSED, 'server is shutting down')
+        : new StoreError(ErrorCode.NOT_FOUND, `no WebSocket endpoint at ${req.path}`);
+      refuse(raw, rawRes, id, statusOf(error), storeErrorBody(error, statusOf(error)));
+      return;
+    }
+    // Before the route: a handshake uWS would refuse costs no credential check and no rate-limit token.
+    const problem = handshakeProblem({
+      method: req.method,
+      headers: raw.headers,
+    } as unknown as IncomingMessage);
+    if (problem !== null) {
+      const extra: Record<string, string> = {};
+      for (const line of problem.headers ?? []) {
+        const colon = line.indexOf(':');
+        extra[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const status = statusOf(problem.error);
+      refuse(raw, rawRes, id, status, storeErrorBody(problem.error, status), extra);
       return;
     }
     let timer: NodeJS.Timeout | undefined;
+    let outcome: Awaited<ReturnType<typeof wsHandler>>;
     try {
-      const outcome = await Promise.race([
+      outcome = await Promise.race([
         wsHandler(req),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(requestTimedOut(requestTimeoutMs)), requestTimeoutMs);
         }),
       ]);
-      if (rawRes.completed) return;
-      if (state.closing) {
-        res.sendOwn(503, errorBody(ErrorCode.CLOSED, 'server is shutting down'));
-      } else if (typeof outcome === 'function') {
-        rawRes.upgrade({ connect: outcome });
-      } else {
-        res.sendOwn(outcome.status, outcome.body);
-      }
     } catch (error) {
-      const timedOut = (error as StoreError | undefined)?.code === ErrorCode.TIMEOUT;
+      const timedOut = error instanceof StoreError && error.code === ErrorCode.TIMEOUT;
       if (!timedOut) report(error, req);
-      res.sendOwn(
+      refuse(
+        raw,
+        rawRes,
+        id,
         timedOut ? 408 : 500,
         timedOut ? errorBody(ErrorCode.TIMEOUT, (error as StoreError).message) : internalErrorBody,
       );
+      return;
     } finally {
       clearTimeout(timer);
     }
+    if (rawRes.completed) return;
+    if (state.closing) {
+      refuse(raw, rawRes, id, 503, errorBody(ErrorCode.CLOSED, 'server is shutting down'));
+      return;
+    }
+    if (typeof outcome !== 'function') {
+      refuse(raw, rawRes, id, outcome.status, outcome.body);
+      return;
+    }
+    const connect = outcome;
+    // uWS sends a header written between the 101 status and upgrade() with its handshake answer.
+    rawRes.raw.cork(() => {
+      rawRes.raw.writeStatus(statusLine(101));
+      rawRes.raw.writeHeader('x-request-id', id);
+      rawRes.upgrade({ connect });
+    });
+  }
+
+  function onUpgrade(raw: HxRequest, rawRes: HxResponse): void {
+    const id = requestIdFrom(raw.headers['x-request-id']);
+    const req = new HxHttpRequest(raw, id, undefined, state.bodyBytesMax, () => {});
+    state.inFlight++;
+    upgradeWith(raw, rawRes, id, req)
+      .catch((error: unknown) => {
+        report(error, req);
+        if (!rawRes.completed) rawRes.close();
+      })
+      .finally(() => {
+        state.inFlight--;
+        checkIdle();
+      });
   }
 
   for (const path of websockets.keys()) {
     server.upgrade(path, onUpgrade);
-    server.ws(path, { message_type: 'String', max_payload_length: wsMessageBytesMax }, (ws) => {
-      state.sockets.add(ws);
-      ws.on('error', () => {});
-      ws.once('close', () => {
-        state.sockets.delete(ws);
-        checkIdle();
-      });
-      const connect = ws.context.connect;
-      if (state.closing || connect === undefined) {
-        ws.close(1001, 'server shutting down');
-        return;
-      }
-      try {
-        connect(new HxWebSocketLike(ws));
-      } catch (error) {
-        report(error, { id: '', method: 'GET', path });
-        ws.close(1011, 'internal error');
-      }
-    });
+    server.ws(
+      path,
+      { message_type: 'String', max_payload_length: wsMessageBytesMax, idle_timeout: 0 },
+      (ws) => {
+        state.sockets.add(ws);
+        ws.on('error', () => {});
+        ws.once('close', () => {
+          state.sockets.delete(ws);
+          checkIdle();
+        });
+        const connect = ws.context.connect;
+        if (state.closing || connect === undefined) {
+          ws.close(1001, 'server shutting down');
+          return;
+        }
+        try {
+          connect(new HxWebSocketLike(ws));
+        } catch (error) {
+          report(error, { id: '', method: 'GET', path });
+          ws.close(1011, 'internal error');
+        }
+      },
+    );
   }
   server.any('/*', onHttp);
-  server.set_not_found_handler(onHttp);
-  server.set_error_handler((_req, res) => {
+  server.set_error_handler((req, res, error) => {
     // Only reached for errors inside hyper-express itself; route errors are caught in onHttp.
-    if (!res.completed && !res.initiated) {
-      res.status(500).header('content-type', jsonContentType).send(internalErrorBody, true);
-    }
+    report(error, { id: '', method: req.method, path: req.path });
+    refuse(req, res, requestIdFrom(undefined), 500, internalErrorBody);
   });
 
   let closed: Promise<void> | undefined;
@@ -455,6 +386,7 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
       closed ??= (async () => {
         state.closing = true;
         state.idle = latch();
+        // Stops accepting; answers still to come say `Connection: close`.
         server.close();
         for (const ws of state.sockets) ws.close(1001, 'server shutting down');
         checkIdle();
@@ -466,9 +398,10 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
           }),
         ]);
         clearTimeout(grace);
+        for (const res of [...state.open]) res.cut();
         for (const ws of state.sockets) ws.destroy();
-        // Cuts what is left, idle keep-alive connections included (uWS has no closeIdleConnections).
-        server.force_close?.();
+        // Cuts what is left, idle keep-alive connections included.
+        server.uws_instance.close?.();
       })();
       return closed;
     },
