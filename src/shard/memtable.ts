@@ -197,14 +197,27 @@ export class Memtable {
     this.bytes += frameBytes;
   }
 
-  /** The shared memory behind arena chunk `k` (the segment encoder reads committed frames from it). */
-  chunkMemory(k: number): SharedArrayBuffer {
-    return this.chunks[k].buffer as SharedArrayBuffer;
-  }
-
-  /** Arena chunk number of local event `i`. */
-  chunkIndexAt(i: number): number {
-    return this.chunkOf.data[i];
+  /**
+   * Where the frames of seqs firstSeq..lastSeq (resident, committed) are, for the segment encoder: the
+   * shared arena chunks holding them and (chunk, offset) per event in seq order. Nothing is copied.
+   */
+  sealSource(firstSeq: number, lastSeq: number): { chunks: SharedArrayBuffer[]; locations: Uint32Array } {
+    const chunks: SharedArrayBuffer[] = [];
+    const slotOf = new Map<number, number>();
+    const locations = new Uint32Array(2 * (lastSeq - firstSeq + 1));
+    for (let i = firstSeq - 1, k = 0; i < lastSeq; i++, k += 2) {
+      const c = this.chunkOf.data[i];
+      assert((c & sealedBit) === 0, 'only resident events are sealed');
+      let slot = slotOf.get(c);
+      if (slot === undefined) {
+        slot = chunks.length;
+        chunks.push(this.chunks[c].buffer as SharedArrayBuffer);
+        slotOf.set(c, slot);
+      }
+      locations[k] = slot;
+      locations[k + 1] = this.offsetOf.data[i];
+    }
+    return { chunks, locations };
   }
 
   /**

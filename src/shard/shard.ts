@@ -3,7 +3,6 @@ import assert from 'node:assert';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
-  sealedReadAttemptsMax,
   shardBatchBytesMax,
   shardBatchesPerYield,
   shardBatchFramesMax,
@@ -21,15 +20,12 @@ import {
   OFF_TENANT_BYTES,
   OFF_TYPE_BYTES,
   readFrameBytes,
-  readSeq,
   readTimestampUs,
-  readVersion,
 } from '../event/codec.ts';
-import { type FileIO, isDiskFull } from '../io/file-io.ts';
+import type { FileIO } from '../io/file-io.ts';
 import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
-import { snapshotJson, stateJson } from './entity-reads.ts';
 import { F64List, U32List } from './growable.ts';
 import { IdWindow } from './id-window.ts';
 import { batchIdKey, entityKey, idKey, LastKey, tenantKey, typeKey } from './keys.ts';
@@ -41,42 +37,20 @@ import {
   Ingress,
   MESSAGE_HEADER_BYTES,
   Outcome,
-  type QueryRequest,
-  RESULT_OFF_ID,
-  RESULT_OFF_OUTCOME,
-  RESULT_OFF_SEQ,
-  RESULT_OFF_TIMESTAMP,
-  RESULT_OFF_VERSION,
-  RESULT_RECORD_BYTES,
   type ShardTaskInput,
-  type SnapshotRequest,
   type StallRequest,
-  type StateRequest,
   type StatsRequest,
-  writeHeader,
 } from './protocol.ts';
-import { type QueryOutput, runQuery } from './query.ts';
+import { indexSegment, type RecoveryTarget, replayRecord } from './recovery.ts';
+import { BatchResults, type Group } from './results.ts';
 import { SealedReader } from './segments/sealed-reader.ts';
-import { readSegmentIndex } from './segments/segment-index.ts';
 import { SegmentStore } from './segments/segment-store.ts';
+import { ShardReads } from './shard-reads.ts';
 import { EntityStates } from './state.ts';
 import { tenantCounts } from './tenant-counts.ts';
 import { Wal, type WalMark } from './wal.ts';
 
 type Log = (msg: string, fields?: object) => void;
-
-interface Group {
-  requestId: number;
-  /** Index of the group's first event in the batch outcome arrays. */
-  first: number;
-  count: number;
-}
-
-interface PendingRead {
-  kind: number;
-  requestId: number;
-  body: string;
-}
 
 export class Shard {
   private readonly input: ShardTaskInput;
@@ -111,8 +85,7 @@ export class Shard {
   private readonly batchIds = new Map<string, number>();
   private readonly undoEntity = new U32List(256);
   private readonly undoVersion = new U32List(256);
-  private readonly reads: PendingRead[] = [];
-  private readonly queryOut: QueryOutput = { buf: Buffer.alloc(0), start: MESSAGE_HEADER_BYTES };
+  private readonly reads: ShardReads;
   private readonly lastTenant = new LastKey<TenantInfo>();
   private readonly lastType = new LastKey<number>();
 
@@ -122,8 +95,7 @@ export class Shard {
   private crash: CrashRequest | null = null;
   private readonly flushRequests: number[] = [];
   private readonly compactRequests: number[] = [];
-  /** Ids of the batch's duplicates, 16 bytes per outcome index. */
-  private duplicateIds = Buffer.alloc(16 * 1024);
+  private readonly results = new BatchResults();
   private closeRequestId = -1;
   private stallRequestId = -1;
   private stallMs = 0;
@@ -141,6 +113,14 @@ export class Shard {
     this.ids = new IdWindow(input.dedupWindowEntries);
     this.sealedReader = new SealedReader(io, input.cacheBytes);
     this.memtable.sealed = this.sealedReader;
+    this.reads = new ShardReads({
+      shard: input.shard,
+      memtable: this.memtable,
+      states: this.states,
+      sealedReader: this.sealedReader,
+      outbox: this.outbox,
+      stats: (req) => this.stats(req),
+    });
     this.segments = new SegmentStore({
       dir: input.dir,
       io,
@@ -162,7 +142,15 @@ export class Shard {
    */
   open(): void {
     const sealed = this.segments.open();
-    for (const name of sealed.segments) this.indexSegment(this.segments.segmentPath(name));
+    const target: RecoveryTarget = {
+      memtable: this.memtable,
+      ids: this.ids,
+      clock: this.clock,
+      sealedReader: this.sealedReader,
+      io: this.io,
+      nextSeq: this.nextSeq,
+    };
+    for (const name of sealed.segments) indexSegment(target, this.segments.segmentPath(name));
     const sealedBytes = this.memtable.bytes;
     const walDir = join(this.input.dir, 'wal');
     const opened = Wal.open(this.io, walDir, {
@@ -173,9 +161,10 @@ export class Shard {
     this.wal = opened.wal;
     let records = 0;
     opened.recovered.forEachRecord((payload: Buffer, segment: number, offset: number) => {
-      this.replay(payload, segment, offset);
+      replayRecord(target, payload, segment, offset);
       records++;
     });
+    this.nextSeq = target.nextSeq;
     // WAL files the MANIFEST's checkpoint already covers (a crash came between the two deletions).
     if (sealed.walCheckpointSegment > 0) this.wal.dropSegmentsBefore(sealed.walCheckpointSegment);
     this.segments.noteCommitted(
@@ -212,101 +201,6 @@ export class Shard {
     }
   }
 
-  /**
-   * Indexes a listed segment from its index columns only: payloads stay on disk and are read through the
-   * sealed reader when a read needs them.
-   */
-  private indexSegment(path: string): void {
-    const index = readSegmentIndex(this.io.readFile(path), path);
-    const segment = this.sealedReader.add(path, index.rows);
-    let maxTs = 0;
-    for (let k = 0; k < index.rows; k++) {
-      const row = index.rowOfSeq[k];
-      const seq = index.firstSeq + k;
-      if (seq !== this.nextSeq) {
-        throw new StoreError(
-          ErrorCode.CORRUPTION,
-          `segment ${path} starts at seq ${index.firstSeq}, expected ${this.nextSeq}`,
-          {
-            file: path,
-          },
-        );
-      }
-      const tenant = this.memtable.tenant(index.tenantKey(row));
-      const entity = this.memtable.entityNo(tenant, index.entityKey(row));
-      const info = this.memtable.entities[entity];
-      if (index.version(row) !== info.version + 1) {
-        throw new StoreError(
-          ErrorCode.CORRUPTION,
-          `segment ${path} breaks an entity's version sequence at seq ${seq}`,
-          {
-            file: path,
-            seq,
-          },
-        );
-      }
-      info.version++;
-      const type = this.memtable.typeNo(tenant, index.typeKey(row));
-      const ts = index.timestampUs(row);
-      if (ts > maxTs) maxTs = ts;
-      this.memtable.indexSealed(seq - 1, ts, tenant, entity, type, segment, row);
-      this.ids.add(index.idBytes(row), 0, tenant.no, seq);
-      this.nextSeq++;
-    }
-    if (maxTs > 0) this.clock.observe(maxTs);
-  }
-
-  private replay(payload: Buffer, segment: number, offset: number): void {
-    this.memtable.beginBatch();
-    const at = this.memtable.copyIn(payload, 0, payload.length);
-    const chunk = this.memtable.currentChunk();
-    const chunkIndex = this.memtable.currentChunkIndex();
-    const end = at + payload.length;
-    let off = at;
-    let maxTs = 0;
-    while (off < end) {
-      const bytes = readFrameBytes(chunk, off);
-      const seq = readSeq(chunk, off);
-      const version = readVersion(chunk, off);
-      if (bytes < EVENT_HEADER_BYTES || off + bytes > end || seq !== this.nextSeq) {
-        throw new StoreError(
-          ErrorCode.CORRUPTION,
-          `WAL record holds an event out of sequence (segment ${segment}, offset ${offset})`,
-          {
-            segment,
-            offset,
-            expectedSeq: this.nextSeq,
-            seq,
-          },
-        );
-      }
-      const tenant = this.memtable.tenant(tenantKey(chunk, off));
-      const entity = this.memtable.entityNo(tenant, entityKey(chunk, off));
-      const info = this.memtable.entities[entity];
-      if (version !== info.version + 1) {
-        throw new StoreError(
-          ErrorCode.CORRUPTION,
-          `WAL record breaks an entity's version sequence (segment ${segment}, offset ${offset})`,
-          {
-            segment,
-            offset,
-            seq,
-          },
-        );
-      }
-      info.version = version;
-      const type = this.memtable.typeNo(tenant, typeKey(chunk, off));
-      const ts = readTimestampUs(chunk, off);
-      if (ts > maxTs) maxTs = ts;
-      this.memtable.index(seq - 1, chunkIndex, off, ts, tenant, entity, type, bytes);
-      this.ids.add(chunk, off + OFF_ID, tenant.no, seq);
-      this.nextSeq++;
-      off += bytes;
-    }
-    this.memtable.endBatch(true);
-    if (maxTs > 0) this.clock.observe(maxTs);
-  }
-
   /** The shard's main loop: runs until a CLOSE frame is handled. */
   async run(): Promise<void> {
     assert(this.state === 'open', 'run() after open()');
@@ -337,7 +231,7 @@ export class Shard {
       for (const requestId of this.compactRequests.splice(0)) this.segments.requestCompact(requestId);
       this.maybeSeal();
       await this.outbox.flush();
-      await this.answerReads();
+      await this.reads.answerAll();
       if (this.crash !== null) await this.doCrash(this.crash);
       if (this.stallRequestId !== -1) await this.stall();
       if (this.closeRequestId !== -1) await this.close();
@@ -365,21 +259,7 @@ export class Shard {
     // them is wholly covered once sealed, so the files are deleted and the chunks released.
     const checkpoint = this.wal.rotate();
     this.sealBoundaryChunk = this.memtable.cutChunk();
-    const chunks: SharedArrayBuffer[] = [];
-    const chunkSlot = new Map<number, number>();
-    const locations = new Uint32Array(2 * (lastSeq - firstSeq + 1));
-    for (let seq = firstSeq, k = 0; seq <= lastSeq; seq++, k += 2) {
-      const c = this.memtable.chunkIndexAt(seq - 1);
-      let slot = chunkSlot.get(c);
-      if (slot === undefined) {
-        slot = chunks.length;
-        chunks.push(this.memtable.chunkMemory(c));
-        chunkSlot.set(c, slot);
-      }
-      locations[k] = slot;
-      locations[k + 1] = this.memtable.offsetAt(seq - 1);
-    }
-    this.segments.startSeal(lastSeq, checkpoint, { chunks, locations });
+    this.segments.startSeal(lastSeq, checkpoint, this.memtable.sealSource(firstSeq, lastSeq));
   }
 
   private handleFrame(frame: Uint8Array): void {
@@ -395,24 +275,10 @@ export class Shard {
       case Ingress.STATE:
       case Ingress.STATS:
       case Ingress.SNAPSHOT:
-        this.reads.push({
-          kind,
-          requestId,
-          body: Buffer.from(
-            frame.buffer,
-            frame.byteOffset + MESSAGE_HEADER_BYTES,
-            frame.byteLength - MESSAGE_HEADER_BYTES,
-          ).toString('utf8'),
-        });
+        this.reads.push({ kind, requestId, body: bodyText(frame) });
         return;
       case Ingress.CRASH:
-        this.crash = JSON.parse(
-          Buffer.from(
-            frame.buffer,
-            frame.byteOffset + MESSAGE_HEADER_BYTES,
-            frame.byteLength - MESSAGE_HEADER_BYTES,
-          ).toString('utf8'),
-        ) as CrashRequest;
+        this.crash = JSON.parse(bodyText(frame)) as CrashRequest;
         return;
       case Ingress.CLOSE:
         this.closeRequestId = requestId;
@@ -425,15 +291,7 @@ export class Shard {
         this.compactRequests.push(requestId);
         return;
       case Ingress.STALL:
-        this.stallMs = (
-          JSON.parse(
-            Buffer.from(
-              frame.buffer,
-              frame.byteOffset + MESSAGE_HEADER_BYTES,
-              frame.byteLength - MESSAGE_HEADER_BYTES,
-            ).toString('utf8'),
-          ) as StallRequest
-        ).ms;
+        this.stallMs = (JSON.parse(bodyText(frame)) as StallRequest).ms;
         this.stallRequestId = requestId;
         return;
       default:
@@ -488,7 +346,7 @@ export class Shard {
             break;
           }
           // The original may be sealed (its frame no longer in memory): keep the id for the result record.
-          this.keepDuplicateId(this.outcome.length, chunk, read + OFF_ID);
+          this.results.keepDuplicateId(this.outcome.length, chunk, read + OFF_ID);
           this.outcome.push(Outcome.DUPLICATE);
           this.outcomeRef.set(this.outcomeRef.length, original);
           read += bytes;
@@ -560,16 +418,6 @@ export class Shard {
     return this.memtable.entityOf.data[seq - 1] === entity && this.memtable.typeOf.data[seq - 1] === type;
   }
 
-  private keepDuplicateId(outcome: number, chunk: Buffer, idOffset: number): void {
-    const at = outcome * 16;
-    if (this.duplicateIds.length < at + 16) {
-      const grown = Buffer.alloc(Math.max(at + 16, this.duplicateIds.length * 2));
-      this.duplicateIds.copy(grown);
-      this.duplicateIds = grown;
-    }
-    chunk.copy(this.duplicateIds, at, idOffset, idOffset + 16);
-  }
-
   private tenantOf(chunk: Buffer, off: number): TenantInfo {
     const start = off + EVENT_HEADER_BYTES;
     const length = chunk.readUInt16LE(off + OFF_TENANT_BYTES);
@@ -635,7 +483,7 @@ export class Shard {
       this.applyBatch();
       this.segments.noteCommitted(events, this.memtable.bytes - bytesBefore);
     } else this.abortBatch();
-    this.writeResults(ioError);
+    this.results.write(this.outbox, this.memtable, this.groups, this.outcome, this.outcomeRef, ioError);
     this.resetBatch();
   }
 
@@ -699,122 +547,6 @@ export class Shard {
     this.batchIds.clear();
     this.undoEntity.truncate(0);
     this.undoVersion.truncate(0);
-  }
-
-  // --- completions ---
-
-  private writeResults(ioError: StoreError | null): void {
-    for (const group of this.groups) {
-      const bytes = MESSAGE_HEADER_BYTES + group.count * RESULT_RECORD_BYTES;
-      const buf = this.outbox.scratchFor(bytes);
-      writeHeader(buf, 0, Completion.APPEND_RESULT, group.requestId, group.count);
-      for (let k = 0; k < group.count; k++) {
-        const at = MESSAGE_HEADER_BYTES + k * RESULT_RECORD_BYTES;
-        const o = group.first + k;
-        let outcome = this.outcome.data[o];
-        if (ioError !== null) outcome = isDiskFull(ioError) ? Outcome.DISK_FULL : Outcome.IO_ERROR;
-        buf.fill(0, at, at + RESULT_RECORD_BYTES);
-        buf[at + RESULT_OFF_OUTCOME] = outcome;
-        if (outcome === Outcome.OK || outcome === Outcome.DUPLICATE) {
-          this.writeEventResult(buf, at, this.outcomeRef.data[o], o);
-        } else if (outcome === Outcome.CONFLICT) {
-          buf.writeUInt32LE(this.outcomeRef.data[o], at + RESULT_OFF_VERSION);
-        }
-      }
-      this.outbox.send(buf, bytes);
-    }
-  }
-
-  /** Fills a result record from the committed event with sequence `seq`. */
-  private writeEventResult(buf: Buffer, at: number, seq: number, outcome: number): void {
-    const i = seq - 1;
-    if (this.memtable.isSealed(i)) {
-      // Only a duplicate's original can be sealed: answer from the indexes and the retry's own id.
-      buf.writeUInt32LE(this.memtable.versionAt(i), at + RESULT_OFF_VERSION);
-      buf.writeDoubleLE(seq, at + RESULT_OFF_SEQ);
-      buf.writeDoubleLE(this.memtable.tsOf.data[i], at + RESULT_OFF_TIMESTAMP);
-      this.duplicateIds.copy(buf, at + RESULT_OFF_ID, outcome * 16, outcome * 16 + 16);
-      return;
-    }
-    const chunk = this.memtable.chunkAt(i);
-    const off = this.memtable.offsetAt(i);
-    buf.writeUInt32LE(readVersion(chunk, off), at + RESULT_OFF_VERSION);
-    buf.writeDoubleLE(seq, at + RESULT_OFF_SEQ);
-    buf.writeDoubleLE(readTimestampUs(chunk, off), at + RESULT_OFF_TIMESTAMP);
-    chunk.copy(buf, at + RESULT_OFF_ID, off + OFF_ID, off + OFF_ID + 16);
-  }
-
-  // --- reads ---
-
-  private async answerReads(): Promise<void> {
-    if (this.reads.length === 0) return;
-    // New reads arrive only while a batch is handled, never during the awaits below.
-    for (const read of this.reads) {
-      try {
-        await this.answerRead(read);
-      } catch (err) {
-        const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
-        this.outbox.sendJson(Completion.ERROR, read.requestId, JSON.stringify(e.toJSON()));
-      } finally {
-        this.sealedReader.endRead();
-      }
-    }
-    this.reads.length = 0;
-    await this.outbox.flush();
-  }
-
-  /**
-   * Runs a read against the indexes; when it touched sealed events whose row groups are not cached, loads
-   * them and runs it again (see SealedReader). Only the final, complete attempt is answered.
-   */
-  private async answerRead(read: PendingRead): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      this.sealedReader.beginAttempt();
-      if (read.kind === Ingress.QUERY) {
-        // Query pages are written as bytes straight into the message buffer (no JSON strings).
-        this.queryOut.buf = this.outbox.scratchFor(0);
-        const req = JSON.parse(read.body) as QueryRequest;
-        const end = runQuery(this.memtable, this.input.shard, req, this.outbox.frameBytesMax, this.queryOut);
-        this.outbox.adopt(this.queryOut.buf);
-        if (!this.sealedReader.missed) {
-          writeHeader(this.queryOut.buf, 0, Completion.JSON_RESULT, read.requestId, 0);
-          this.outbox.send(this.queryOut.buf, end);
-          return;
-        }
-      } else {
-        const json = this.answer(read);
-        if (!this.sealedReader.missed) {
-          this.outbox.sendJson(Completion.JSON_RESULT, read.requestId, json);
-          return;
-        }
-      }
-      if (attempt >= sealedReadAttemptsMax) {
-        throw new StoreError(
-          ErrorCode.INTERNAL,
-          `read still missing sealed row groups after ${attempt} attempts`,
-        );
-      }
-      await this.sealedReader.loadMisses();
-    }
-  }
-
-  private answer(read: PendingRead): string {
-    switch (read.kind) {
-      case Ingress.STATE:
-        return stateJson(
-          this.memtable,
-          this.states,
-          this.input.shard,
-          JSON.parse(read.body) as StateRequest,
-          this.outbox.frameBytesMax,
-        );
-      case Ingress.SNAPSHOT:
-        return snapshotJson(this.memtable, this.states, JSON.parse(read.body) as SnapshotRequest);
-      case Ingress.STATS:
-        return JSON.stringify(this.stats(JSON.parse(read.body) as StatsRequest | null));
-      default:
-        throw new StoreError(ErrorCode.INTERNAL, `unknown read kind ${read.kind}`);
-    }
   }
 
   private stats(req: StatsRequest | null): Record<string, unknown> {
@@ -886,4 +618,13 @@ export class Shard {
     }
     this.state = 'closed';
   }
+}
+
+/** The JSON text of a non-append ingress message. */
+function bodyText(frame: Uint8Array): string {
+  return Buffer.from(
+    frame.buffer,
+    frame.byteOffset + MESSAGE_HEADER_BYTES,
+    frame.byteLength - MESSAGE_HEADER_BYTES,
+  ).toString('utf8');
 }

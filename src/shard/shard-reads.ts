@@ -1,0 +1,120 @@
+// Owns a shard's reads: queued while a batch is handled, answered after it, in attempts that load the
+// sealed row groups they missed (see SealedReader).
+import { sealedReadAttemptsMax } from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import { snapshotJson, stateJson } from './entity-reads.ts';
+import type { Memtable } from './memtable.ts';
+import type { CompletionOutbox } from './outbox.ts';
+import {
+  Completion,
+  Ingress,
+  MESSAGE_HEADER_BYTES,
+  type QueryRequest,
+  type SnapshotRequest,
+  type StateRequest,
+  type StatsRequest,
+  writeHeader,
+} from './protocol.ts';
+import { type QueryOutput, runQuery } from './query.ts';
+import type { SealedReader } from './segments/sealed-reader.ts';
+import type { EntityStates } from './state.ts';
+
+export interface PendingRead {
+  kind: number;
+  requestId: number;
+  body: string;
+}
+
+export interface ReadDeps {
+  shard: number;
+  memtable: Memtable;
+  states: EntityStates;
+  sealedReader: SealedReader;
+  outbox: CompletionOutbox;
+  stats(req: StatsRequest | null): Record<string, unknown>;
+}
+
+export class ShardReads {
+  private readonly deps: ReadDeps;
+  private readonly pending: PendingRead[] = [];
+  private readonly queryOut: QueryOutput = { buf: Buffer.alloc(0), start: MESSAGE_HEADER_BYTES };
+
+  constructor(deps: ReadDeps) {
+    this.deps = deps;
+  }
+
+  push(read: PendingRead): void {
+    this.pending.push(read);
+  }
+
+  /** Answers every queued read, then flushes the completions. New reads only arrive while a batch is handled. */
+  async answerAll(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const { outbox, sealedReader } = this.deps;
+    for (const read of this.pending) {
+      try {
+        await this.answer(read);
+      } catch (err) {
+        const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
+        outbox.sendJson(Completion.ERROR, read.requestId, JSON.stringify(e.toJSON()));
+      } finally {
+        sealedReader.endRead();
+      }
+    }
+    this.pending.length = 0;
+    await outbox.flush();
+  }
+
+  /** Runs a read; when it touched sealed events not cached, loads them and runs it again. Only a complete attempt is answered. */
+  private async answer(read: PendingRead): Promise<void> {
+    const { outbox, sealedReader, memtable } = this.deps;
+    for (let attempt = 1; ; attempt++) {
+      sealedReader.beginAttempt();
+      if (read.kind === Ingress.QUERY) {
+        // Query pages are written as bytes straight into the message buffer (no JSON strings).
+        this.queryOut.buf = outbox.scratchFor(0);
+        const req = JSON.parse(read.body) as QueryRequest;
+        const end = runQuery(memtable, this.deps.shard, req, outbox.frameBytesMax, this.queryOut);
+        outbox.adopt(this.queryOut.buf);
+        if (!sealedReader.missed) {
+          writeHeader(this.queryOut.buf, 0, Completion.JSON_RESULT, read.requestId, 0);
+          outbox.send(this.queryOut.buf, end);
+          return;
+        }
+      } else {
+        const json = this.json(read);
+        if (!sealedReader.missed) {
+          outbox.sendJson(Completion.JSON_RESULT, read.requestId, json);
+          return;
+        }
+      }
+      if (attempt >= sealedReadAttemptsMax) {
+        throw new StoreError(
+          ErrorCode.INTERNAL,
+          `read still missing sealed row groups after ${attempt} attempts`,
+        );
+      }
+      await sealedReader.loadMisses();
+    }
+  }
+
+  private json(read: PendingRead): string {
+    const { memtable, states, outbox } = this.deps;
+    switch (read.kind) {
+      case Ingress.STATE:
+        return stateJson(
+          memtable,
+          states,
+          this.deps.shard,
+          JSON.parse(read.body) as StateRequest,
+          outbox.frameBytesMax,
+        );
+      case Ingress.SNAPSHOT:
+        return snapshotJson(memtable, states, JSON.parse(read.body) as SnapshotRequest);
+      case Ingress.STATS:
+        return JSON.stringify(this.deps.stats(JSON.parse(read.body) as StatsRequest | null));
+      default:
+        throw new StoreError(ErrorCode.INTERNAL, `unknown read kind ${read.kind}`);
+    }
+  }
+}
