@@ -14,12 +14,15 @@ export const walHeaderRoomBytes = 8;
 export interface EntityInfo {
   /** Key inside its tenant (latin1 view of the UTF-8 bytes). */
   key: string;
+  tenant: TenantInfo;
   version: number;
   /** Local indexes (seq - 1) of the entity's events, ascending. */
   events: U32List;
 }
 
 export interface TenantInfo {
+  /** Tenant id as a key (latin1 view of its UTF-8 bytes; tenant ids are ASCII). */
+  key: string;
   /** Shard-local number, in order of first sight (keys the idempotency window). */
   no: number;
   entities: Map<string, number>;
@@ -139,6 +142,7 @@ export class Memtable {
     let t = this.tenants.get(key);
     if (t === undefined) {
       t = {
+        key,
         no: this.tenants.size,
         entities: new Map(),
         types: new Map(),
@@ -155,7 +159,7 @@ export class Memtable {
     let no = tenant.entities.get(key);
     if (no === undefined) {
       no = this.entities.length;
-      this.entities.push({ key, version: 0, events: new U32List(4) });
+      this.entities.push({ key, tenant, version: 0, events: new U32List(4) });
       tenant.entities.set(key, no);
     }
     return no;

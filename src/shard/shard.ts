@@ -46,6 +46,7 @@ import { BatchResults, type Group } from './results.ts';
 import { SealedReader } from './segments/sealed-reader.ts';
 import { SegmentStore } from './segments/segment-store.ts';
 import { ShardReads } from './shard-reads.ts';
+import { ShardSnapshots } from './snapshot-files.ts';
 import { EntityStates } from './state.ts';
 import { tenantCounts } from './tenant-counts.ts';
 import { Wal, type WalMark } from './wal.ts';
@@ -68,6 +69,7 @@ export class Shard {
   // Idempotency window over the ids of the newest events (client-chosen and store-assigned alike).
   private readonly ids: IdWindow;
   private readonly segments: SegmentStore;
+  private readonly snapshots: ShardSnapshots;
   private readonly sealedReader: SealedReader;
   /** Arena chunks before this one hold only events of the seal in flight. */
   private sealBoundaryChunk = 0;
@@ -113,6 +115,7 @@ export class Shard {
     this.ids = new IdWindow(input.dedupWindowEntries);
     this.sealedReader = new SealedReader(io, input.cacheBytes);
     this.memtable.sealed = this.sealedReader;
+    this.snapshots = new ShardSnapshots(io, join(input.dir, 'snapshots'), this.memtable, this.states, log);
     this.reads = new ShardReads({
       shard: input.shard,
       memtable: this.memtable,
@@ -165,6 +168,7 @@ export class Shard {
       records++;
     });
     this.nextSeq = target.nextSeq;
+    const adopted = this.snapshots.load(sealed.snapshots);
     // WAL files the MANIFEST's checkpoint already covers (a crash came between the two deletions).
     if (sealed.walCheckpointSegment > 0) this.wal.dropSegmentsBefore(sealed.walCheckpointSegment);
     this.segments.noteCommitted(
@@ -182,6 +186,7 @@ export class Shard {
         for (const input of inputs) this.sealedReader.retire(input);
       },
       dropWalBefore: (segment) => this.wal.dropSegmentsBefore(segment),
+      persistSnapshots: (sealedSeq, current) => this.snapshots.persist(sealedSeq, current),
       settle: (requestId, answer) =>
         typeof answer === 'string'
           ? this.outbox.sendJson(Completion.JSON_RESULT, requestId, answer)
@@ -196,6 +201,7 @@ export class Shard {
         shard: this.input.shard,
         records,
         events: this.nextSeq - 1,
+        snapshots: adopted,
         generation: this.input.generation,
       });
     }

@@ -32,11 +32,35 @@ export class EntityStates {
   private readonly snapshots = new Map<number, Snapshot[]>();
   private readonly everyEvents: number;
   private readonly nowUs: () => number;
+  /** Snapshots kept since the last persist, as (entity, snapshot): what the next snapshot file holds. */
+  private dirty: [number, Snapshot][] = [];
   snapshotCount = 0;
 
   constructor(everyEvents: number, nowUs: () => number) {
     this.everyEvents = everyEvents;
     this.nowUs = nowUs;
+  }
+
+  /** Snapshots kept since the last call (to persist them); the list is handed over and restarted. */
+  takeDirty(): [number, Snapshot][] {
+    const taken = this.dirty;
+    this.dirty = [];
+    return taken;
+  }
+
+  /** Puts snapshots back that could not be persisted, so the next persist tries them again. */
+  restoreDirty(entries: [number, Snapshot][]): void {
+    this.dirty = entries.concat(this.dirty);
+  }
+
+  /** Every kept snapshot, by entity (for a full rewrite of the snapshot files). */
+  all(): IterableIterator<[number, Snapshot[]]> {
+    return this.snapshots.entries();
+  }
+
+  /** Adopts a snapshot read back from disk (recovery): kept like a fresh one but not dirty. */
+  adopt(entity: number, snap: Snapshot): void {
+    this.keep(entity, snap, false);
   }
 
   /** Kept snapshots of `entity`, oldest first (empty when none). */
@@ -110,7 +134,7 @@ export class EntityStates {
     };
   }
 
-  private keep(entity: number, snap: Snapshot): void {
+  private keep(entity: number, snap: Snapshot, dirty = true): void {
     let list = this.snapshots.get(entity);
     if (list === undefined) {
       list = [];
@@ -122,6 +146,7 @@ export class EntityStates {
     if (at > 0 && list[at - 1].version === snap.version) return;
     list.splice(at, 0, snap);
     this.snapshotCount++;
+    if (dirty) this.dirty.push([entity, snap]);
     if (list.length > snapshotsPerEntityMax) {
       list.shift();
       this.snapshotCount--;

@@ -67,6 +67,14 @@ export interface SealHooks {
   merged(path: string, firstSeq: number, lastSeq: number, rowOfSeq: Uint32Array, inputs: string[]): void;
   /** Forget WAL files before the checkpoint. */
   dropWalBefore(segment: number): void;
+  /**
+   * Before a seal's MANIFEST: write the snapshots kept since the last one (durably) and return the MANIFEST's
+   * new snapshot file list, and what to do once it is (ok) or is not written; null when there is nothing.
+   */
+  persistSnapshots(
+    sealedSeq: number,
+    current: readonly string[],
+  ): { list: string[]; settle(ok: boolean): void } | null;
   /** A flush (kind 'flush') or compaction (kind 'compact') request is answered, or failed. */
   settle(requestId: number, answer: string | StoreError): void;
 }
@@ -95,6 +103,7 @@ export class SegmentStore {
   private readonly options: SegmentStoreOptions;
   private readonly manifestPath: string;
   readonly segmentsDir: string;
+  readonly snapshotsDir: string;
   private manifest: Manifest = { formatVersion: 1, walCheckpointSegment: 0, segments: [] };
   /** Size and rows of every listed segment, by name. */
   private readonly sizes = new Map<string, { bytes: number; rows: number }>();
@@ -122,6 +131,7 @@ export class SegmentStore {
     this.options = options;
     this.manifestPath = join(options.dir, 'MANIFEST');
     this.segmentsDir = join(options.dir, 'segments');
+    this.snapshotsDir = join(options.dir, 'snapshots');
   }
 
   /**
@@ -129,20 +139,14 @@ export class SegmentStore {
    * replaced by a compaction before a crash), and checks every listed file exists. Returns the listed names
    * in seq order and the WAL checkpoint.
    */
-  open(): { segments: string[]; walCheckpointSegment: number } {
+  open(): { segments: string[]; walCheckpointSegment: number; snapshots: string[] } {
     const { io } = this.options;
     io.mkdirp(this.segmentsDir);
+    io.mkdirp(this.snapshotsDir);
     const found = readManifest(io, this.manifestPath);
     if (found !== null) this.manifest = found;
-    const listed = new Set(this.manifest.segments);
-    let removed = 0;
-    for (const name of io.readdir(this.segmentsDir)) {
-      if (listed.has(name)) continue;
-      io.unlink(join(this.segmentsDir, name));
-      removed++;
-      this.options.log('segment not in the MANIFEST removed', { shard: this.options.shard, file: name });
-    }
-    if (removed > 0) io.fsyncDir(this.segmentsDir);
+    this.removeUnlisted(this.segmentsDir, new Set(this.manifest.segments));
+    this.removeUnlisted(this.snapshotsDir, new Set(this.manifest.snapshots ?? []));
     let expectFirst = 1;
     for (const name of this.manifest.segments) {
       const range = parseSegmentName(name);
@@ -167,7 +171,24 @@ export class SegmentStore {
     return {
       segments: [...this.manifest.segments],
       walCheckpointSegment: this.manifest.walCheckpointSegment,
+      snapshots: [...(this.manifest.snapshots ?? [])],
     };
+  }
+
+  /** Files a crash left behind: written but never listed, or no longer listed but not yet deleted. */
+  private removeUnlisted(dir: string, listed: ReadonlySet<string>): void {
+    const { io } = this.options;
+    let removed = 0;
+    for (const name of io.readdir(dir)) {
+      if (listed.has(name)) continue;
+      io.unlink(join(dir, name));
+      removed++;
+      this.options.log('file not in the MANIFEST removed', {
+        shard: this.options.shard,
+        file: join(dir, name),
+      });
+    }
+    if (removed > 0) io.fsyncDir(dir);
   }
 
   /** Wires what the store needs of the shard once it is open. */
@@ -399,11 +420,15 @@ export class SegmentStore {
   }
 
   private sealDone(job: Extract<Job, { kind: 'seal' }>, reply: Extract<EncodeReply, { ok: true }>): void {
+    // Snapshots ride on the seal's MANIFEST write: one atomic switch lists both.
+    const snapshots = this.hooks?.persistSnapshots(job.lastSeq, this.manifest.snapshots ?? []) ?? null;
     const written = this.writeManifest({
       ...this.manifest,
       walCheckpointSegment: job.walCheckpoint,
       segments: [...this.manifest.segments, job.name],
+      ...(snapshots === null ? {} : { snapshots: snapshots.list }),
     });
+    snapshots?.settle(written === null);
     if (written !== null) {
       this.failed(job, written);
       return;

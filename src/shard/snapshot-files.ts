@@ -1,0 +1,190 @@
+// Owns persisted snapshots: files of snapshot records (JSON lines, crc-checked), named in the MANIFEST.
+//
+// A file holds the snapshots kept since the previous one; when there are more than snapshotFilesMax, the
+// next one is a full rewrite of every kept snapshot and replaces them all. Files are written atomically
+// (temp, fsync, rename, fsync dir) before the MANIFEST that lists them, and removed after the MANIFEST
+// that no longer lists them, like segments.
+
+import { join } from 'node:path';
+import zlib from 'node:zlib';
+import { snapshotFilesMax } from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import type { FileIO } from '../io/file-io.ts';
+import type { Memtable } from './memtable.ts';
+import type { EntityStates, Snapshot } from './state.ts';
+
+export const snapshotFileFormat = 1;
+
+/** One snapshot as stored: entity identity as text, the fold it covers, and its state. */
+export interface SnapshotRecord {
+  /** Tenant and entity ids (UTF-8 text). */
+  t: string;
+  e: string;
+  /** Version covered, timestamp of that version's event, wall-clock creation time (microseconds). */
+  v: number;
+  ts: number;
+  c: number;
+  s: Record<string, unknown>;
+}
+
+export function snapshotFileName(sealedSeq: number, full: boolean): string {
+  return `snap-${String(sealedSeq).padStart(16, '0')}${full ? '-full' : ''}.jsonl`;
+}
+
+/** The bytes of a snapshot file: a header line, one line per record, and a line with the CRC of the rest. */
+export function encodeSnapshotFile(records: readonly SnapshotRecord[]): Buffer {
+  let body = `${JSON.stringify({ format: snapshotFileFormat, count: records.length })}\n`;
+  for (const r of records) body += `${JSON.stringify(r)}\n`;
+  return Buffer.from(`${body}${JSON.stringify({ crc: zlib.crc32(body) })}\n`, 'utf8');
+}
+
+function corrupt(path: string, why: string): StoreError {
+  return new StoreError(ErrorCode.CORRUPTION, `snapshot file ${path} is corrupt: ${why}`, { file: path });
+}
+
+export function readSnapshotFile(io: FileIO, path: string): SnapshotRecord[] {
+  if (!io.exists(path))
+    throw new StoreError(ErrorCode.CORRUPTION, `MANIFEST names ${path}, which is missing`, { file: path });
+  const text = io.readFile(path).toString('utf8');
+  const last = text.lastIndexOf('\n', text.length - 2);
+  if (last < 0) throw corrupt(path, 'no trailer');
+  const body = text.slice(0, last + 1);
+  let trailer: { crc?: unknown };
+  try {
+    trailer = JSON.parse(text.slice(last + 1));
+  } catch {
+    throw corrupt(path, 'unreadable trailer');
+  }
+  if (trailer.crc !== zlib.crc32(body)) throw corrupt(path, 'checksum mismatch');
+  const lines = body.split('\n');
+  const header = JSON.parse(lines[0]) as { format?: unknown; count?: unknown };
+  if (header.format !== snapshotFileFormat) throw corrupt(path, `unknown format ${String(header.format)}`);
+  const records = lines.slice(1, -1).map((l) => JSON.parse(l) as SnapshotRecord);
+  if (records.length !== header.count) throw corrupt(path, 'record count mismatch');
+  return records;
+}
+
+/** Writes a snapshot file atomically under `dir`; returns its name. */
+export function writeSnapshotFile(
+  io: FileIO,
+  dir: string,
+  name: string,
+  records: readonly SnapshotRecord[],
+): string {
+  io.mkdirp(dir);
+  io.writeFileAtomic(join(dir, name), encodeSnapshotFile(records));
+  return name;
+}
+
+export function recordOf(tenant: string, entity: string, snap: Snapshot): SnapshotRecord {
+  return { t: tenant, e: entity, v: snap.version, ts: snap.tsUs, c: snap.createdUs, s: snap.state };
+}
+
+/** A shard's side of persisted snapshots: what to write at a seal, and what to load on open. */
+export class ShardSnapshots {
+  private readonly io: FileIO;
+  private readonly dir: string;
+  private readonly memtable: Memtable;
+  private readonly states: EntityStates;
+  private readonly log: (msg: string, fields?: object) => void;
+
+  constructor(
+    io: FileIO,
+    dir: string,
+    memtable: Memtable,
+    states: EntityStates,
+    log: (msg: string, fields?: object) => void,
+  ) {
+    this.io = io;
+    this.dir = dir;
+    this.memtable = memtable;
+    this.states = states;
+    this.log = log;
+  }
+
+  /**
+   * Writes the snapshots kept since the last file (or, past snapshotFilesMax files, every kept snapshot)
+   * and returns the MANIFEST's next list; null when nothing was kept since.
+   */
+  persist(
+    sealedSeq: number,
+    current: readonly string[],
+  ): { list: string[]; settle(ok: boolean): void } | null {
+    const dirty = this.states.takeDirty();
+    if (dirty.length === 0) return null;
+    const full = current.length >= snapshotFilesMax;
+    const entries: [number, Snapshot][] = [];
+    if (full)
+      for (const [entity, list] of this.states.all()) for (const snap of list) entries.push([entity, snap]);
+    const name = snapshotFileName(sealedSeq, full);
+    try {
+      writeSnapshotFile(
+        this.io,
+        this.dir,
+        name,
+        (full ? entries : dirty).map(([e, snap]) => this.record(e, snap)),
+      );
+    } catch (err) {
+      this.states.restoreDirty(dirty);
+      this.log('snapshots not persisted this time', { file: name, message: (err as Error).message });
+      return null;
+    }
+    return {
+      list: full ? [name] : [...current, name],
+      settle: (ok) => {
+        if (!ok) {
+          // The MANIFEST does not list it: try again with the next seal; the file is removed on open anyway.
+          this.states.restoreDirty(dirty);
+          this.unlinkQuietly([name]);
+        } else if (full) this.unlinkQuietly(current);
+      },
+    };
+  }
+
+  /**
+   * Loads listed snapshot files (after the indexes and the WAL tail are recovered). A snapshot is adopted
+   * only if it matches the recovered entity: its version exists and that version's event has its timestamp
+   * (a snapshot of events a crash took back, possible with durability "none", is dropped).
+   */
+  load(names: readonly string[]): number {
+    let adopted = 0;
+    for (const name of names) {
+      for (const r of readSnapshotFile(this.io, join(this.dir, name))) {
+        const tenant = this.memtable.tenants.get(Buffer.from(r.t, 'utf8').toString('latin1'));
+        const entity = tenant?.entities.get(Buffer.from(r.e, 'utf8').toString('latin1'));
+        if (entity === undefined) continue;
+        const info = this.memtable.entities[entity];
+        if (r.v < 1 || r.v > info.version || this.memtable.tsOf.data[info.events.data[r.v - 1]] !== r.ts)
+          continue;
+        const state = Object.assign(Object.create(null), r.s) as Record<string, unknown>;
+        this.states.adopt(entity, {
+          version: r.v,
+          tsUs: r.ts,
+          createdUs: r.c,
+          state,
+          sizeBytes: Buffer.byteLength(JSON.stringify(r.s)),
+        });
+        adopted++;
+      }
+    }
+    return adopted;
+  }
+
+  private record(entity: number, snap: Snapshot): SnapshotRecord {
+    const info = this.memtable.entities[entity];
+    return recordOf(
+      Buffer.from(info.tenant.key, 'latin1').toString('utf8'),
+      Buffer.from(info.key, 'latin1').toString('utf8'),
+      snap,
+    );
+  }
+
+  private unlinkQuietly(names: readonly string[]): void {
+    try {
+      for (const n of names) this.io.unlink(join(this.dir, n));
+      this.io.fsyncDir(this.dir);
+    } catch {
+      // Unlisted files are removed on the next open.
+    }
+  }
+}
