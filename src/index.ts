@@ -6,6 +6,7 @@ export type { QueryOptions, QueryResult, TimeInput } from './engine/query.ts';
 export type { AppendFailed, AppendOk, AppendResult } from './engine/shard-client.ts';
 export type {
   AppendOptions,
+  EntityDeleted,
   EntitySnapshot,
   EntityState,
   ShardStats,

@@ -18,6 +18,7 @@ import type { ShardClient } from './shard-client.ts';
 import { type ShardSnapshot, type ShardState, snapshotMetaOf, snapshotOf } from './snapshots.ts';
 import { aggregateStats } from './stats.ts';
 import type {
+  EntityDeleted,
   EntitySnapshot,
   EntityState,
   SnapshotList,
@@ -66,6 +67,25 @@ export class StoreReads {
       req,
       answers.map((a) => JSON.parse(a) as ShardQueryResult),
     );
+  }
+
+  /**
+   * Deletes an entity: resolves once its tombstone is durable (with the shard's next group commit). From
+   * then on its events are hidden from queries, state, snapshots and stream catch-up; a compaction removes
+   * their rows from segment files, and the next snapshot file leaves its snapshots out.
+   */
+  async deleteEntity(tenant: string | undefined, entityId: string): Promise<EntityDeleted> {
+    this.checkOpen();
+    const req = shardQuery({ tenant, entity_id: entityId }, this.options.defaultTenant);
+    if (req.entity_id === undefined) {
+      throw new StoreError(ErrorCode.INVALID_QUERY, 'entity_id is required', { field: 'entity_id' });
+    }
+    const json = await this.clients[shardFor(req.tenant, req.entity_id, this.shards)].requestJson(
+      Ingress.DELETE,
+      { tenant: req.tenant, entity_id: req.entity_id },
+      this.options.ringWaitMs,
+    );
+    return JSON.parse(json) as EntityDeleted;
   }
 
   async *queryPages(q: QueryOptions = {}): AsyncGenerator<StoredEvent[]> {

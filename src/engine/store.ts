@@ -27,6 +27,7 @@ import { type AppendResult, type AppendSink, ShardClient } from './shard-client.
 import { type LiveEvent, Subscriptions } from './subscriptions.ts';
 import type {
   AppendOptions,
+  EntityDeleted,
   EntitySnapshot,
   EntityState,
   SnapshotList,
@@ -40,6 +41,7 @@ import type {
 
 export type {
   AppendOptions,
+  EntityDeleted,
   EntitySnapshot,
   EntityState,
   ShardStats,
@@ -364,6 +366,16 @@ export class Store extends EventEmitter {
    */
   queryPages(q: QueryOptions = {}): AsyncGenerator<StoredEvent[]> {
     return this.reads.queryPages(q);
+  }
+
+  /**
+   * Deletes an entity; resolves once the tombstone is durable. Its events are hidden at once from queries,
+   * state, snapshots and stream catch-up; an append to the same id afterwards starts a new entity at
+   * version 1. The bytes leave the disk at the next compaction (segments) and the next seal or merge
+   * (snapshot files); see the README's deletion section.
+   */
+  deleteEntity(tenant: string | undefined, entityId: string): Promise<EntityDeleted> {
+    return this.reads.deleteEntity(tenant, entityId);
   }
 
   /** The entity's folded state (at `as_of` when given; with `include_history` the events folded). */

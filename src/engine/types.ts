@@ -43,6 +43,14 @@ export interface EntityState {
   history_from_version?: number;
 }
 
+export interface EntityDeleted {
+  deleted: true;
+  tenant_id: string;
+  entity_id: string;
+  /** Events the deletion hid. */
+  events: number;
+}
+
 /** What is known of a kept snapshot without its state. */
 export interface SnapshotMeta {
   /** Stable: the same tenant, entity and version always give the same id. */

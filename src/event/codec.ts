@@ -31,7 +31,12 @@ export const OFF_METADATA_BYTES = 64; // u32
 export const ID_BYTES = 16;
 export const FLAG_ID_SUPPLIED = 1;
 export const FLAG_METADATA_NULL = 2;
-const flagsKnown = FLAG_ID_SUPPLIED | FLAG_METADATA_NULL;
+/**
+ * A tombstone, not an event: it deletes (tenant, entity) as of OFF_SEQ (every event of that entity with a
+ * lower seq). Tombstones travel in WAL records beside events but take no seq and never reach a segment.
+ */
+export const FLAG_TOMBSTONE = 4;
+const flagsKnown = FLAG_ID_SUPPLIED | FLAG_METADATA_NULL | FLAG_TOMBSTONE;
 const expectedKindMax = 3;
 const u16Max = 0xffff;
 
@@ -194,6 +199,33 @@ export function commitEvent(
   if ((buf[off + OFF_FLAGS] & FLAG_ID_SUPPLIED) === 0) {
     writeUuidV7(buf, off + OFF_ID, Math.floor(timestampUs / 1000));
   }
+}
+
+/** Bytes of a tombstone frame for these tenant and entity ids (UTF-8 byte lengths). */
+export function tombstoneFrameBytes(tenantBytes: number, entityBytes: number): number {
+  return EVENT_HEADER_BYTES + tenantBytes + entityBytes + 2;
+}
+
+/** Writes a tombstone frame (payload `{}`, metadata null) at `off`; returns its length. */
+export function writeTombstone(target: Buffer, off: number, tenant: Buffer, entity: Buffer, beforeSeq: number): number {
+  const bytes = tombstoneFrameBytes(tenant.length, entity.length);
+  target.fill(0, off, off + EVENT_HEADER_BYTES);
+  target.writeUInt32LE(bytes, off + OFF_FRAME_BYTES);
+  target[off + OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
+  target[off + OFF_FLAGS] = FLAG_TOMBSTONE | FLAG_METADATA_NULL;
+  target.writeDoubleLE(beforeSeq, off + OFF_SEQ);
+  target.writeUInt16LE(tenant.length, off + OFF_TENANT_BYTES);
+  target.writeUInt16LE(entity.length, off + OFF_ENTITY_BYTES);
+  target.writeUInt32LE(2, off + OFF_PAYLOAD_BYTES);
+  let at = off + EVENT_HEADER_BYTES;
+  at += tenant.copy(target, at);
+  at += entity.copy(target, at);
+  target.write('{}', at, 'latin1');
+  return bytes;
+}
+
+export function isTombstone(buf: Buffer, off: number): boolean {
+  return (buf[off + OFF_FLAGS] & FLAG_TOMBSTONE) !== 0;
 }
 
 /**

@@ -46,6 +46,7 @@ export const routes: RouteSpec[] = [
   { method: 'POST', path: '/api/v1/events/batch', handler: events.appendBatch },
   { method: 'GET', path: '/api/v1/events/query', handler: query },
   { method: 'GET', path: '/api/v1/entities/:id/state', handler: events.entityState },
+  { method: 'DELETE', path: '/api/v1/entities/:id', handler: events.deleteEntity },
   { method: 'GET', path: '/api/v1/entities/:id/snapshot', handler: events.entitySnapshot },
   { method: 'GET', path: '/api/v1/snapshots', handler: events.entitySnapshot },
   { method: 'POST', path: '/api/v1/snapshots', handler: events.createSnapshot },

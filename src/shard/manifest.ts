@@ -11,6 +11,14 @@ export interface Manifest {
   /** Parquet segment file names, relative to the shard directory. */
   segments: string[];
   snapshots?: string[];
+  /** Deleted entities: tenant and entity ids, and the seq below which their events are deleted. */
+  tombstones?: Tombstone[];
+}
+
+export interface Tombstone {
+  t: string;
+  e: string;
+  b: number;
 }
 
 /** Names the routing function of src/event/hash.ts; a store written with another one cannot be opened. */
@@ -58,6 +66,7 @@ export function writeManifest(io: FileIO, path: string, m: Manifest): void {
     segments: m.segments,
   };
   if (m.snapshots !== undefined) body.snapshots = m.snapshots;
+  if (m.tombstones !== undefined && m.tombstones.length > 0) body.tombstones = m.tombstones;
   const crc = zlib.crc32(JSON.stringify(body));
   io.writeFileAtomic(path, `${JSON.stringify({ crc, ...body })}\n`);
 }
@@ -100,7 +109,9 @@ function manifestProblem(m: Record<string, unknown>): string | null {
   if (!isStringArray(m.segments)) return 'segments must be an array of file names';
   if (m.snapshots !== undefined && !isStringArray(m.snapshots))
     return 'snapshots must be an array of file names';
-  const known = new Set(['formatVersion', 'walCheckpointSegment', 'segments', 'snapshots']);
+  if (m.tombstones !== undefined && !isTombstoneArray(m.tombstones))
+    return 'tombstones must be {t, e, b} records';
+  const known = new Set(['formatVersion', 'walCheckpointSegment', 'segments', 'snapshots', 'tombstones']);
   const unknown = Object.keys(m).filter((k) => !known.has(k));
   if (unknown.length > 0) return `unknown fields ${unknown.join(', ')}`;
   return null;
@@ -137,6 +148,21 @@ function parseJsonObject(bytes: Buffer, path: string): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw corrupt(path, 'not a JSON object');
   return value as Record<string, unknown>;
+}
+
+function isTombstoneArray(value: unknown): value is Tombstone[] {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (v) =>
+        v !== null &&
+        typeof v === 'object' &&
+        typeof v.t === 'string' &&
+        typeof v.e === 'string' &&
+        Number.isSafeInteger(v.b) &&
+        v.b >= 1,
+    )
+  );
 }
 
 function isStringArray(value: unknown): value is string[] {

@@ -6,6 +6,10 @@ import type { SealedReader } from './segments/sealed-reader.ts';
 
 /** chunkOf marks a sealed event with this bit; the low bits name its segment and offsetOf holds its row. */
 const sealedBit = 0x8000_0000;
+/** rowOfSeq of a seq a compaction left out of its file (the entity was deleted). */
+export const purgedRow = 0xffff_ffff;
+/** chunkOf of a purged seq: never read (its entity is deleted), so it points nowhere. */
+const holeChunk = 0xffff_ffff;
 const noChunk = Buffer.alloc(0);
 
 /** Room kept in front of every batch for the WAL record header, so the batch is written without a copy. */
@@ -16,6 +20,8 @@ export interface EntityInfo {
   key: string;
   tenant: TenantInfo;
   version: number;
+  /** Set once a tombstone deleted it: its events are hidden everywhere, its id may start a new entity. */
+  deleted?: true;
   /** Local indexes (seq - 1) of the entity's events, ascending. */
   events: U32List;
 }
@@ -30,6 +36,8 @@ export interface TenantInfo {
   events: U32List;
   /** Entities with at least one committed event (map entries of aborted first writes are not counted). */
   liveEntities: number;
+  /** Events of deleted entities still in `events` (hidden from reads and counts). */
+  deletedEvents: number;
 }
 
 /**
@@ -57,6 +65,10 @@ export class Memtable {
   readonly tenants = new Map<string, TenantInfo>();
   readonly entities: EntityInfo[] = [];
   readonly typeEvents: U32List[] = [];
+  /** Events per type number that belong to entities not deleted. */
+  readonly typeLive = new U32List(64);
+  /** Owner of the seqs a compaction purged (deleted entities' rows): never in a posting list. */
+  private graveyard = -1;
   /** Number of committed events (= last committed seq). */
   count = 0;
   /** Frame bytes of committed events held in the arena (sealed events leave it once their segment is listed). */
@@ -148,6 +160,7 @@ export class Memtable {
         types: new Map(),
         events: new U32List(64),
         liveEntities: 0,
+        deletedEvents: 0,
       };
       this.tenants.set(key, t);
     }
@@ -170,6 +183,7 @@ export class Memtable {
     if (no === undefined) {
       no = this.typeEvents.length;
       this.typeEvents.push(new U32List(64));
+      this.typeLive.push(0);
       tenant.types.set(key, no);
     }
     return no;
@@ -197,6 +211,7 @@ export class Memtable {
     if (entityEvents.length === 0) tenant.liveEntities++;
     entityEvents.push(i);
     this.typeEvents[type].push(i);
+    this.typeLive.data[type]++;
     this.count = i + 1;
     this.bytes += frameBytes;
   }
@@ -245,6 +260,12 @@ export class Memtable {
 
   isSealed(i: number): boolean {
     return (this.chunkOf.data[i] & sealedBit) !== 0;
+  }
+
+  /** Segment number of a sealed event still in a file, or -1 (resident, or purged by a compaction). */
+  segmentOf(i: number): number {
+    const c = this.chunkOf.data[i];
+    return (c & sealedBit) === 0 || c === holeChunk ? -1 : c & ~sealedBit;
   }
 
   /** Version of local event `i`: its position in its entity's event list (found without reading the frame). */
@@ -300,8 +321,15 @@ export class Memtable {
     const offsetOf = this.offsetOf.data;
     for (let i = firstSeq - 1, k = 0; i < lastSeq; i++, k++) {
       assert((chunkOf[i] & sealedBit) !== 0, 'only sealed events move between segments');
-      chunkOf[i] = sealedBit | segment;
-      offsetOf[i] = rowOfSeq[k];
+      // A purged row (deleted entity) has no row in the merged file.
+      if (rowOfSeq[k] === purgedRow) {
+        assert(this.isDeleted(i), 'only deleted entities lose rows');
+        chunkOf[i] = holeChunk;
+        offsetOf[i] = 0;
+      } else {
+        chunkOf[i] = sealedBit | segment;
+        offsetOf[i] = rowOfSeq[k];
+      }
     }
   }
 
@@ -326,6 +354,52 @@ export class Memtable {
     if (entityEvents.length === 0) tenant.liveEntities++;
     entityEvents.push(i);
     this.typeEvents[type].push(i);
+    this.typeLive.data[type]++;
+    this.count = i + 1;
+  }
+
+  /** True when local event `i` belongs to a deleted entity (or was purged): reads skip it. */
+  isDeleted(i: number): boolean {
+    return this.entities[this.entityOf.data[i]].deleted === true;
+  }
+
+  /**
+   * Deletes an entity: hidden from reads and counts at once, and its id detached so that a later append
+   * starts a new entity at version 1. Its events stay indexed (hidden) until a compaction purges them.
+   */
+  deleteEntity(entity: number): void {
+    const info = this.entities[entity];
+    if (info.deleted === true) return;
+    info.deleted = true;
+    const tenant = info.tenant;
+    if (tenant.entities.get(info.key) === entity) tenant.entities.delete(info.key);
+    const events = info.events;
+    if (events.length > 0) tenant.liveEntities--;
+    tenant.deletedEvents += events.length;
+    for (let k = 0; k < events.length; k++) this.typeLive.data[this.typeOf.data[events.data[k]]]--;
+  }
+
+  /** A seq whose row a compaction purged (its entity was deleted): it keeps its place, owned by no one. */
+  indexHole(i: number): void {
+    assert(i === this.count, 'events are indexed in sequence order');
+    if (this.graveyard === -1) {
+      this.graveyard = this.entities.length;
+      const nowhere: TenantInfo = {
+        key: '',
+        no: -1,
+        entities: new Map(),
+        types: new Map(),
+        events: new U32List(1),
+        liveEntities: 0,
+        deletedEvents: 0,
+      };
+      this.entities.push({ key: '', tenant: nowhere, version: 0, events: new U32List(1), deleted: true });
+    }
+    this.chunkOf.set(i, holeChunk);
+    this.offsetOf.set(i, 0);
+    this.tsOf.set(i, 0);
+    this.entityOf.set(i, this.graveyard);
+    this.typeOf.set(i, 0);
     this.count = i + 1;
   }
 

@@ -24,6 +24,8 @@ export const Ingress = {
   FLUSH: 9,
   /** Merge small adjacent segments now; answered with the shard's compaction summary once done. */
   COMPACT: 10,
+  /** Delete an entity: a durable tombstone in the WAL, ordered with the writes around it. */
+  DELETE: 11,
 } as const;
 
 export const Completion = {
@@ -132,6 +134,11 @@ export interface StateRequest {
   asOfUs?: number;
   /** Also answer the folded events themselves (bounded by stateHistoryEventsMax). */
   includeHistory?: boolean;
+}
+
+export interface DeleteRequest {
+  tenant: string;
+  entity_id: string;
 }
 
 /** Counts for one tenant, or (no tenant) for every tenant but the reserved ones ('_' prefix). */

@@ -102,6 +102,8 @@ export function runQuery(
   for (let p = req.order === 'asc' ? from : to - 1; p >= from && p < to; p += step) {
     const i = data[p];
     if (typeFilter !== -1 && memtable.typeOf.data[i] !== typeFilter) continue;
+    // Tenant and type lists still hold a deleted entity's events until a compaction purges them.
+    if (memtable.isDeleted(i)) continue;
     const chunk = memtable.chunkAt(i);
     const off = memtable.offsetAt(i);
     const bound = eventJsonBytesMax(chunk, off) + 1;

@@ -3,6 +3,7 @@
 import { ErrorCode, StoreError } from '../errors.ts';
 import {
   EVENT_HEADER_BYTES,
+  isTombstone,
   OFF_ID,
   readFrameBytes,
   readSeq,
@@ -11,9 +12,11 @@ import {
 } from '../event/codec.ts';
 import type { FileIO } from '../io/file-io.ts';
 import type { SharedClock } from '../ring/clock.ts';
+import type { Deletions } from './deletions.ts';
 import type { IdWindow } from './id-window.ts';
 import { entityKey, tenantKey, typeKey } from './keys.ts';
-import type { Memtable } from './memtable.ts';
+import type { Tombstone } from './manifest.ts';
+import { type Memtable, purgedRow } from './memtable.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import { readSegmentIndex } from './segments/segment-index.ts';
 
@@ -24,32 +27,57 @@ export interface RecoveryTarget {
   clock: SharedClock;
   sealedReader: SealedReader;
   io: FileIO;
+  deletions: Deletions;
+  /** The MANIFEST's tombstones sorted by `b`; `nextTombstone` is the first not applied yet. */
+  tombstones: Tombstone[];
+  nextTombstone: number;
   nextSeq: number;
+}
+
+/** Applies the MANIFEST's tombstones due before seq `seq` is indexed (their `b` is at most `seq`). */
+export function applyTombstonesBefore(t: RecoveryTarget, seq: number): void {
+  while (t.nextTombstone < t.tombstones.length && t.tombstones[t.nextTombstone].b <= seq) {
+    const ts = t.tombstones[t.nextTombstone++];
+    t.deletions.apply(ts.t, ts.e, ts.b);
+  }
 }
 
 /**
  * Indexes a listed segment from its index columns: payloads stay on disk and are read through the sealed
  * reader when a read needs them.
  */
-export function indexSegment(t: RecoveryTarget, path: string): void {
-  const index = readSegmentIndex(t.io.readFile(path), path);
+export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, lastSeq: number): void {
+  const index = readSegmentIndex(t.io.readFile(path), path, firstSeq, lastSeq);
   const segment = t.sealedReader.add(path, index.rows);
   let maxTs = 0;
-  for (let k = 0; k < index.rows; k++) {
+  for (let k = 0; k < index.range; k++) {
     const row = index.rowOfSeq[k];
-    const seq = index.firstSeq + k;
+    const seq = firstSeq + k;
     if (seq !== t.nextSeq) {
       throw new StoreError(
         ErrorCode.CORRUPTION,
-        `segment ${path} starts at seq ${index.firstSeq}, expected ${t.nextSeq}`,
+        `segment ${path} starts at seq ${firstSeq}, expected ${t.nextSeq}`,
         {
           file: path,
         },
       );
     }
-    const tenant = t.memtable.tenant(index.tenantKey(row));
-    const entity = t.memtable.entityNo(tenant, index.entityKey(row));
+    applyTombstonesBefore(t, seq);
+    if (row === purgedRow) {
+      // A compaction purged it (its entity was deleted): the seq keeps its place, owned by no entity.
+      t.memtable.indexHole(seq - 1);
+      t.nextSeq++;
+      continue;
+    }
+    const tenantKey = index.tenantKey(row);
+    const entityKey = index.entityKey(row);
+    const tenant = t.memtable.tenant(tenantKey);
+    const entity = t.memtable.entityNo(tenant, entityKey);
     const info = t.memtable.entities[entity];
+    if (t.deletions.wasDeleted(tenantKey, entityKey) && index.version(row) > info.version + 1) {
+      // An incarnation a tombstone deletes later may miss rows another compaction purged.
+      info.version = index.version(row) - 1;
+    }
     if (index.version(row) !== info.version + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,
@@ -83,6 +111,11 @@ export function replayRecord(t: RecoveryTarget, payload: Buffer, segment: number
   let maxTs = 0;
   while (off < end) {
     const bytes = readFrameBytes(chunk, off);
+    if (isTombstone(chunk, off) && bytes >= EVENT_HEADER_BYTES && off + bytes <= end) {
+      t.deletions.applyFrame(chunk, off);
+      off += bytes;
+      continue;
+    }
     const seq = readSeq(chunk, off);
     const version = readVersion(chunk, off);
     if (bytes < EVENT_HEADER_BYTES || off + bytes > end || seq !== t.nextSeq) {
@@ -92,6 +125,7 @@ export function replayRecord(t: RecoveryTarget, payload: Buffer, segment: number
         { segment, offset, expectedSeq: t.nextSeq, seq },
       );
     }
+    applyTombstonesBefore(t, seq);
     const tenant = memtable.tenant(tenantKey(chunk, off));
     const entity = memtable.entityNo(tenant, entityKey(chunk, off));
     const info = memtable.entities[entity];

@@ -21,11 +21,14 @@ import {
   OFF_TYPE_BYTES,
   readFrameBytes,
   readTimestampUs,
+  tombstoneFrameBytes,
+  writeTombstone,
 } from '../event/codec.ts';
 import type { FileIO } from '../io/file-io.ts';
 import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
+import { Deletions } from './deletions.ts';
 import { F64List, U32List } from './growable.ts';
 import { IdWindow } from './id-window.ts';
 import { batchIdKey, entityKey, idKey, LastKey, tenantKey, typeKey } from './keys.ts';
@@ -34,6 +37,7 @@ import { CompletionOutbox } from './outbox.ts';
 import {
   Completion,
   type CrashRequest,
+  type DeleteRequest,
   Ingress,
   MESSAGE_HEADER_BYTES,
   Outcome,
@@ -41,10 +45,11 @@ import {
   type StallRequest,
   type StatsRequest,
 } from './protocol.ts';
-import { indexSegment, type RecoveryTarget, replayRecord } from './recovery.ts';
+import { keyOf } from './query.ts';
+import { applyTombstonesBefore, indexSegment, type RecoveryTarget, replayRecord } from './recovery.ts';
 import { BatchResults, type Group } from './results.ts';
 import { SealedReader } from './segments/sealed-reader.ts';
-import { SegmentStore } from './segments/segment-store.ts';
+import { parseSegmentName, SegmentStore } from './segments/segment-store.ts';
 import { ShardReads } from './shard-reads.ts';
 import { ShardSnapshots } from './snapshot-files.ts';
 import { EntityStates } from './state.ts';
@@ -70,6 +75,17 @@ export class Shard {
   private readonly ids: IdWindow;
   private readonly segments: SegmentStore;
   private readonly snapshots: ShardSnapshots;
+  private readonly deletions: Deletions;
+  /** Deletions of the open batch: applied once it is durable, undone (id re-attached) if it is not. */
+  private readonly batchDeletes: {
+    requestId: number;
+    entity: number;
+    tenant: TenantInfo;
+    key: string;
+    tenantId: string;
+    entityId: string;
+    before: number;
+  }[] = [];
   private readonly sealedReader: SealedReader;
   /** Arena chunks before this one hold only events of the seal in flight. */
   private sealBoundaryChunk = 0;
@@ -116,6 +132,7 @@ export class Shard {
     this.sealedReader = new SealedReader(io, input.cacheBytes);
     this.memtable.sealed = this.sealedReader;
     this.snapshots = new ShardSnapshots(io, join(input.dir, 'snapshots'), this.memtable, this.states, log);
+    this.deletions = new Deletions(this.memtable, this.states, this.sealedReader);
     this.reads = new ShardReads({
       shard: input.shard,
       memtable: this.memtable,
@@ -151,9 +168,16 @@ export class Shard {
       clock: this.clock,
       sealedReader: this.sealedReader,
       io: this.io,
+      deletions: this.deletions,
+      tombstones: [...sealed.tombstones].sort((a, b) => a.b - b.b),
+      nextTombstone: 0,
       nextSeq: this.nextSeq,
     };
-    for (const name of sealed.segments) indexSegment(target, this.segments.segmentPath(name));
+    this.deletions.expect(sealed.tombstones);
+    for (const name of sealed.segments) {
+      const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
+      indexSegment(target, this.segments.segmentPath(name), range.firstSeq, range.lastSeq);
+    }
     const sealedBytes = this.memtable.bytes;
     const walDir = join(this.input.dir, 'wal');
     const opened = Wal.open(this.io, walDir, {
@@ -168,6 +192,7 @@ export class Shard {
       records++;
     });
     this.nextSeq = target.nextSeq;
+    applyTombstonesBefore(target, Number.POSITIVE_INFINITY);
     const adopted = this.snapshots.load(sealed.snapshots);
     // WAL files the MANIFEST's checkpoint already covers (a crash came between the two deletions).
     if (sealed.walCheckpointSegment > 0) this.wal.dropSegmentsBefore(sealed.walCheckpointSegment);
@@ -187,6 +212,8 @@ export class Shard {
       },
       dropWalBefore: (segment) => this.wal.dropSegmentsBefore(segment),
       persistSnapshots: (sealedSeq, current) => this.snapshots.persist(sealedSeq, current),
+      tombstones: () => this.deletions.tombstones,
+      segmentsWithDeletedRows: () => this.deletions.segmentsWithDeletedRows(),
       settle: (requestId, answer) =>
         typeof answer === 'string'
           ? this.outbox.sendJson(Completion.JSON_RESULT, requestId, answer)
@@ -295,6 +322,9 @@ export class Shard {
         return;
       case Ingress.COMPACT:
         this.compactRequests.push(requestId);
+        return;
+      case Ingress.DELETE:
+        this.prepareDelete(requestId, JSON.parse(bodyText(frame)) as DeleteRequest);
         return;
       case Ingress.STALL:
         this.stallMs = (JSON.parse(bodyText(frame)) as StallRequest).ms;
@@ -464,7 +494,7 @@ export class Shard {
   private commitBatch(): void {
     const events = this.nextSeq - this.batchFirstSeq;
     let ioError: StoreError | null = null;
-    if (events > 0) {
+    if (events > 0 || this.batchDeletes.length > 0) {
       const view = this.memtable.batchView();
       const mark: WalMark = this.wal.mark();
       try {
@@ -489,6 +519,7 @@ export class Shard {
       this.applyBatch();
       this.segments.noteCommitted(events, this.memtable.bytes - bytesBefore);
     } else this.abortBatch();
+    this.settleDeletes(ioError);
     this.results.write(this.outbox, this.memtable, this.groups, this.outcome, this.outcomeRef, ioError);
     this.resetBatch();
   }
@@ -533,6 +564,66 @@ export class Shard {
 
     this.control.add(ControlSlot.batches, 1);
     this.control.add(ControlSlot.eventsDurable, n);
+  }
+
+  /**
+   * A delete in the batch: the tombstone goes into the batch's WAL record (so it is durable with it), and
+   * the entity id is detached at once, so later appends in the same batch start a new entity.
+   */
+  private prepareDelete(requestId: number, req: DeleteRequest): void {
+    const tenant = this.memtable.tenants.get(keyOf(req.tenant));
+    const key = keyOf(req.entity_id);
+    const entity = tenant?.entities.get(key);
+    if (tenant === undefined || entity === undefined || this.memtable.entities[entity].version === 0) {
+      const err = new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(req.entity_id)} not found`, {
+        entity_id: req.entity_id,
+      });
+      this.outbox.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
+      return;
+    }
+    const tenantBytes = Buffer.from(req.tenant, 'utf8');
+    const entityBytes = Buffer.from(req.entity_id, 'utf8');
+    const frame = Buffer.alloc(tombstoneFrameBytes(tenantBytes.length, entityBytes.length));
+    writeTombstone(frame, 0, tenantBytes, entityBytes, this.nextSeq);
+    if (!this.memtable.fits(frame.length) && this.memtable.batchBytes() > 0) {
+      this.commitBatch();
+      this.memtable.endBatch(true);
+      this.memtable.beginBatch();
+    }
+    this.memtable.copyIn(frame, 0, frame.length);
+    tenant.entities.delete(key);
+    this.batchDeletes.push({
+      requestId,
+      entity,
+      tenant,
+      key,
+      tenantId: req.tenant,
+      entityId: req.entity_id,
+      before: this.nextSeq,
+    });
+  }
+
+  private settleDeletes(ioError: StoreError | null): void {
+    if (this.batchDeletes.length === 0) return;
+    for (let k = this.batchDeletes.length - 1; k >= 0; k--) {
+      const d = this.batchDeletes[k];
+      if (ioError !== null) {
+        d.tenant.entities.set(d.key, d.entity);
+        this.outbox.sendJson(Completion.ERROR, d.requestId, JSON.stringify(ioError.toJSON()));
+      }
+    }
+    if (ioError === null) {
+      for (const d of this.batchDeletes) {
+        const events = this.deletions.applyLive(d.tenantId, d.entityId, d.before, d.entity);
+        this.snapshots.noteDeletion();
+        this.outbox.sendJson(
+          Completion.JSON_RESULT,
+          d.requestId,
+          JSON.stringify({ deleted: true, tenant_id: d.tenantId, entity_id: d.entityId, events }),
+        );
+      }
+    }
+    this.batchDeletes.length = 0;
   }
 
   private abortBatch(): void {

@@ -27,8 +27,9 @@ export interface SnapshotRecord {
   s: Record<string, unknown>;
 }
 
-export function snapshotFileName(sealedSeq: number, full: boolean): string {
-  return `snap-${String(sealedSeq).padStart(16, '0')}${full ? '-full' : ''}.jsonl`;
+/** Unique per write (a listed file is never overwritten): the sealed seq, then the wall clock. */
+export function snapshotFileName(sealedSeq: number, full: boolean, nowMs: number): string {
+  return `snap-${String(sealedSeq).padStart(16, '0')}-${Math.floor(nowMs)}${full ? '-full' : ''}.jsonl`;
 }
 
 /** The bytes of a snapshot file: a header line, one line per record, and a line with the CRC of the rest. */
@@ -87,6 +88,8 @@ export class ShardSnapshots {
   private readonly memtable: Memtable;
   private readonly states: EntityStates;
   private readonly log: (msg: string, fields?: object) => void;
+  /** An entity was deleted since the last full rewrite. */
+  private deletedSinceFull = false;
 
   constructor(
     io: FileIO,
@@ -102,6 +105,11 @@ export class ShardSnapshots {
     this.log = log;
   }
 
+  /** Called on every deletion: the next snapshot file rewrites them all, without the deleted entity's. */
+  noteDeletion(): void {
+    this.deletedSinceFull = true;
+  }
+
   /**
    * Writes the snapshots kept since the last file (or, past snapshotFilesMax files, every kept snapshot)
    * and returns the MANIFEST's next list; null when nothing was kept since.
@@ -111,12 +119,17 @@ export class ShardSnapshots {
     current: readonly string[],
   ): { list: string[]; settle(ok: boolean): void } | null {
     const dirty = this.states.takeDirty();
-    if (dirty.length === 0) return null;
-    const full = current.length >= snapshotFilesMax;
+    if (dirty.length === 0 && !this.deletedSinceFull) return null;
+    // A deletion makes the next file a full rewrite: the deleted entity's snapshots must leave the disk.
+    const wasDeleted = this.deletedSinceFull;
+    const full = current.length >= snapshotFilesMax || wasDeleted;
+    this.deletedSinceFull = false;
     const entries: [number, Snapshot][] = [];
     if (full)
       for (const [entity, list] of this.states.all()) for (const snap of list) entries.push([entity, snap]);
-    const name = snapshotFileName(sealedSeq, full);
+    let name = snapshotFileName(sealedSeq, full, Date.now());
+    // Two writes in one millisecond (a seal, then a merge): never reuse a listed name.
+    for (let n = 1; current.includes(name); n++) name = snapshotFileName(sealedSeq, full, Date.now() + n);
     try {
       writeSnapshotFile(
         this.io,
@@ -126,6 +139,7 @@ export class ShardSnapshots {
       );
     } catch (err) {
       this.states.restoreDirty(dirty);
+      if (wasDeleted) this.deletedSinceFull = true;
       this.log('snapshots not persisted this time', { file: name, message: (err as Error).message });
       return null;
     }
@@ -135,6 +149,7 @@ export class ShardSnapshots {
         if (!ok) {
           // The MANIFEST does not list it: try again with the next seal; the file is removed on open anyway.
           this.states.restoreDirty(dirty);
+          if (wasDeleted) this.deletedSinceFull = true;
           this.unlinkQuietly([name]);
         } else if (full) this.unlinkQuietly(current);
       },

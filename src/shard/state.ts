@@ -63,6 +63,16 @@ export class EntityStates {
     this.keep(entity, snap, false);
   }
 
+  /** Drops every snapshot of a deleted entity (memory now; the next full snapshot rewrite on disk). */
+  forget(entity: number): void {
+    const list = this.snapshots.get(entity);
+    if (list !== undefined) {
+      this.snapshotCount -= list.length;
+      this.snapshots.delete(entity);
+    }
+    this.dirty = this.dirty.filter(([e]) => e !== entity);
+  }
+
   /** Kept snapshots of `entity`, oldest first (empty when none). */
   kept(entity: number): readonly Snapshot[] {
     return this.snapshots.get(entity) ?? [];

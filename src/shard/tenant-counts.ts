@@ -7,10 +7,11 @@ import { keyOf } from './query.ts';
 const reservedPrefix = 0x5f; // '_'
 
 function addTenant(memtable: Memtable, t: TenantInfo, into: TenantCounts, types: Set<string>): void {
-  into.events += t.events.length;
+  into.events += t.events.length - t.deletedEvents;
   into.entities += t.liveEntities;
-  // A type whose first event was aborted has a map entry but no events: it does not exist for users.
-  for (const [key, no] of t.types) if (memtable.typeEvents[no].length > 0) types.add(key);
+  // A type whose first event was aborted, or whose events all belonged to deleted entities, does not exist
+  // for users: only types with live events count.
+  for (const [key, no] of t.types) if (memtable.typeLive.data[no] > 0) types.add(key);
 }
 
 /** Exact counts; `tenant` undefined means every tenant that is not reserved. Type names are ASCII. */

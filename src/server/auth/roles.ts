@@ -7,7 +7,9 @@ export type Permission =
   | 'metrics'
   | 'manage_schemas'
   | 'manage_pipelines'
-  | 'manage_tenants';
+  | 'manage_tenants'
+  /** Deleting entities (their events and snapshots): admins only. */
+  | 'delete';
 
 export const roles: readonly Role[] = Object.freeze(['admin', 'developer', 'serviceaccount', 'readonly']);
 export const permissions: readonly Permission[] = Object.freeze([
@@ -17,6 +19,7 @@ export const permissions: readonly Permission[] = Object.freeze([
   'manage_schemas',
   'manage_pipelines',
   'manage_tenants',
+  'delete',
 ]);
 
 /**

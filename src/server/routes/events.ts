@@ -215,3 +215,14 @@ export async function createSnapshot(ctx: Ctx): Promise<void> {
   ctx.services.tenants.checkWrite(tenant, 0, 0);
   sendJson(ctx, 201, snapshotBody(await ctx.services.store.snapshot(tenant, entity)));
 }
+
+/**
+ * DELETE /api/v1/entities/:id — deletes the entity (permission `delete`: admins). Answered once the
+ * tombstone is durable; the entity is hidden at once and its bytes leave the disk with the next compaction.
+ */
+export async function deleteEntity(ctx: Ctx): Promise<void> {
+  requirePermission(principalOf(ctx), 'delete');
+  const tenant = tenantFor(ctx);
+  ctx.services.tenants.checkWrite(tenant, 0, 0);
+  sendJson(ctx, 200, await ctx.services.store.deleteEntity(tenant, ctx.params.id));
+}

@@ -155,7 +155,8 @@ function sortedRows(source: SegmentSource, rows: number): Uint32Array {
 /** Encodes the events of `source` (at least one) into the bytes of one Parquet segment file. */
 export function encodeSegment(source: SegmentSource): EncodedSegment {
   const rows = source.locations.length / 2;
-  if (!Number.isInteger(rows) || rows < 1) throw new RangeError('a segment holds at least one event');
+  // Zero rows is a merge whose every row belonged to deleted entities: still a valid file for its range.
+  if (!Number.isInteger(rows) || rows < 0) throw new RangeError('locations come in (chunk, offset) pairs');
   const { locations } = source;
   const chunks = source.chunks.map(asBuffer);
   let payloadBytes = 0;
@@ -232,6 +233,7 @@ export function encodeSegment(source: SegmentSource): EncodedSegment {
     .setCreatedBy('allsource-ts')
     .build();
   const bytes = parquet.writeParquet(wasmTable, properties);
+  if (rows === 0) return { bytes, rowOfSeq, rows, firstSeq: 0, lastSeq: 0, minTsUs: 0, maxTsUs: 0 };
   return { bytes, rowOfSeq, rows, firstSeq, lastSeq, minTsUs: minTs, maxTsUs: maxTs };
 }
 

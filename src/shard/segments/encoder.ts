@@ -4,8 +4,11 @@
 // commits. The frames stay in the shard's arena, which lives in SharedArrayBuffers: nothing is copied to
 // hand them over, and the shard never rewrites committed bytes.
 import type { MessagePort } from 'node:worker_threads';
-import { ErrorCode, StoreError } from '../../errors.ts';
+import { StoreError } from '../../errors.ts';
+import { readEntityId, readSeq, readTenant } from '../../event/codec.ts';
 import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts';
+import type { Tombstone } from '../manifest.ts';
+import { purgedRow } from '../memtable.ts';
 import { decodeSegment } from './decode.ts';
 import { encodeSegment, type SegmentSource } from './encode.ts';
 
@@ -20,6 +23,11 @@ export interface EncodeRequest {
   locations: Uint32Array;
   /** merge: the segment files to merge, adjacent and in seq order. */
   inputs: string[];
+  /** merge: deleted entities; their rows with a seq below `b` are left out. */
+  tombstones: Tombstone[];
+  /** The seq range the file stands for (its name); a merge may hold fewer rows (deleted entities). */
+  firstSeq: number;
+  lastSeq: number;
   io: FileIOSpec;
 }
 
@@ -49,43 +57,74 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
       io = createFileIO(req.io);
       ios.set(key, io);
     }
-    const seg = encodeSegment(req.kind === 'seal' ? sealSource(req) : mergeSource(io, req.inputs));
+    const source = req.kind === 'seal' ? sealSource(req) : mergeSource(io, req.inputs, req.tombstones);
+    const seg = encodeSegment(source);
     io.writeFileAtomic(req.path, seg.bytes);
-    const { bytes, ...rest } = seg;
-    return { id: req.id, ok: true, ...rest, bytes: bytes.length };
+    // Rows by seq over the whole range: a seq a merge left out (deleted entity) gets purgedRow.
+    const rowOfSeq = new Uint32Array(req.lastSeq - req.firstSeq + 1).fill(purgedRow);
+    for (let k = 0; k < seg.rows; k++) rowOfSeq[source.seqs[k] - req.firstSeq] = seg.rowOfSeq[k];
+    return {
+      id: req.id,
+      ok: true,
+      rowOfSeq,
+      rows: seg.rows,
+      firstSeq: req.firstSeq,
+      lastSeq: req.lastSeq,
+      minTsUs: seg.minTsUs,
+      maxTsUs: seg.maxTsUs,
+      bytes: seg.bytes.length,
+    };
   } catch (err) {
     const e = err instanceof StoreError ? err.toJSON() : { code: 'E_INTERNAL', message: String(err) };
     return { id: req.id, ok: false, error: e };
   }
 }
 
-function sealSource(req: EncodeRequest): SegmentSource {
-  return { chunks: req.chunks.map((c) => new Uint8Array(c)), locations: req.locations };
+type SourceWithSeqs = SegmentSource & { seqs: Float64Array };
+
+function sealSource(req: EncodeRequest): SourceWithSeqs {
+  const seqs = new Float64Array(req.lastSeq - req.firstSeq + 1);
+  for (let k = 0; k < seqs.length; k++) seqs[k] = req.firstSeq + k;
+  return { chunks: req.chunks.map((c) => new Uint8Array(c)), locations: req.locations, seqs };
 }
 
-/** Every event of the input segments, decoded back into frames, in seq order (inputs are adjacent). */
-function mergeSource(io: FileIO, inputs: readonly string[]): SegmentSource {
+/**
+ * Every event of the input segments, decoded back into frames, in seq order (inputs are adjacent), except
+ * rows of deleted entities (a tombstone for their tenant and entity with a higher `b`).
+ */
+function mergeSource(
+  io: FileIO,
+  inputs: readonly string[],
+  tombstones: readonly Tombstone[],
+): SourceWithSeqs {
+  const deletedBefore = new Map<string, number>();
+  for (const t of tombstones) {
+    const key = `${t.t}\0${t.e}`;
+    deletedBefore.set(key, Math.max(deletedBefore.get(key) ?? 0, t.b));
+  }
   const chunks: Uint8Array[] = [];
-  let events = 0;
   const decoded = inputs.map((path) => decodeSegment(io.readFile(path), path));
+  let events = 0;
   for (const d of decoded) events += d.rows;
   const locations = new Uint32Array(2 * events);
+  const seqs = new Float64Array(events);
   let k = 0;
   for (let c = 0; c < decoded.length; c++) {
     const d = decoded[c];
-    if (c > 0 && d.firstSeq !== decoded[c - 1].lastSeq + 1) {
-      throw new StoreError(
-        ErrorCode.INTERNAL,
-        `segments to merge are not adjacent: ${inputs[c - 1]}, ${inputs[c]}`,
-      );
-    }
     chunks.push(d.frames);
-    for (let r = 0; r < d.rows; r++, k += 2) {
-      locations[k] = c;
-      locations[k + 1] = d.offsets[r];
+    for (let r = 0; r < d.rows; r++) {
+      const off = d.offsets[r];
+      const seq = readSeq(d.frames, off);
+      if (deletedBefore.size > 0) {
+        const b = deletedBefore.get(`${readTenant(d.frames, off)}\0${readEntityId(d.frames, off)}`);
+        if (b !== undefined && seq < b) continue;
+      }
+      locations[2 * k] = c;
+      locations[2 * k + 1] = off;
+      seqs[k++] = seq;
     }
   }
-  return { chunks, locations };
+  return { chunks, locations: locations.subarray(0, 2 * k), seqs: seqs.subarray(0, k) };
 }
 
 /** The thread's loop: one request at a time, in order. */

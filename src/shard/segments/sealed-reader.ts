@@ -136,6 +136,11 @@ export class SealedReader {
     }
   }
 
+  /** The file of segment number `segment`. */
+  pathOf(segment: number): string {
+    return this.segments[segment].path;
+  }
+
   get cacheBytes(): number {
     return this.cachedBytes;
   }

@@ -4,14 +4,16 @@ import type * as arrow from 'apache-arrow';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import { latin1Slice } from '../../event/latin1.ts';
 import { uuidToBytes } from '../../event/uuid.ts';
+import { purgedRow } from '../memtable.ts';
 import { readSegmentTable } from './decode.ts';
 
 const indexColumns = ['id', 'tenant_id', 'entity_id', 'event_type', 'timestamp', 'version', 'seq'] as const;
 
 export interface SegmentIndex {
   rows: number;
-  firstSeq: number;
-  /** File row of each event, by position in seq order. */
+  /** Seqs the file stands for (its name's range); rows may be fewer after a compaction purged some. */
+  range: number;
+  /** File row of each seq of the range, by position; purgedRow for a seq with no row. */
   rowOfSeq: Uint32Array;
   /** Map keys (latin1 views of the UTF-8 bytes), as the write path builds them. */
   tenantKey(row: number): string;
@@ -64,10 +66,15 @@ function int64Column(table: arrow.Table, name: string, path: string): Float64Arr
   return out;
 }
 
-export function readSegmentIndex(bytes: Uint8Array, path: string): SegmentIndex {
+export function readSegmentIndex(
+  bytes: Uint8Array,
+  path: string,
+  firstSeq: number,
+  lastSeq: number,
+): SegmentIndex {
   const table = readSegmentTable(bytes, path, indexColumns);
   const rows = table.numRows;
-  if (rows === 0) throw corrupt(path, 'it holds no rows');
+  const range = lastSeq - firstSeq + 1;
   const ids = utf8Column(table, 'id', path);
   const tenants = utf8Column(table, 'tenant_id', path);
   const entities = utf8Column(table, 'entity_id', path);
@@ -75,13 +82,11 @@ export function readSegmentIndex(bytes: Uint8Array, path: string): SegmentIndex 
   const timestamps = int64Column(table, 'timestamp', path);
   const versions = int64Column(table, 'version', path);
   const seqs = int64Column(table, 'seq', path);
-  let firstSeq = Number.POSITIVE_INFINITY;
-  for (let r = 0; r < rows; r++) if (seqs[r] < firstSeq) firstSeq = seqs[r];
-  const rowOfSeq = new Uint32Array(rows).fill(0xffff_ffff);
+  const rowOfSeq = new Uint32Array(range).fill(purgedRow);
   for (let r = 0; r < rows; r++) {
     const k = seqs[r] - firstSeq;
-    if (k >= rows || rowOfSeq[k] !== 0xffff_ffff)
-      throw corrupt(path, `seq ${seqs[r]} is out of range or repeated`);
+    if (k < 0 || k >= range || rowOfSeq[k] !== purgedRow)
+      throw corrupt(path, `seq ${seqs[r]} is out of the file's range or repeated`);
     rowOfSeq[k] = r;
   }
   const key = (c: { values: Buffer; offsets: Int32Array }, row: number) =>
@@ -89,7 +94,7 @@ export function readSegmentIndex(bytes: Uint8Array, path: string): SegmentIndex 
   const idScratch = Buffer.alloc(16);
   return {
     rows,
-    firstSeq,
+    range,
     rowOfSeq,
     tenantKey: (row) => key(tenants, row),
     entityKey: (row) => key(entities, row),

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { sealRetryMs } from '../../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../../errors.ts';
 import type { FileIO, FileIOSpec } from '../../io/file-io.ts';
-import { type Manifest, readManifest, writeManifest } from '../manifest.ts';
+import { type Manifest, readManifest, type Tombstone, writeManifest } from '../manifest.ts';
 import { CompactionLog, type CompactionRun, planCompaction, type SegmentInfo } from './compaction-plan.ts';
 import type { EncodeReply, EncodeRequest } from './encoder.ts';
 
@@ -19,16 +19,21 @@ const encoderUrl = new URL('../../../workers/segment-encoder.ts', import.meta.ur
 
 /** Segment names carry their seq range, zero-padded so that names sort in seq order. */
 const seqDigits = 16;
-const segmentNamePattern = /^seg-(\d{16})-(\d{16})\.parquet$/;
+const segmentNamePattern = /^seg-(\d{16})-(\d{16})(?:-r(\d+))?\.parquet$/;
 
-export function segmentName(firstSeq: number, lastSeq: number): string {
-  return `seg-${String(firstSeq).padStart(seqDigits, '0')}-${String(lastSeq).padStart(seqDigits, '0')}.parquet`;
+/**
+ * `seg-<first>-<last>.parquet`, and `-r<n>` for the n-th rewrite of a range (a compaction that rewrites
+ * one segment alone, to purge deleted rows): a file is never written over a listed one.
+ */
+export function segmentName(firstSeq: number, lastSeq: number, rewrite = 0): string {
+  const range = `seg-${String(firstSeq).padStart(seqDigits, '0')}-${String(lastSeq).padStart(seqDigits, '0')}`;
+  return rewrite === 0 ? `${range}.parquet` : `${range}-r${rewrite}.parquet`;
 }
 
-export function parseSegmentName(name: string): { firstSeq: number; lastSeq: number } | null {
+export function parseSegmentName(name: string): { firstSeq: number; lastSeq: number; rewrite: number } | null {
   const m = segmentNamePattern.exec(name);
   if (m === null) return null;
-  return { firstSeq: Number(m[1]), lastSeq: Number(m[2]) };
+  return { firstSeq: Number(m[1]), lastSeq: Number(m[2]), rewrite: m[3] === undefined ? 0 : Number(m[3]) };
 }
 
 export interface SealLimits {
@@ -75,6 +80,10 @@ export interface SealHooks {
     sealedSeq: number,
     current: readonly string[],
   ): { list: string[]; settle(ok: boolean): void } | null;
+  /** Every committed tombstone: each MANIFEST write lists them (the WAL records holding them may go). */
+  tombstones(): Tombstone[];
+  /** Names of listed segments that still hold rows of deleted entities (a compaction rewrites them). */
+  segmentsWithDeletedRows(): Set<string>;
   /** A flush (kind 'flush') or compaction (kind 'compact') request is answered, or failed. */
   settle(requestId: number, answer: string | StoreError): void;
 }
@@ -139,7 +148,12 @@ export class SegmentStore {
    * replaced by a compaction before a crash), and checks every listed file exists. Returns the listed names
    * in seq order and the WAL checkpoint.
    */
-  open(): { segments: string[]; walCheckpointSegment: number; snapshots: string[] } {
+  open(): {
+    segments: string[];
+    walCheckpointSegment: number;
+    snapshots: string[];
+    tombstones: Tombstone[];
+  } {
     const { io } = this.options;
     io.mkdirp(this.segmentsDir);
     io.mkdirp(this.snapshotsDir);
@@ -172,6 +186,7 @@ export class SegmentStore {
       segments: [...this.manifest.segments],
       walCheckpointSegment: this.manifest.walCheckpointSegment,
       snapshots: [...(this.manifest.snapshots ?? [])],
+      tombstones: [...(this.manifest.tombstones ?? [])],
     };
   }
 
@@ -265,6 +280,9 @@ export class SegmentStore {
       chunks: source.chunks,
       locations: source.locations,
       inputs: [],
+      tombstones: [],
+      firstSeq,
+      lastSeq,
       io: this.options.ioSpec,
     });
   }
@@ -275,11 +293,14 @@ export class SegmentStore {
     const inputs = this.merges.shift() as SegmentInfo[];
     const firstSeq = inputs[0].firstSeq;
     const lastSeq = inputs[inputs.length - 1].lastSeq;
+    // One input rewritten alone keeps its range: the new file takes the next rewrite number.
+    const rewrite = inputs.length === 1 ? (parseSegmentName(inputs[0].name)?.rewrite ?? 0) + 1 : 0;
+    const name = segmentName(firstSeq, lastSeq, rewrite);
     const id = this.nextJobId++;
     this.inFlight = {
       kind: 'merge',
       id,
-      name: segmentName(firstSeq, lastSeq),
+      name,
       firstSeq,
       lastSeq,
       inputs,
@@ -288,10 +309,14 @@ export class SegmentStore {
     this.post({
       id,
       kind: 'merge',
-      path: this.segmentPath(segmentName(firstSeq, lastSeq)),
+      path: this.segmentPath(name),
       chunks: [],
       locations: new Uint32Array(0),
       inputs: inputs.map((s) => this.segmentPath(s.name)),
+      // Rows of deleted entities are left out of the merged file: this is where their bytes leave the disk.
+      tombstones: this.hooks?.tombstones() ?? [],
+      firstSeq,
+      lastSeq,
       io: this.options.ioSpec,
     });
   }
@@ -357,6 +382,11 @@ export class SegmentStore {
     }
     if (run.length > 0) runs.push(run);
     for (const r of runs) this.merges.push(...planCompaction(r, this.options.compactTargetBytes, minRun));
+    // A segment holding rows of deleted entities is rewritten even alone: deletion must reach the disk.
+    const planned = new Set<string>(busy);
+    for (const group of this.merges) for (const seg of group) planned.add(seg.name);
+    const dirty = this.hooks?.segmentsWithDeletedRows() ?? new Set<string>();
+    for (const seg of free) if (dirty.has(seg.name) && !planned.has(seg.name)) this.merges.push([seg]);
   }
 
   private post(req: EncodeRequest): void {
@@ -393,9 +423,8 @@ export class SegmentStore {
     this.inFlight = null;
     if (!reply.ok) this.failed(job, storeErrorFrom(reply.error));
     else if (
-      reply.firstSeq !== job.firstSeq ||
-      reply.lastSeq !== job.lastSeq ||
-      reply.rows !== job.lastSeq - job.firstSeq + 1
+      reply.rowOfSeq.length !== job.lastSeq - job.firstSeq + 1 ||
+      (job.kind === 'seal' && reply.rows !== reply.rowOfSeq.length)
     )
       this.failed(
         job,
@@ -411,6 +440,8 @@ export class SegmentStore {
   /** Replaces the MANIFEST atomically; null when done, else the error (the old one stays in force). */
   private writeManifest(next: Manifest): StoreError | null {
     try {
+      const tombstones = this.hooks?.tombstones() ?? [];
+      if (tombstones.length > 0) next.tombstones = tombstones;
       writeManifest(this.options.io, this.manifestPath, next);
       this.manifest = next;
       return null;
@@ -466,12 +497,20 @@ export class SegmentStore {
     const at = this.manifest.segments.indexOf(job.inputs[0].name);
     const segments = this.manifest.segments.filter((n) => !inputNames.has(n));
     segments.splice(at, 0, job.name);
-    const written = this.writeManifest({ ...this.manifest, segments });
+    // A merge is also when deleted entities' snapshots leave the disk (a full snapshot rewrite, if due).
+    const snapshots = this.hooks?.persistSnapshots(this.sealedSeq, this.manifest.snapshots ?? []) ?? null;
+    const written = this.writeManifest({
+      ...this.manifest,
+      segments,
+      ...(snapshots === null ? {} : { snapshots: snapshots.list }),
+    });
+    snapshots?.settle(written === null);
     if (written !== null) {
       this.failed(job, written);
       return;
     }
     const before = job.inputs.reduce((a, s) => a + s.bytes, 0);
+    const rowsBefore = job.inputs.reduce((a, s) => a + (this.sizes.get(s.name)?.rows ?? 0), 0);
     for (const s of job.inputs) this.sizes.delete(s.name);
     this.sizes.set(job.name, { bytes: reply.bytes, rows: reply.rows });
     // Reads move to the merged file before the inputs go.
@@ -498,7 +537,7 @@ export class SegmentStore {
       durationMs: this.options.nowMs() - job.startedMs,
       filesBefore: job.inputs.length,
       filesAfter: 1,
-      rowsBefore: reply.rows,
+      rowsBefore,
       rowsAfter: reply.rows,
       bytesBefore: before,
       bytesAfter: reply.bytes,

@@ -42,6 +42,7 @@ describe('roles', () => {
   it('maps each role to the documented permissions', () => {
     const sorted = (r: Role) => [...permissionsOf(r)].sort();
     expect(sorted('admin')).toEqual([
+      'delete',
       'manage_pipelines',
       'manage_schemas',
       'manage_tenants',
