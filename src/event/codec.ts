@@ -207,7 +207,13 @@ export function tombstoneFrameBytes(tenantBytes: number, entityBytes: number): n
 }
 
 /** Writes a tombstone frame (payload `{}`, metadata null) at `off`; returns its length. */
-export function writeTombstone(target: Buffer, off: number, tenant: Buffer, entity: Buffer, beforeSeq: number): number {
+export function writeTombstone(
+  target: Buffer,
+  off: number,
+  tenant: Buffer,
+  entity: Buffer,
+  beforeSeq: number,
+): number {
   const bytes = tombstoneFrameBytes(tenant.length, entity.length);
   target.fill(0, off, off + EVENT_HEADER_BYTES);
   target.writeUInt32LE(bytes, off + OFF_FRAME_BYTES);

@@ -338,7 +338,7 @@ describe('integrity', () => {
       b[OFF_FORMAT_VERSION] = 2;
     });
     mutate((b) => {
-      b[OFF_FLAGS] |= 0x04;
+      b[OFF_FLAGS] |= 0x08; // no flag has this bit (1, 2 and 4 are id-supplied, metadata-null, tombstone)
     });
     mutate((b) => {
       b[OFF_EXPECTED_KIND] = 4;

@@ -30,7 +30,9 @@ export function segmentName(firstSeq: number, lastSeq: number, rewrite = 0): str
   return rewrite === 0 ? `${range}.parquet` : `${range}-r${rewrite}.parquet`;
 }
 
-export function parseSegmentName(name: string): { firstSeq: number; lastSeq: number; rewrite: number } | null {
+export function parseSegmentName(
+  name: string,
+): { firstSeq: number; lastSeq: number; rewrite: number } | null {
   const m = segmentNamePattern.exec(name);
   if (m === null) return null;
   return { firstSeq: Number(m[1]), lastSeq: Number(m[2]), rewrite: m[3] === undefined ? 0 : Number(m[3]) };
