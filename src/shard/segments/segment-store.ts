@@ -8,7 +8,7 @@
 // open) or the new one (the new file is complete).
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { sealRetryMs } from '../../constants.ts';
+import { encoderIdleMs, sealRetryMs } from '../../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../../errors.ts';
 import type { FileIO, FileIOSpec } from '../../io/file-io.ts';
 import { type Manifest, readManifest, type Tombstone, writeManifest } from '../manifest.ts';
@@ -120,6 +120,7 @@ export class SegmentStore {
   private readonly sizes = new Map<string, { bytes: number; rows: number }>();
   private hooks: SealHooks | null = null;
   private worker: Worker | null = null;
+  private idleTimer: NodeJS.Timeout | undefined;
   private inFlight: Job | null = null;
   private nextJobId = 1;
   private retryAtMs = 0;
@@ -347,6 +348,7 @@ export class SegmentStore {
   /** Stops the encoder; a job in flight is abandoned (its events are still in the WAL or the old files). */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.worker = null;
     if (worker !== null) await worker.terminate();
@@ -396,6 +398,7 @@ export class SegmentStore {
   }
 
   private encoder(): Worker {
+    clearTimeout(this.idleTimer);
     if (this.worker !== null) return this.worker;
     const worker = new Worker(encoderUrl);
     worker.on('message', (reply: EncodeReply) => this.onReply(reply));
@@ -437,6 +440,22 @@ export class SegmentStore {
     this.settleCompactWaiters();
     // The next merge needs no shard state: start it now rather than on the shard's next idle turn.
     this.startMergeIfDue();
+    if (this.inFlight === null) this.retireEncoderWhenIdle();
+  }
+
+  /**
+   * WebAssembly memory only grows: an encoder that sealed a large memtable keeps that much memory for
+   * good. An idle encoder thread is ended, so its memory goes back; the next job starts a fresh one.
+   */
+  private retireEncoderWhenIdle(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      const worker = this.worker;
+      if (worker === null || this.inFlight !== null) return;
+      this.worker = null;
+      void worker.terminate();
+    }, encoderIdleMs);
+    this.idleTimer.unref();
   }
 
   /** Replaces the MANIFEST atomically; null when done, else the error (the old one stays in force). */
