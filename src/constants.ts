@@ -354,6 +354,8 @@ export const compactTargetBytesMax = 4 * 1024 * 1024 * 1024;
 /** A run of this many small adjacent segments starts a background merge (option compactMinSegments; 0: off). */
 export const compactMinSegmentsDefault = 8;
 export const compactMinSegmentsMax = 10_000;
+/** A shard stops draining writes while a seal encodes and this many times its seal limits wait behind it. */
+export const sealBacklogFactor = 4;
 /** A shard's encoder thread idle this long is ended (its WebAssembly memory only grows while it lives). */
 export const encoderIdleMs = 1_000;
 /** Snapshot files a shard lists before the next one rewrites every kept snapshot into one. */

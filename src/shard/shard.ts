@@ -1,7 +1,7 @@
 // Owns one shard's lifecycle: recover from the WAL, drain the ingress ring, group-commit, index, answer reads.
 import assert from 'node:assert';
 import { join } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   shardBatchBytesMax,
   shardBatchesPerYield,
@@ -206,6 +206,11 @@ export class Shard {
     assert(this.state === 'open', 'run() after open()');
     let batches = 0;
     while (this.state === 'open') {
+      if (this.segments.backlogged) {
+        // Unsealed events are piling up faster than the encoder seals them: let the seal catch up.
+        await sleep(shardSealPollMs);
+        continue;
+      }
       let frame = this.ingress.read();
       if (frame === null) {
         this.commit.syncIfDue();

@@ -129,12 +129,14 @@ describe('background compaction', () => {
 describe('a failed merge', () => {
   it('fails compact() with E_IO and changes nothing; the next compact() succeeds', async () => {
     const dataDir = tempDir();
-    // Writes under segments/: 3 seals (one write each), then the merge's write fails.
-    const io = { kind: 'faulty' as const, faults: { failWriteAt: 4, pathIncludes: '/segments/' } };
+    const built = await openStore({ dataDir, ...base, compactMinSegments: 0 });
+    await smallSegments(built, 3);
+    const before = await everything(built);
+    await built.close();
+    // Reopened with a fault plan: the merge thread's first write under segments/ (the merged file) fails.
+    const io = { kind: 'faulty' as const, faults: { failWriteAt: 1, pathIncludes: '/segments/' } };
     const store = await openStore({ dataDir, ...base, compactMinSegments: 0, io });
     try {
-      await smallSegments(store, 3);
-      const before = await everything(store);
       const filesBefore = files(dataDir);
       await expect(store.compact()).rejects.toMatchObject({ code: 'E_IO' });
       expect(files(dataDir)).toEqual(filesBefore);

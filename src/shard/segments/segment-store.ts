@@ -7,15 +7,13 @@
 // leaves the old MANIFEST (every event is still in the WAL or the old files; an unlisted file is removed on
 // open) or the new one (the new file is complete).
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { encoderIdleMs, sealRetryMs } from '../../constants.ts';
+import { sealBacklogFactor, sealRetryMs } from '../../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../../errors.ts';
 import type { FileIO, FileIOSpec } from '../../io/file-io.ts';
 import { type Manifest, readManifest, type Tombstone, writeManifest } from '../manifest.ts';
 import { CompactionLog, type CompactionRun, planCompaction, type SegmentInfo } from './compaction-plan.ts';
-import type { EncodeReply, EncodeRequest } from './encoder.ts';
-
-const encoderUrl = new URL('../../../workers/segment-encoder.ts', import.meta.url);
+import type { EncodeReply } from './encoder.ts';
+import { EncoderThread } from './encoder-thread.ts';
 
 /** Segment names carry their seq range, zero-padded so that names sort in seq order. */
 const seqDigits = 16;
@@ -119,9 +117,11 @@ export class SegmentStore {
   /** Size and rows of every listed segment, by name. */
   private readonly sizes = new Map<string, { bytes: number; rows: number }>();
   private hooks: SealHooks | null = null;
-  private worker: Worker | null = null;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private inFlight: Job | null = null;
+  /** Seals and merges each have their own encoder thread, so a long merge never holds up a seal. */
+  private readonly sealer: EncoderThread;
+  private readonly merger: EncoderThread;
+  private sealJob: Job | null = null;
+  private mergeJob: Job | null = null;
   private nextJobId = 1;
   private retryAtMs = 0;
   private flushWaiters: { requestId: number; seq: number }[] = [];
@@ -144,6 +144,9 @@ export class SegmentStore {
     this.manifestPath = join(options.dir, 'MANIFEST');
     this.segmentsDir = join(options.dir, 'segments');
     this.snapshotsDir = join(options.dir, 'snapshots');
+    const retire = options.ioSpec.kind !== 'faulty';
+    this.sealer = new EncoderThread((reply) => this.onReply(reply), retire);
+    this.merger = new EncoderThread((reply) => this.onReply(reply), retire);
   }
 
   /**
@@ -231,7 +234,21 @@ export class SegmentStore {
   }
 
   get busy(): boolean {
-    return this.inFlight !== null;
+    return this.sealJob !== null || this.mergeJob !== null;
+  }
+
+  /**
+   * True while a seal is encoding and more than sealBacklogFactor times the seal limits were committed
+   * since it started: the shard stops draining its ring until the seal is done, so unsealed memory stays
+   * bounded when ingestion outruns encoding (writers wait for ring space, then get E_QUEUE_FULL).
+   */
+  get backlogged(): boolean {
+    if (this.sealJob === null) return false;
+    const o = this.options;
+    return (
+      this.unsealedEvents >= sealBacklogFactor * o.sealEvents ||
+      this.unsealedBytes >= sealBacklogFactor * o.sealBytes
+    );
   }
 
   /** Counts committed events (after a durable batch or on recovery from the WAL tail). */
@@ -244,7 +261,7 @@ export class SegmentStore {
 
   /** True when a seal should start now: a limit is passed or a flush waits, and no job is in flight. */
   shouldSeal(): boolean {
-    if (this.closed || this.inFlight !== null || this.unsealedEvents === 0) return false;
+    if (this.closed || this.sealJob !== null || this.unsealedEvents === 0) return false;
     const now = this.options.nowMs();
     if (now < this.retryAtMs) return false;
     const o = this.options;
@@ -258,8 +275,8 @@ export class SegmentStore {
 
   /** Milliseconds until the age limit would start a seal (for the shard's idle wait). */
   msUntilDue(): number {
-    if (this.inFlight !== null) return Number.POSITIVE_INFINITY;
-    if (this.merges.length > 0) return 0;
+    if (this.merges.length > 0 && this.mergeJob === null) return 0;
+    if (this.sealJob !== null) return Number.POSITIVE_INFINITY;
     if (this.unsealedEvents === 0) return Number.POSITIVE_INFINITY;
     const now = this.options.nowMs();
     if (this.flushWaiters.length > 0) return Math.max(0, this.retryAtMs - now);
@@ -268,15 +285,15 @@ export class SegmentStore {
 
   /** Starts encoding seqs (sealedSeq, lastSeq] in the encoder thread; the WAL was rotated at `walCheckpoint`. */
   startSeal(lastSeq: number, walCheckpoint: number, source: SealSource): void {
-    if (this.inFlight !== null) throw new StoreError(ErrorCode.INTERNAL, 'one encoder job at a time');
+    if (this.sealJob !== null) throw new StoreError(ErrorCode.INTERNAL, 'one seal at a time');
     const firstSeq = this.sealedSeq + 1;
     const name = segmentName(firstSeq, lastSeq);
     const id = this.nextJobId++;
-    this.inFlight = { kind: 'seal', id, name, firstSeq, lastSeq, bytes: this.unsealedBytes, walCheckpoint };
+    this.sealJob = { kind: 'seal', id, name, firstSeq, lastSeq, bytes: this.unsealedBytes, walCheckpoint };
     // Everything committed so far is in this seal; later commits start the next one's count.
     this.unsealedEvents = 0;
     this.unsealedBytes = 0;
-    this.post({
+    this.sealer.run({
       id,
       kind: 'seal',
       path: this.segmentPath(name),
@@ -292,7 +309,7 @@ export class SegmentStore {
 
   /** Starts the next planned merge when the encoder is free (seals go first: the shard asks for them first). */
   startMergeIfDue(): void {
-    if (this.closed || this.inFlight !== null || this.merges.length === 0) return;
+    if (this.closed || this.mergeJob !== null || this.merges.length === 0) return;
     const inputs = this.merges.shift() as SegmentInfo[];
     const firstSeq = inputs[0].firstSeq;
     const lastSeq = inputs[inputs.length - 1].lastSeq;
@@ -300,7 +317,7 @@ export class SegmentStore {
     const rewrite = inputs.length === 1 ? (parseSegmentName(inputs[0].name)?.rewrite ?? 0) + 1 : 0;
     const name = segmentName(firstSeq, lastSeq, rewrite);
     const id = this.nextJobId++;
-    this.inFlight = {
+    this.mergeJob = {
       kind: 'merge',
       id,
       name,
@@ -309,7 +326,7 @@ export class SegmentStore {
       inputs,
       startedMs: this.options.nowMs(),
     };
-    this.post({
+    this.merger.run({
       id,
       kind: 'merge',
       path: this.segmentPath(name),
@@ -338,7 +355,7 @@ export class SegmentStore {
   /** store.compact(): merges every run of at least two small adjacent segments, whatever the policy says. */
   requestCompact(requestId: number): void {
     this.plan(2);
-    if (this.merges.length === 0 && this.inFlight?.kind !== 'merge') {
+    if (this.merges.length === 0 && this.mergeJob === null) {
       this.hooks?.settle(requestId, JSON.stringify(this.compactions.summary()));
       return;
     }
@@ -348,10 +365,7 @@ export class SegmentStore {
   /** Stops the encoder; a job in flight is abandoned (its events are still in the WAL or the old files). */
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.idleTimer);
-    const worker = this.worker;
-    this.worker = null;
-    if (worker !== null) await worker.terminate();
+    await Promise.all([this.sealer.close(), this.merger.close()]);
     const closed = new StoreError(ErrorCode.CLOSED, 'the shard closed before the request finished');
     for (const w of this.flushWaiters.splice(0)) this.hooks?.settle(w.requestId, closed);
     for (const requestId of this.compactWaiters.splice(0)) this.hooks?.settle(requestId, closed);
@@ -372,7 +386,7 @@ export class SegmentStore {
   private plan(minRun: number): void {
     const busy = new Set<string>();
     for (const group of this.merges) for (const s of group) busy.add(s.name);
-    if (this.inFlight?.kind === 'merge') for (const s of this.inFlight.inputs) busy.add(s.name);
+    if (this.mergeJob?.kind === 'merge') for (const s of this.mergeJob.inputs) busy.add(s.name);
     const free = this.listed().filter((s) => !busy.has(s.name));
     // Only runs that are adjacent among the free ones AND in the MANIFEST: split at any busy segment.
     let run: SegmentInfo[] = [];
@@ -393,39 +407,20 @@ export class SegmentStore {
     for (const seg of free) if (dirty.has(seg.name) && !planned.has(seg.name)) this.merges.push([seg]);
   }
 
-  private post(req: EncodeRequest): void {
-    this.encoder().postMessage(req);
-  }
-
-  private encoder(): Worker {
-    clearTimeout(this.idleTimer);
-    if (this.worker !== null) return this.worker;
-    const worker = new Worker(encoderUrl);
-    worker.on('message', (reply: EncodeReply) => this.onReply(reply));
-    worker.on('error', (err: Error) => this.onEncoderDied(err));
-    worker.on('exit', (code) => {
-      if (this.worker === worker && !this.closed)
-        this.onEncoderDied(new Error(`encoder exited with ${code}`));
-    });
-    this.worker = worker;
-    return worker;
-  }
-
-  private onEncoderDied(err: Error): void {
-    this.worker = null;
-    const job = this.inFlight;
-    if (job !== null)
-      this.onReply({ id: job.id, ok: false, error: { code: ErrorCode.INTERNAL, message: err.message } });
-  }
-
   /**
    * Runs on the shard thread between batches (the shard only awaits outside a batch), so the WAL, the
    * MANIFEST and the memtable are never touched mid-commit.
    */
   private onReply(reply: EncodeReply): void {
-    const job = this.inFlight;
-    if (job === null || reply.id !== job.id || this.closed) return;
-    this.inFlight = null;
+    let job: Job;
+    if (this.sealJob !== null && reply.id === this.sealJob.id) {
+      job = this.sealJob;
+      this.sealJob = null;
+    } else if (this.mergeJob !== null && reply.id === this.mergeJob.id) {
+      job = this.mergeJob;
+      this.mergeJob = null;
+    } else return;
+    if (this.closed) return;
     if (!reply.ok) this.failed(job, storeErrorFrom(reply.error));
     else if (
       reply.rowOfSeq.length !== job.lastSeq - job.firstSeq + 1 ||
@@ -440,22 +435,6 @@ export class SegmentStore {
     this.settleCompactWaiters();
     // The next merge needs no shard state: start it now rather than on the shard's next idle turn.
     this.startMergeIfDue();
-    if (this.inFlight === null) this.retireEncoderWhenIdle();
-  }
-
-  /**
-   * WebAssembly memory only grows: an encoder that sealed a large memtable keeps that much memory for
-   * good. An idle encoder thread is ended, so its memory goes back; the next job starts a fresh one.
-   */
-  private retireEncoderWhenIdle(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      const worker = this.worker;
-      if (worker === null || this.inFlight !== null) return;
-      this.worker = null;
-      void worker.terminate();
-    }, encoderIdleMs);
-    this.idleTimer.unref();
   }
 
   /** Replaces the MANIFEST atomically; null when done, else the error (the old one stays in force). */
@@ -593,7 +572,7 @@ export class SegmentStore {
   }
 
   private settleCompactWaiters(): void {
-    if (this.compactWaiters.length === 0 || this.merges.length > 0 || this.inFlight?.kind === 'merge') return;
+    if (this.compactWaiters.length === 0 || this.merges.length > 0 || this.mergeJob !== null) return;
     const answer = JSON.stringify(this.compactions.summary());
     for (const requestId of this.compactWaiters.splice(0)) this.hooks?.settle(requestId, answer);
   }
