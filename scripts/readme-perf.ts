@@ -5,7 +5,13 @@
 //   --check: exit 1 (writing nothing) when the README is not what the report would make it.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { replaceBetweenMarkers, reportForReadme } from '../bench/report/readme.ts';
+import {
+  replaceBetweenMarkers,
+  reportForReadme,
+  summaryBegin,
+  summaryEnd,
+  summaryForReadme,
+} from '../bench/report/readme.ts';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 
@@ -23,7 +29,11 @@ if (!existsSync(reportPath)) {
 const readme = readFileSync(readmePath, 'utf8');
 let next: string;
 try {
-  next = replaceBetweenMarkers(readme, reportForReadme(readFileSync(reportPath, 'utf8')));
+  const report = readFileSync(reportPath, 'utf8');
+  next = replaceBetweenMarkers(readme, reportForReadme(report));
+  // The first screen's summary, when the README has its markers.
+  if (next.includes(summaryBegin))
+    next = replaceBetweenMarkers(next, summaryForReadme(report), summaryBegin, summaryEnd);
 } catch (err) {
   process.stderr.write(`readme-perf: ${(err as Error).message}\n`);
   process.exit(2);

@@ -35,3 +35,43 @@ export function reportForReadme(report: string, resultsPath = 'bench/results', l
     .join('\n')
     .trim();
 }
+
+export const summaryBegin = '<!-- perf-summary:begin -->';
+export const summaryEnd = '<!-- perf-summary:end -->';
+
+/** The report's section `number` ("## 9. Peers ...") up to the next "## ", or '' when it has none. */
+function section(report: string, number: number): string {
+  const lines = report.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`## ${number}. `));
+  if (start === -1) return '';
+  let end = lines.findIndex((l, i) => i > start && l.startsWith('## '));
+  if (end === -1) end = lines.length;
+  return lines.slice(start + 1, end).join('\n');
+}
+
+/** The first Markdown table of `text` (its header, rule and rows), or ''. */
+function firstTable(text: string): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('|'));
+  if (start === -1) return '';
+  let end = start;
+  while (end < lines.length && lines[end].startsWith('|')) end++;
+  return lines.slice(start, end).join('\n');
+}
+
+/**
+ * The README's first-screen summary: the machine line, then the ingestion and peer tables of the report
+ * (sections 1 and 9), each under a bold title, with a pointer to the full section.
+ */
+export function summaryForReadme(report: string): string {
+  const measured = report.split('\n').find((l) => l.startsWith('Measured ')) ?? '';
+  const cpu = /\| CPU \| ([^|]+) \|/.exec(report)?.[1]?.trim() ?? 'this machine';
+  const parts = [`${measured.replace(/\.$/, '')} on ${cpu}; generated from \`bench/results/latest.md\`.`];
+  const ingestion = firstTable(section(report, 1));
+  if (ingestion !== '')
+    parts.push(`**Durable ingestion against the original's in-memory figures**\n\n${ingestion}`);
+  const peers = firstTable(section(report, 9));
+  if (peers !== '') parts.push(`**Against what you would use instead, same run**\n\n${peers}`);
+  parts.push("Every group, the machine's limits and the charts: [Benchmarks](#benchmarks).");
+  return parts.join('\n\n');
+}

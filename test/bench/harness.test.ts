@@ -12,7 +12,15 @@ import { encodeCommand, parseReply } from '../../bench/peers/resp.ts';
 import { boundsTable } from '../../bench/report/bounds.ts';
 import { formatCell } from '../../bench/report/format.ts';
 import { reportMarkdown, tableMarkdown } from '../../bench/report/markdown.ts';
-import { perfBegin, perfEnd, replaceBetweenMarkers, reportForReadme } from '../../bench/report/readme.ts';
+import {
+  perfBegin,
+  perfEnd,
+  replaceBetweenMarkers,
+  reportForReadme,
+  summaryBegin,
+  summaryEnd,
+  summaryForReadme,
+} from '../../bench/report/readme.ts';
 import { chartSvg } from '../../bench/report/svg.ts';
 
 /** A minimal well-formedness check: every tag closes in order, attributes quoted, one root. */
@@ -305,6 +313,34 @@ describe('README section', () => {
   it('fits the report under the README heading and points charts at bench/results', () => {
     const md = reportForReadme('# Report\n\n## 1. Ingestion\n\n![c](write-scaling.svg)\n');
     expect(md).toBe('### 1. Ingestion\n\n![c](bench/results/write-scaling.svg)');
+  });
+
+  it('builds the first-screen summary from the ingestion and peer tables', () => {
+    const report = [
+      '# Report',
+      'Measured today with `npm run bench` in 1 s.',
+      '| CPU | Test CPU, 2 cores |',
+      '## 1. Ingestion',
+      '| case | ours |',
+      '|---|---:|',
+      '| batch 1,000 | 5 events/s |',
+      '_note_',
+      '## 9. Peers in the same run',
+      '| store | ingest |',
+      '|---|---:|',
+      '| SQLite | 3 events/s |',
+      '## 10. Limits',
+      '| other | table |',
+    ].join('\n');
+    const summary = summaryForReadme(report);
+    expect(summary).toContain('Measured today with `npm run bench` in 1 s on Test CPU, 2 cores');
+    expect(summary).toContain('| batch 1,000 | 5 events/s |');
+    expect(summary).toContain('| SQLite | 3 events/s |');
+    expect(summary).not.toContain('other');
+    const readme = `top\n${summaryBegin}\nold\n${summaryEnd}\nrest`;
+    expect(replaceBetweenMarkers(readme, summary, summaryBegin, summaryEnd)).toContain(
+      '| SQLite | 3 events/s |',
+    );
   });
 });
 
