@@ -3,21 +3,12 @@
 import { formatTimestampUs } from '../event/timestamp.ts';
 import type { CompactionSummary } from '../shard/segments/compaction-plan.ts';
 
-export interface CompactionStats {
+/** Every shard's merges added up (the shard summary's counts), with the shard count and the last run as text. */
+export type CompactionStats = Omit<CompactionSummary, 'last_run_ms'> & {
   shards: number;
-  /** Merges run (each replaces two or more segment files with one). */
-  merges: number;
-  failures: number;
-  files_before: number;
-  files_after: number;
-  rows_before: number;
-  rows_after: number;
-  bytes_before: number;
-  bytes_after: number;
-  duration_ms: number;
   /** When the last merge on any shard finished (RFC 3339), or null when none ran since the store opened. */
   last_run: string | null;
-}
+};
 
 export function sumCompactions(shards: readonly CompactionSummary[]): CompactionStats {
   const total: CompactionStats = {
