@@ -24,6 +24,7 @@ import {
   readTimestampUs,
   readVersion,
 } from '../../event/codec.ts';
+import { latin1Slice } from '../../event/latin1.ts';
 import { uuidText } from '../../event/uuid.ts';
 
 /** Where each event of a segment is: frames in seq order, as (chunk index, byte offset) pairs. */
@@ -113,42 +114,29 @@ class Utf8Column {
   }
 }
 
-function compareBytes(
-  a: Uint8Array,
-  aStart: number,
-  aLen: number,
-  b: Uint8Array,
-  bStart: number,
-  bLen: number,
-) {
-  const n = Math.min(aLen, bLen);
-  for (let k = 0; k < n; k++) {
-    const d = a[aStart + k] - b[bStart + k];
-    if (d !== 0) return d;
-  }
-  return aLen - bLen;
-}
-
-/** Row order: (tenant, entity, seq); frames of one shard are already in seq order, so seq breaks ties. */
+/**
+ * Row order: (tenant, entity, seq). Frames arrive in seq order, so grouping rows by their (tenant, entity)
+ * key keeps seq order within a group; only the distinct keys are sorted. Keys are latin1 views of the
+ * UTF-8 bytes (code-unit order is byte order) with a NUL between tenant and entity, which no tenant id holds.
+ */
 function sortedRows(source: SegmentSource, rows: number): Uint32Array {
-  const { chunks, locations } = source;
+  const { locations } = source;
+  const chunks = source.chunks.map(asBuffer);
+  const groups = new Map<string, number[]>();
+  for (let r = 0; r < rows; r++) {
+    const buf = chunks[locations[2 * r]];
+    const off = locations[2 * r + 1];
+    const start = off + EVENT_HEADER_BYTES;
+    const tenantEnd = start + buf.readUInt16LE(off + OFF_TENANT_BYTES);
+    const key = `${latin1Slice(buf, start, tenantEnd)}\0${latin1Slice(buf, tenantEnd, tenantEnd + buf.readUInt16LE(off + OFF_ENTITY_BYTES))}`;
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [r]);
+    else group.push(r);
+  }
+  const keys = [...groups.keys()].sort();
   const order = new Uint32Array(rows);
-  for (let r = 0; r < rows; r++) order[r] = r;
-  const keyStart = (r: number) => locations[2 * r + 1] + EVENT_HEADER_BYTES;
-  order.sort((x, y) => {
-    const cx = chunks[locations[2 * x]];
-    const cy = chunks[locations[2 * y]];
-    const ox = locations[2 * x + 1];
-    const oy = locations[2 * y + 1];
-    const tx = cx[ox + OFF_TENANT_BYTES] | (cx[ox + OFF_TENANT_BYTES + 1] << 8);
-    const ty = cy[oy + OFF_TENANT_BYTES] | (cy[oy + OFF_TENANT_BYTES + 1] << 8);
-    const ex = cx[ox + OFF_ENTITY_BYTES] | (cx[ox + OFF_ENTITY_BYTES + 1] << 8);
-    const ey = cy[oy + OFF_ENTITY_BYTES] | (cy[oy + OFF_ENTITY_BYTES + 1] << 8);
-    const byTenant = compareBytes(cx, keyStart(x), tx, cy, keyStart(y), ty);
-    if (byTenant !== 0) return byTenant;
-    const byEntity = compareBytes(cx, keyStart(x) + tx, ex, cy, keyStart(y) + ty, ey);
-    return byEntity !== 0 ? byEntity : x - y;
-  });
+  let k = 0;
+  for (const key of keys) for (const r of groups.get(key) as number[]) order[k++] = r;
   return order;
 }
 
