@@ -358,6 +358,10 @@ export const compactMinSegmentsMax = 10_000;
 export const sealBacklogFactor = 4;
 /** A shard's encoder thread idle this long is ended (its WebAssembly memory only grows while it lives). */
 export const encoderIdleMs = 1_000;
+/** A tenant's retention (`retention_days`) is at most this many days (100 years). */
+export const tenantRetentionDaysMax = 36_500;
+/** How often a shard with a retention policy looks for expired rows to purge (it also does on compaction). */
+export const retentionCheckMs = 60_000;
 /** Snapshot files a shard lists before the next one rewrites every kept snapshot into one. */
 export const snapshotFilesMax = 8;
 /** Segment files a shard keeps open for reads (their Parquet footers stay parsed); more are closed LRU. */

@@ -531,6 +531,31 @@ export class Store extends EventEmitter {
     return sumCompactions(stats.perShard.map((s) => s.compaction));
   }
 
+  /**
+   * Sets a tenant's retention: events older than `maxAgeMs` are removed by compaction (the next one, or a
+   * periodic check every retentionCheckMs), and hidden from every read from that moment. `null` ends it.
+   * A policy lasts while the store is open (the server re-applies its tenants' settings on start); the
+   * cutoffs already enforced are kept in each shard's MANIFEST.
+   */
+  async setRetention(tenant: string, maxAgeMs: number | null): Promise<void> {
+    this.checkOpen();
+    const id = validateTenantId(tenant);
+    if (maxAgeMs !== null && (!Number.isSafeInteger(maxAgeMs) || maxAgeMs < 1)) {
+      throw new StoreError(
+        ErrorCode.INVALID_OPTION,
+        'maxAgeMs must be a positive integer of milliseconds, or null',
+        {
+          option: 'maxAgeMs',
+        },
+      );
+    }
+    await Promise.all(
+      this.clients.map((c) =>
+        c.requestJson(Ingress.RETENTION, { tenant: id, maxAgeMs }, this.options.ringWaitMs),
+      ),
+    );
+  }
+
   /** Drains every ring, syncs every WAL, stops the workers. Calls after close fail with E_CLOSED. */
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;

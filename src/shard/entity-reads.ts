@@ -17,6 +17,8 @@ export function findEntity(memtable: Memtable, tenant: string, entityId: string)
   const t = memtable.tenants.get(keyOf(tenant));
   const no = t?.entities.get(keyOf(entityId));
   if (no === undefined || memtable.entities[no].version === 0) throw notFound(entityId);
+  // Retention expired every event it has: nothing of it is left to read.
+  if (memtable.firstVisibleVersion(no) > memtable.entities[no].version) throw notFound(entityId);
   return no;
 }
 
@@ -26,13 +28,14 @@ function versionAt(memtable: Memtable, entity: number, asOfUs: number): number {
   const tsOf = memtable.tsOf.data;
   const events = info.events.data;
   let lo = 0;
-  let hi = info.version;
+  let hi = info.events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (tsOf[events[mid]] <= asOfUs) lo = mid + 1;
     else hi = mid;
   }
-  return lo;
+  // Positions count from the entity's first listed version (1 unless retention purged older ones).
+  return lo === 0 ? 0 : lo + (info.firstVersion ?? 1) - 1;
 }
 
 let historyScratch = Buffer.allocUnsafeSlow(64 * 1024);
@@ -42,12 +45,15 @@ let historyScratch = Buffer.allocUnsafeSlow(64 * 1024);
  * events at most, and no more bytes than one response may carry beside the state (`budget`).
  */
 function historyJson(memtable: Memtable, shard: number, entity: number, to: number, budget: number): string {
-  const events = memtable.entities[entity].events.data;
-  let from = Math.max(0, to - stateHistoryEventsMax);
+  const info = memtable.entities[entity];
+  const events = info.events.data;
+  const first = info.firstVersion ?? 1;
+  const expired = memtable.firstVisibleVersion(entity) - 1;
+  let from = Math.max(expired, to - stateHistoryEventsMax);
   // Walk back from the newest to find how many fit, then write them oldest first.
   let bytes = 0;
   for (let v = to; v > from; v--) {
-    const i = events[v - 1];
+    const i = events[v - first];
     const need = eventJsonBytesMax(memtable.chunkAt(i), memtable.offsetAt(i)) + 1;
     if (bytes + need > budget) {
       from = v;
@@ -59,12 +65,12 @@ function historyJson(memtable: Memtable, shard: number, entity: number, to: numb
   let pos = 0;
   historyScratch[pos++] = 91; // '['
   for (let v = from + 1; v <= to; v++) {
-    const i = events[v - 1];
+    const i = events[v - first];
     if (v > from + 1) historyScratch[pos++] = 44; // ','
     pos = writeEventJson(historyScratch, pos, memtable.chunkAt(i), memtable.offsetAt(i), shard);
   }
   historyScratch[pos++] = 93; // ']'
-  return `,"history":${historyScratch.toString('utf8', 0, pos)},"history_truncated":${from > 0},"history_from_version":${from + 1}`;
+  return `,"history":${historyScratch.toString('utf8', 0, pos)},"history_truncated":${from > expired},"history_from_version":${from + 1}`;
 }
 
 export function stateJson(
@@ -78,7 +84,7 @@ export function stateJson(
   let target = memtable.entities[entity].version;
   if (req.asOfUs !== undefined) {
     target = versionAt(memtable, entity, req.asOfUs);
-    if (target === 0)
+    if (target < memtable.firstVisibleVersion(entity))
       throw notFound(
         req.entity_id,
         `entity ${JSON.stringify(req.entity_id)} has no events at or before as_of`,
@@ -89,7 +95,8 @@ export function stateJson(
     entity_id: req.entity_id,
     tenant_id: req.tenant,
     version: folded.version,
-    event_count: folded.version,
+    // Events folded: all of them, unless retention expired the oldest.
+    event_count: folded.version - (memtable.firstVisibleVersion(entity) - 1),
     last_updated_us: folded.lastUpdatedUs,
     current_state: folded.state,
   });

@@ -13,6 +13,13 @@ export interface Manifest {
   snapshots?: string[];
   /** Deleted entities: tenant and entity ids, and the seq below which their events are deleted. */
   tombstones?: Tombstone[];
+  /** Retention cutoffs enforced so far: tenant id, and the timestamp (µs) below which its events are gone. */
+  expired?: Expiry[];
+}
+
+export interface Expiry {
+  t: string;
+  b: number;
 }
 
 export interface Tombstone {
@@ -67,6 +74,7 @@ export function writeManifest(io: FileIO, path: string, m: Manifest): void {
   };
   if (m.snapshots !== undefined) body.snapshots = m.snapshots;
   if (m.tombstones !== undefined && m.tombstones.length > 0) body.tombstones = m.tombstones;
+  if (m.expired !== undefined && m.expired.length > 0) body.expired = m.expired;
   const crc = zlib.crc32(JSON.stringify(body));
   io.writeFileAtomic(path, `${JSON.stringify({ crc, ...body })}\n`);
 }
@@ -111,7 +119,15 @@ function manifestProblem(m: Record<string, unknown>): string | null {
     return 'snapshots must be an array of file names';
   if (m.tombstones !== undefined && !isTombstoneArray(m.tombstones))
     return 'tombstones must be {t, e, b} records';
-  const known = new Set(['formatVersion', 'walCheckpointSegment', 'segments', 'snapshots', 'tombstones']);
+  if (m.expired !== undefined && !isExpiryArray(m.expired)) return 'expired must be {t, b} records';
+  const known = new Set([
+    'formatVersion',
+    'walCheckpointSegment',
+    'segments',
+    'snapshots',
+    'tombstones',
+    'expired',
+  ]);
   const unknown = Object.keys(m).filter((k) => !known.has(k));
   if (unknown.length > 0) return `unknown fields ${unknown.join(', ')}`;
   return null;
@@ -161,6 +177,15 @@ function isTombstoneArray(value: unknown): value is Tombstone[] {
         typeof v.e === 'string' &&
         Number.isSafeInteger(v.b) &&
         v.b >= 1,
+    )
+  );
+}
+
+function isExpiryArray(value: unknown): value is Expiry[] {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (v) => v !== null && typeof v === 'object' && typeof v.t === 'string' && Number.isSafeInteger(v.b),
     )
   );
 }

@@ -22,6 +22,11 @@ export interface EntityInfo {
   version: number;
   /** Set once a tombstone deleted it: its events are hidden everywhere, its id may start a new entity. */
   deleted?: true;
+  /**
+   * Version of `events[0]`: 1, unless a retention compaction purged the entity's oldest events before the
+   * shard last opened (their seqs are then owned by no entity, so the list starts later).
+   */
+  firstVersion?: number;
   /** Local indexes (seq - 1) of the entity's events, ascending. */
   events: U32List;
 }
@@ -36,8 +41,12 @@ export interface TenantInfo {
   events: U32List;
   /** Entities with at least one committed event (map entries of aborted first writes are not counted). */
   liveEntities: number;
-  /** Events of deleted entities still in `events` (hidden from reads and counts). */
+  /** Events still in `events` that reads and counts hide: of deleted entities, or expired by retention. */
   deletedEvents: number;
+  /** Retention: events older than this (microseconds) are expired, hidden everywhere (0: none). */
+  expiredBefore: number;
+  /** Position in `events` up to which expired events were counted out. */
+  expiredPos: number;
 }
 
 /**
@@ -161,6 +170,8 @@ export class Memtable {
         events: new U32List(64),
         liveEntities: 0,
         deletedEvents: 0,
+        expiredBefore: 0,
+        expiredPos: 0,
       };
       this.tenants.set(key, t);
     }
@@ -208,7 +219,7 @@ export class Memtable {
     this.typeOf.set(i, type);
     tenant.events.push(i);
     const entityEvents = this.entities[entity].events;
-    if (entityEvents.length === 0) tenant.liveEntities++;
+    if (this.hasNoVisibleEvents(entityEvents, tenant)) tenant.liveEntities++;
     entityEvents.push(i);
     this.typeEvents[type].push(i);
     this.typeLive.data[type]++;
@@ -279,7 +290,7 @@ export class Memtable {
       if (data[mid] < i) lo = mid + 1;
       else hi = mid;
     }
-    return lo + 1;
+    return lo + (this.entities[this.entityOf.data[i]].firstVersion ?? 1);
   }
 
   /** Moves the arena to a fresh chunk, so everything committed so far sits in chunks before it. */
@@ -323,7 +334,7 @@ export class Memtable {
       assert((chunkOf[i] & sealedBit) !== 0, 'only sealed events move between segments');
       // A purged row (deleted entity) has no row in the merged file.
       if (rowOfSeq[k] === purgedRow) {
-        assert(this.isDeleted(i), 'only deleted entities lose rows');
+        assert(this.isDeleted(i) || this.isExpired(i), 'only deleted or expired events lose rows');
         chunkOf[i] = holeChunk;
         offsetOf[i] = 0;
       } else {
@@ -351,11 +362,60 @@ export class Memtable {
     this.typeOf.set(i, type);
     tenant.events.push(i);
     const entityEvents = this.entities[entity].events;
-    if (entityEvents.length === 0) tenant.liveEntities++;
+    if (this.hasNoVisibleEvents(entityEvents, tenant)) tenant.liveEntities++;
     entityEvents.push(i);
     this.typeEvents[type].push(i);
     this.typeLive.data[type]++;
     this.count = i + 1;
+  }
+
+  /** True when every event of the list (none at all, or all expired) is hidden by retention. */
+  private hasNoVisibleEvents(events: U32List, tenant: TenantInfo): boolean {
+    return events.length === 0 || this.tsOf.data[events.data[events.length - 1]] < tenant.expiredBefore;
+  }
+
+  /**
+   * Retention: hides `tenant`'s events older than `cutoffUs` (never moving back) and counts them out.
+   * Returns false when the cutoff does not move.
+   */
+  expireTenant(tenant: TenantInfo, cutoffUs: number): boolean {
+    if (cutoffUs <= tenant.expiredBefore) return false;
+    tenant.expiredBefore = cutoffUs;
+    const list = tenant.events.data;
+    let p = tenant.expiredPos;
+    for (; p < tenant.events.length && this.tsOf.data[list[p]] < cutoffUs; p++) {
+      const i = list[p];
+      const info = this.entities[this.entityOf.data[i]];
+      if (info.deleted === true) continue;
+      tenant.deletedEvents++;
+      this.typeLive.data[this.typeOf.data[i]]--;
+      // The entity's newest event expired: nothing of it is visible any more.
+      if (info.events.data[info.events.length - 1] === i) tenant.liveEntities--;
+    }
+    tenant.expiredPos = p;
+    return true;
+  }
+
+  /** True when retention hides local event `i`. */
+  isExpired(i: number): boolean {
+    return this.tsOf.data[i] < this.entities[this.entityOf.data[i]].tenant.expiredBefore;
+  }
+
+  /** Version of the entity's oldest event that retention does not hide (version + 1 when none is left). */
+  firstVisibleVersion(entity: number): number {
+    const info = this.entities[entity];
+    const first = info.firstVersion ?? 1;
+    const cutoff = info.tenant.expiredBefore;
+    if (cutoff === 0) return first;
+    const list = info.events;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.tsOf.data[list.data[mid]] < cutoff) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo + first;
   }
 
   /** True when local event `i` belongs to a deleted entity (or was purged): reads skip it. */
@@ -392,6 +452,8 @@ export class Memtable {
         events: new U32List(1),
         liveEntities: 0,
         deletedEvents: 0,
+        expiredBefore: 0,
+        expiredPos: 0,
       };
       this.entities.push({ key: '', tenant: nowhere, version: 0, events: new U32List(1), deleted: true });
     }

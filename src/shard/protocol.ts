@@ -26,6 +26,8 @@ export const Ingress = {
   COMPACT: 10,
   /** Delete an entity: a durable tombstone in the WAL, ordered with the writes around it. */
   DELETE: 11,
+  /** Set a tenant's retention (maximum age), enforced by compaction; answered at once. */
+  RETENTION: 12,
 } as const;
 
 export const Completion = {
@@ -134,6 +136,12 @@ export interface StateRequest {
   asOfUs?: number;
   /** Also answer the folded events themselves (bounded by stateHistoryEventsMax). */
   includeHistory?: boolean;
+}
+
+export interface RetentionRequest {
+  tenant: string;
+  /** null: no retention. */
+  maxAgeMs: number | null;
 }
 
 export interface DeleteRequest {

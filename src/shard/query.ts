@@ -82,7 +82,8 @@ export function runQuery(
   if (list === undefined || list.length === 0) return writeText(out, out.start, empty);
 
   const tsOf = memtable.tsOf.data;
-  let lowTs = req.sinceUs ?? Number.NEGATIVE_INFINITY;
+  // Retention: events older than the tenant's enforced cutoff are gone, whether purged from files yet or not.
+  let lowTs = Math.max(req.sinceUs ?? Number.NEGATIVE_INFINITY, tenant.expiredBefore);
   let highTs = req.untilUs ?? Number.POSITIVE_INFINITY;
   if (req.afterUs !== undefined) {
     if (req.order === 'asc') lowTs = Math.max(lowTs, req.afterUs + 1);

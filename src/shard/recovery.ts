@@ -17,6 +17,7 @@ import type { IdWindow } from './id-window.ts';
 import { entityKey, tenantKey, typeKey } from './keys.ts';
 import type { Tombstone } from './manifest.ts';
 import { type Memtable, purgedRow } from './memtable.ts';
+import type { Retention } from './retention.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import { readSegmentIndex } from './segments/segment-index.ts';
 
@@ -28,10 +29,33 @@ export interface RecoveryTarget {
   sealedReader: SealedReader;
   io: FileIO;
   deletions: Deletions;
+  retention: Retention;
   /** The MANIFEST's tombstones sorted by `b`; `nextTombstone` is the first not applied yet. */
   tombstones: Tombstone[];
   nextTombstone: number;
   nextSeq: number;
+}
+
+/**
+ * A compaction may have purged rows (deleted incarnations, or events retention expired): an entity's
+ * versions then resume after a gap. For a retention purge the gap is a prefix, so the entity's list
+ * starts at `firstVersion`; for a deleted incarnation the gap does not matter (it is hidden).
+ */
+function skipPurgedVersions(
+  t: RecoveryTarget,
+  tenantKey: string,
+  entityKey: string,
+  entity: number,
+  version: number,
+): void {
+  const info = t.memtable.entities[entity];
+  if (version <= info.version + 1) return;
+  if (t.retention.mayMissVersions(tenantKey) && info.events.length === 0) {
+    info.firstVersion = version;
+    info.version = version - 1;
+  } else if (t.deletions.wasDeleted(tenantKey, entityKey)) {
+    info.version = version - 1;
+  }
 }
 
 /** Applies the MANIFEST's tombstones due before seq `seq` is indexed (their `b` is at most `seq`). */
@@ -74,10 +98,7 @@ export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, 
     const tenant = t.memtable.tenant(tenantKey);
     const entity = t.memtable.entityNo(tenant, entityKey);
     const info = t.memtable.entities[entity];
-    if (t.deletions.wasDeleted(tenantKey, entityKey) && index.version(row) > info.version + 1) {
-      // An incarnation a tombstone deletes later may miss rows another compaction purged.
-      info.version = index.version(row) - 1;
-    }
+    skipPurgedVersions(t, tenantKey, entityKey, entity, index.version(row));
     if (index.version(row) !== info.version + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,
@@ -126,8 +147,11 @@ export function replayRecord(t: RecoveryTarget, payload: Buffer, segment: number
       );
     }
     applyTombstonesBefore(t, seq);
-    const tenant = memtable.tenant(tenantKey(chunk, off));
-    const entity = memtable.entityNo(tenant, entityKey(chunk, off));
+    const tKey = tenantKey(chunk, off);
+    const eKey = entityKey(chunk, off);
+    const tenant = memtable.tenant(tKey);
+    const entity = memtable.entityNo(tenant, eKey);
+    skipPurgedVersions(t, tKey, eKey, entity, version);
     const info = memtable.entities[entity];
     if (version !== info.version + 1) {
       throw new StoreError(

@@ -3,6 +3,7 @@ import assert from 'node:assert';
 import { join } from 'node:path';
 import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
+  retentionCheckMs,
   shardBatchBytesMax,
   shardBatchesPerYield,
   shardBatchFramesMax,
@@ -25,11 +26,13 @@ import {
   type DeleteRequest,
   Ingress,
   MESSAGE_HEADER_BYTES,
+  type RetentionRequest,
   type ShardTaskInput,
   type StallRequest,
   type StatsRequest,
 } from './protocol.ts';
 import { applyTombstonesBefore, indexSegment, type RecoveryTarget, replayRecord } from './recovery.ts';
+import { Retention } from './retention.ts';
 import { SealedReader } from './segments/sealed-reader.ts';
 import { parseSegmentName, SegmentStore } from './segments/segment-store.ts';
 import { ShardReads } from './shard-reads.ts';
@@ -57,6 +60,9 @@ export class Shard {
   private readonly segments: SegmentStore;
   private readonly snapshots: ShardSnapshots;
   private readonly deletions: Deletions;
+  private readonly retention: Retention;
+  private readonly now: () => number;
+  private lastRetentionCheckMs = 0;
   private readonly sealedReader: SealedReader;
   /** Arena chunks before this one hold only events of the seal in flight. */
   private sealBoundaryChunk = 0;
@@ -86,6 +92,10 @@ export class Shard {
     this.memtable.sealed = this.sealedReader;
     this.snapshots = new ShardSnapshots(io, join(input.dir, 'snapshots'), this.memtable, this.states, log);
     this.deletions = new Deletions(this.memtable, this.states, this.sealedReader);
+    this.retention = new Retention(this.memtable, this.states, this.sealedReader, () =>
+      this.snapshots.noteDeletion(),
+    );
+    this.now = now;
     this.reads = new ShardReads({
       shard: input.shard,
       memtable: this.memtable,
@@ -135,11 +145,13 @@ export class Shard {
       sealedReader: this.sealedReader,
       io: this.io,
       deletions: this.deletions,
+      retention: this.retention,
       tombstones: [...sealed.tombstones].sort((a, b) => a.b - b.b),
       nextTombstone: 0,
       nextSeq: this.commit.nextSeq,
     };
     this.deletions.expect(sealed.tombstones);
+    this.retention.expect(sealed.expired);
     for (const name of sealed.segments) {
       const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
       indexSegment(target, this.segments.segmentPath(name), range.firstSeq, range.lastSeq);
@@ -160,6 +172,7 @@ export class Shard {
     });
     this.commit.nextSeq = target.nextSeq;
     applyTombstonesBefore(target, Number.POSITIVE_INFINITY);
+    this.retention.applyEnforced();
     const adopted = this.snapshots.load(sealed.snapshots);
     // WAL files the MANIFEST's checkpoint already covers (a crash came between the two deletions).
     if (sealed.walCheckpointSegment > 0) this.wal.dropSegmentsBefore(sealed.walCheckpointSegment);
@@ -180,7 +193,13 @@ export class Shard {
       dropWalBefore: (segment) => this.wal.dropSegmentsBefore(segment),
       persistSnapshots: (sealedSeq, current) => this.snapshots.persist(sealedSeq, current),
       tombstones: () => this.deletions.tombstones,
-      segmentsWithDeletedRows: () => this.deletions.segmentsWithDeletedRows(),
+      segmentsToPurge: () => {
+        this.retention.enforce(this.now());
+        const names = this.deletions.segmentsWithDeletedRows();
+        for (const name of this.retention.segmentsWithExpiredRows()) names.add(name);
+        return names;
+      },
+      expiries: () => this.retention.expiries(),
       settle: (requestId, answer) =>
         typeof answer === 'string'
           ? this.outbox.sendJson(Completion.JSON_RESULT, requestId, answer)
@@ -254,6 +273,14 @@ export class Shard {
 
   /** Starts a seal of everything committed when a limit is passed (between batches, never inside one). */
   private maybeSeal(): void {
+    if (this.retention.active) {
+      // Retention is enforced by compaction: look for newly expired rows now and then, even when idle.
+      const nowMs = this.now() / 1000;
+      if (nowMs - this.lastRetentionCheckMs >= retentionCheckMs) {
+        this.lastRetentionCheckMs = nowMs;
+        this.segments.planPurges();
+      }
+    }
     if (!this.segments.shouldSeal()) {
       this.segments.startMergeIfDue();
       return;
@@ -295,6 +322,12 @@ export class Shard {
       case Ingress.COMPACT:
         this.compactRequests.push(requestId);
         return;
+      case Ingress.RETENTION: {
+        const req = JSON.parse(bodyText(frame)) as RetentionRequest;
+        this.retention.set(req.tenant, req.maxAgeMs);
+        this.outbox.sendJson(Completion.JSON_RESULT, requestId, '{}');
+        return;
+      }
       case Ingress.DELETE:
         this.commit.prepareDelete(requestId, JSON.parse(bodyText(frame)) as DeleteRequest);
         return;

@@ -25,6 +25,8 @@ export interface SnapshotRecord {
   ts: number;
   c: number;
   s: Record<string, unknown>;
+  /** Versions up to this one were expired and not folded in (absent: 0). */
+  f?: number;
 }
 
 /** Unique per write (a listed file is never overwritten): the sealed seq, then the wall clock. */
@@ -78,7 +80,16 @@ export function writeSnapshotFile(
 }
 
 export function recordOf(tenant: string, entity: string, snap: Snapshot): SnapshotRecord {
-  return { t: tenant, e: entity, v: snap.version, ts: snap.tsUs, c: snap.createdUs, s: snap.state };
+  const record: SnapshotRecord = {
+    t: tenant,
+    e: entity,
+    v: snap.version,
+    ts: snap.tsUs,
+    c: snap.createdUs,
+    s: snap.state,
+  };
+  if (snap.foldFrom > 0) record.f = snap.foldFrom;
+  return record;
 }
 
 /** A shard's side of persisted snapshots: what to write at a seal, and what to load on open. */
@@ -169,7 +180,12 @@ export class ShardSnapshots {
         const entity = tenant?.entities.get(Buffer.from(r.e, 'utf8').toString('latin1'));
         if (entity === undefined) continue;
         const info = this.memtable.entities[entity];
-        if (r.v < 1 || r.v > info.version || this.memtable.tsOf.data[info.events.data[r.v - 1]] !== r.ts)
+        const first = info.firstVersion ?? 1;
+        if (
+          r.v < first ||
+          r.v > info.version ||
+          this.memtable.tsOf.data[info.events.data[r.v - first]] !== r.ts
+        )
           continue;
         const state = Object.assign(Object.create(null), r.s) as Record<string, unknown>;
         this.states.adopt(entity, {
@@ -178,6 +194,7 @@ export class ShardSnapshots {
           createdUs: r.c,
           state,
           sizeBytes: Buffer.byteLength(JSON.stringify(r.s)),
+          foldFrom: r.f ?? 0,
         });
         adopted++;
       }

@@ -2,7 +2,7 @@
 
 import { snapshotsPerEntityMax } from '../constants.ts';
 import { readPayloadJson, readTimestampUs } from '../event/codec.ts';
-import type { Memtable } from './memtable.ts';
+import type { Memtable, TenantInfo } from './memtable.ts';
 
 type State = Record<string, unknown>;
 
@@ -16,6 +16,8 @@ export interface Snapshot {
   createdUs: number;
   /** Bytes of the state as JSON. */
   sizeBytes: number;
+  /** Versions up to this one were expired (retention) and not folded in; 0 normally. */
+  foldFrom: number;
 }
 
 export interface FoldedState {
@@ -80,28 +82,33 @@ export class EntityStates {
 
   /** Folds entity `entity` up to `targetVersion` (the latest version at or before as_of). */
   fold(memtable: Memtable, entity: number, targetVersion: number): FoldedState {
+    // Retention may have expired the entity's oldest versions: the fold starts after them, and only a
+    // snapshot folded from the same start can serve.
+    const foldFrom = memtable.firstVisibleVersion(entity) - 1;
     const list = this.snapshots.get(entity);
     let base: Snapshot | undefined;
     if (list !== undefined) {
       // Newest first is the common case (reads of the current state).
       for (let i = list.length - 1; i >= 0; i--) {
-        if (list[i].version <= targetVersion) {
+        if (list[i].version <= targetVersion && list[i].foldFrom === foldFrom) {
           base = list[i];
           break;
         }
       }
     }
     const state: State = Object.create(null);
-    let version = 0;
+    let version = foldFrom;
     let lastUpdatedUs = 0;
     if (base !== undefined) {
       Object.assign(state, base.state);
       version = base.version;
       lastUpdatedUs = base.tsUs;
     }
-    const events = memtable.entities[entity].events.data;
+    const info = memtable.entities[entity];
+    const events = info.events.data;
+    const first = info.firstVersion ?? 1;
     for (let v = version + 1; v <= targetVersion; v++) {
-      const i = events[v - 1];
+      const i = events[v - first];
       const chunk = memtable.chunkAt(i);
       const off = memtable.offsetAt(i);
       const payload: unknown = JSON.parse(readPayloadJson(chunk, off));
@@ -112,7 +119,7 @@ export class EntityStates {
       version = v;
       lastUpdatedUs = readTimestampUs(chunk, off);
       if (v % this.everyEvents === 0 && complete(memtable))
-        this.keep(entity, this.make(v, lastUpdatedUs, state));
+        this.keep(entity, this.make(v, lastUpdatedUs, state, foldFrom));
     }
     return { version, lastUpdatedUs, state };
   }
@@ -120,20 +127,24 @@ export class EntityStates {
   /** Takes (or returns the existing) snapshot at the entity's current version. */
   snapshotAt(memtable: Memtable, entity: number): Snapshot {
     const version = memtable.entities[entity].version;
-    const list = this.snapshots.get(entity);
-    const last = list?.[list.length - 1];
-    if (last !== undefined && last.version === version) return last;
+    const foldFrom = memtable.firstVisibleVersion(entity) - 1;
+    const current = (): Snapshot | undefined => {
+      const list = this.snapshots.get(entity);
+      const last = list?.[list.length - 1];
+      return last !== undefined && last.version === version && last.foldFrom === foldFrom ? last : undefined;
+    };
+    const kept = current();
+    if (kept !== undefined) return kept;
     const folded = this.fold(memtable, entity, version);
     // The fold may have kept one at exactly this version (every K-th): answer that one.
-    const kept = this.snapshots.get(entity);
-    const newest = kept?.[kept.length - 1];
-    if (newest !== undefined && newest.version === version) return newest;
-    const snap = this.make(version, folded.lastUpdatedUs, folded.state);
+    const made = current();
+    if (made !== undefined) return made;
+    const snap = this.make(version, folded.lastUpdatedUs, folded.state, foldFrom);
     if (version > 0 && complete(memtable)) this.keep(entity, snap);
     return snap;
   }
 
-  private make(version: number, tsUs: number, state: State): Snapshot {
+  private make(version: number, tsUs: number, state: State, foldFrom: number): Snapshot {
     const frozen = copy(state);
     return {
       version,
@@ -141,7 +152,15 @@ export class EntityStates {
       state: frozen,
       createdUs: this.nowUs(),
       sizeBytes: Buffer.byteLength(JSON.stringify(frozen)),
+      foldFrom,
     };
+  }
+
+  /** Drops the snapshots of every entity of `tenant` (retention moved: they fold in expired events). */
+  forgetTenant(memtable: Memtable, tenant: TenantInfo): void {
+    for (const entity of [...this.snapshots.keys()]) {
+      if (memtable.entities[entity].tenant === tenant) this.forget(entity);
+    }
   }
 
   private keep(entity: number, snap: Snapshot, dirty = true): void {

@@ -1,5 +1,10 @@
 // Owns the tenant record: its fields, the checks of management input, and the shape replay accepts.
-import { tenantIdCharsMax, tenantNameCharsMax, tenantTierCharsMax } from '../../constants.ts';
+import {
+  tenantIdCharsMax,
+  tenantNameCharsMax,
+  tenantRetentionDaysMax,
+  tenantTierCharsMax,
+} from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
 
 /** `null` means unlimited. 0 means nothing is allowed (unlike the Rust original, where 0 meant unlimited). */
@@ -16,6 +21,8 @@ export interface TenantRecord {
   created_at: string;
   quotas: TenantQuotas;
   tier: string;
+  /** Retention: events older than this many days are removed by compaction; null keeps everything. */
+  retention_days: number | null;
 }
 
 export interface TenantCreateInput {
@@ -23,19 +30,21 @@ export interface TenantCreateInput {
   name: string;
   quotas?: Partial<TenantQuotas>;
   tier?: string;
+  retention_days?: number | null;
 }
 
 export interface TenantUpdateInput {
   name?: string;
   quotas?: Partial<TenantQuotas>;
   tier?: string;
+  retention_days?: number | null;
 }
 
 const idPattern = /^[A-Za-z0-9_-]+$/;
 const tierPattern = /^[a-z0-9_-]+$/;
 const quotaNames = ['events_per_day', 'storage_bytes', 'queries_per_hour'] as const;
-export const createFields = new Set(['id', 'name', 'quotas', 'tier']);
-export const updateFields = new Set(['name', 'quotas', 'tier']);
+export const createFields = new Set(['id', 'name', 'quotas', 'tier', 'retention_days']);
+export const updateFields = new Set(['name', 'quotas', 'tier', 'retention_days']);
 export const unlimitedQuotas: Readonly<TenantQuotas> = Object.freeze({
   events_per_day: null,
   storage_bytes: null,
@@ -111,7 +120,30 @@ export function utc(ms: number): string {
 }
 
 export function copy(r: TenantRecord): TenantRecord {
-  return { ...r, quotas: { ...r.quotas } };
+  // Records written before retention existed have no field: they keep everything.
+  return { ...r, quotas: { ...r.quotas }, retention_days: r.retention_days ?? null };
+}
+
+/** `retention_days`: null (keep everything) or whole days from 1 to tenantRetentionDaysMax. */
+export function checkRetentionDays(value: unknown): number | null {
+  if (value === null) return null;
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < 1 ||
+    value > tenantRetentionDaysMax
+  ) {
+    throw invalid(
+      'retention_days',
+      `retention_days must be null or an integer from 1 to ${tenantRetentionDaysMax}`,
+    );
+  }
+  return value;
+}
+
+/** Milliseconds of a retention in days (null stays null). */
+export function retentionMs(days: number | null): number | null {
+  return days === null ? null : days * 24 * 60 * 60 * 1000;
 }
 
 export function isRecord(value: unknown): value is TenantRecord {

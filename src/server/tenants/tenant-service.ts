@@ -11,6 +11,7 @@ import {
   checkKeys,
   checkName,
   checkQuotas,
+  checkRetentionDays,
   checkTier,
   copy,
   createFields,
@@ -18,6 +19,7 @@ import {
   invalid,
   isObject,
   isRecord,
+  retentionMs,
   type TenantCreateInput,
   type TenantRecord,
   type TenantUpdateInput,
@@ -124,9 +126,15 @@ export class TenantService {
         created_at: utc(service.now()),
         quotas: { ...unlimitedQuotas },
         tier: tenantTierDefault,
+        retention_days: null,
       });
     }
     await service.restoreUsage();
+    // Retention lives in the tenant records; the store learns it again on every start.
+    for (const e of service.entries.values()) {
+      const days = e.deleted ? null : (e.record.retention_days ?? null);
+      if (days !== null) await service.store.setRetention(e.record.id, retentionMs(days));
+    }
     service.lifecycle = 'open';
     if (interval > 0) {
       service.timer = setInterval(() => {
@@ -150,6 +158,7 @@ export class TenantService {
     const name = checkName(input.name);
     const quotas = checkQuotas(input.quotas ?? {}, unlimitedQuotas);
     const tier = this.checkTier(input.tier ?? tenantTierDefault);
+    const retention = checkRetentionDays(input.retention_days ?? null);
     return this.serialize(async () => {
       const existing = this.entries.get(id);
       if (existing !== undefined) {
@@ -169,8 +178,17 @@ export class TenantService {
           retry_after_seconds: null,
         });
       }
-      const record: TenantRecord = { id, name, active: true, created_at: utc(this.now()), quotas, tier };
+      const record: TenantRecord = {
+        id,
+        name,
+        active: true,
+        created_at: utc(this.now()),
+        quotas,
+        tier,
+        retention_days: retention,
+      };
       await this.persistCreate(record);
+      if (retention !== null) await this.store.setRetention(id, retentionMs(retention));
       return copy(record);
     });
   }
@@ -194,6 +212,8 @@ export class TenantService {
     checkKeys(input, updateFields, '');
     const name = input.name === undefined ? undefined : checkName(input.name);
     const tier = input.tier === undefined ? undefined : this.checkTier(input.tier);
+    const retention =
+      input.retention_days === undefined ? undefined : checkRetentionDays(input.retention_days);
     if (input.quotas !== undefined) checkQuotas(input.quotas, this.live(id).record.quotas);
     return this.serialize(async () => {
       const e = this.live(id);
@@ -204,8 +224,11 @@ export class TenantService {
         name: name ?? e.record.name,
         tier: tier ?? e.record.tier,
         quotas,
+        retention_days: retention === undefined ? (e.record.retention_days ?? null) : retention,
       };
       await this.persistRecord('tenant.updated', e, next);
+      // The store enforces it (with compaction); it follows every change of the setting.
+      if (retention !== undefined) await this.store.setRetention(id, retentionMs(retention));
       return copy(next);
     });
   }

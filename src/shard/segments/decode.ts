@@ -153,7 +153,9 @@ export function readSegmentTable(bytes: Uint8Array, path: string, columns?: read
 export function decodeSegment(bytes: Uint8Array, path: string): DecodedSegment {
   const table = readSegmentTable(bytes, path);
   const rows = table.numRows;
-  if (rows === 0) throw corrupt(path, 'it holds no rows');
+  // A compaction that purged every row (deleted or expired) leaves a valid file with none.
+  if (rows === 0)
+    return { frames: Buffer.alloc(0), offsets: new Uint32Array(0), rows: 0, firstSeq: 0, lastSeq: -1 };
   const byRow = framesOfRows(table, path);
   let firstSeq = Number.POSITIVE_INFINITY;
   let lastSeq = Number.NEGATIVE_INFINITY;

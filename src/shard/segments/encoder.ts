@@ -5,9 +5,9 @@
 // hand them over, and the shard never rewrites committed bytes.
 import type { MessagePort } from 'node:worker_threads';
 import { StoreError } from '../../errors.ts';
-import { readEntityId, readSeq, readTenant } from '../../event/codec.ts';
+import { readEntityId, readSeq, readTenant, readTimestampUs } from '../../event/codec.ts';
 import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts';
-import type { Tombstone } from '../manifest.ts';
+import type { Expiry, Tombstone } from '../manifest.ts';
 import { purgedRow } from '../memtable.ts';
 import { decodeSegment } from './decode.ts';
 import { encodeSegment, type SegmentSource } from './encode.ts';
@@ -25,6 +25,8 @@ export interface EncodeRequest {
   inputs: string[];
   /** merge: deleted entities; their rows with a seq below `b` are left out. */
   tombstones: Tombstone[];
+  /** merge: retention cutoffs; a tenant's rows with a timestamp below `b` (µs) are left out. */
+  expired: Expiry[];
   /** The seq range the file stands for (its name); a merge may hold fewer rows (deleted entities). */
   firstSeq: number;
   lastSeq: number;
@@ -57,7 +59,8 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
       io = createFileIO(req.io);
       ios.set(key, io);
     }
-    const source = req.kind === 'seal' ? sealSource(req) : mergeSource(io, req.inputs, req.tombstones);
+    const source =
+      req.kind === 'seal' ? sealSource(req) : mergeSource(io, req.inputs, req.tombstones, req.expired);
     const seg = encodeSegment(source);
     io.writeFileAtomic(req.path, seg.bytes);
     // Rows by seq over the whole range: a seq a merge left out (deleted entity) gets purgedRow.
@@ -96,7 +99,10 @@ function mergeSource(
   io: FileIO,
   inputs: readonly string[],
   tombstones: readonly Tombstone[],
+  expired: readonly Expiry[],
 ): SourceWithSeqs {
+  const expiredBefore = new Map<string, number>();
+  for (const e of expired) expiredBefore.set(e.t, e.b);
   const deletedBefore = new Map<string, number>();
   for (const t of tombstones) {
     const key = `${t.t}\0${t.e}`;
@@ -115,6 +121,10 @@ function mergeSource(
     for (let r = 0; r < d.rows; r++) {
       const off = d.offsets[r];
       const seq = readSeq(d.frames, off);
+      if (expiredBefore.size > 0) {
+        const cutoff = expiredBefore.get(readTenant(d.frames, off));
+        if (cutoff !== undefined && readTimestampUs(d.frames, off) < cutoff) continue;
+      }
       if (deletedBefore.size > 0) {
         const b = deletedBefore.get(`${readTenant(d.frames, off)}\0${readEntityId(d.frames, off)}`);
         if (b !== undefined && seq < b) continue;

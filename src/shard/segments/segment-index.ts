@@ -34,13 +34,15 @@ function utf8Column(table: arrow.Table, name: string, path: string): { values: B
   const column = table.getChild(name);
   if (column === null) throw corrupt(path, `column ${name} is missing`);
   let bytes = 0;
+  // A batch of zero rows (a file whose every row a compaction purged) may come without offsets.
   for (const d of column.data)
-    bytes += (d.valueOffsets as Int32Array)[d.length] - (d.valueOffsets as Int32Array)[0];
+    if (d.length > 0) bytes += (d.valueOffsets as Int32Array)[d.length] - (d.valueOffsets as Int32Array)[0];
   const values = Buffer.alloc(bytes);
   const offsets = new Int32Array(table.numRows + 1);
   let row = 0;
   let at = 0;
   for (const d of column.data) {
+    if (d.length === 0) continue;
     const o = d.valueOffsets as Int32Array;
     const v = d.values as Uint8Array;
     for (let r = 0; r < d.length; r++) {

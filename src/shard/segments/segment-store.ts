@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { sealBacklogFactor, sealRetryMs } from '../../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../../errors.ts';
 import type { FileIO, FileIOSpec } from '../../io/file-io.ts';
-import { type Manifest, readManifest, type Tombstone, writeManifest } from '../manifest.ts';
+import { type Expiry, type Manifest, readManifest, type Tombstone, writeManifest } from '../manifest.ts';
 import { CompactionLog, type CompactionRun, planCompaction, type SegmentInfo } from './compaction-plan.ts';
 import type { EncodeReply } from './encoder.ts';
 import { EncoderThread } from './encoder-thread.ts';
@@ -82,8 +82,13 @@ export interface SealHooks {
   ): { list: string[]; settle(ok: boolean): void } | null;
   /** Every committed tombstone: each MANIFEST write lists them (the WAL records holding them may go). */
   tombstones(): Tombstone[];
-  /** Names of listed segments that still hold rows of deleted entities (a compaction rewrites them). */
-  segmentsWithDeletedRows(): Set<string>;
+  /**
+   * Names of listed segments that still hold rows of deleted entities or rows retention expired (a
+   * compaction rewrites them, even alone). Enforces retention cutoffs first.
+   */
+  segmentsToPurge(): Set<string>;
+  /** Retention cutoffs enforced so far: each MANIFEST write lists them, and merges leave such rows out. */
+  expiries(): Expiry[];
   /** A flush (kind 'flush') or compaction (kind 'compact') request is answered, or failed. */
   settle(requestId: number, answer: string | StoreError): void;
 }
@@ -159,6 +164,7 @@ export class SegmentStore {
     walCheckpointSegment: number;
     snapshots: string[];
     tombstones: Tombstone[];
+    expired: Expiry[];
   } {
     const { io } = this.options;
     io.mkdirp(this.segmentsDir);
@@ -193,6 +199,7 @@ export class SegmentStore {
       walCheckpointSegment: this.manifest.walCheckpointSegment,
       snapshots: [...(this.manifest.snapshots ?? [])],
       tombstones: [...(this.manifest.tombstones ?? [])],
+      expired: [...(this.manifest.expired ?? [])],
     };
   }
 
@@ -301,6 +308,7 @@ export class SegmentStore {
       locations: source.locations,
       inputs: [],
       tombstones: [],
+      expired: [],
       firstSeq,
       lastSeq,
       io: this.options.ioSpec,
@@ -335,6 +343,7 @@ export class SegmentStore {
       inputs: inputs.map((s) => this.segmentPath(s.name)),
       // Rows of deleted entities are left out of the merged file: this is where their bytes leave the disk.
       tombstones: this.hooks?.tombstones() ?? [],
+      expired: this.hooks?.expiries() ?? [],
       firstSeq,
       lastSeq,
       io: this.options.ioSpec,
@@ -350,6 +359,12 @@ export class SegmentStore {
     this.flushWaiters.push({ requestId, seq });
     // A flush goes now, whatever a failed seal's back-off says.
     this.retryAtMs = 0;
+  }
+
+  /** Rewrites segments that hold deleted or expired rows, with no size-based merging (periodic retention). */
+  planPurges(): void {
+    if (this.closed) return;
+    this.plan(Number.MAX_SAFE_INTEGER);
   }
 
   /** store.compact(): merges every run of at least two small adjacent segments, whatever the policy says. */
@@ -403,7 +418,7 @@ export class SegmentStore {
     // A segment holding rows of deleted entities is rewritten even alone: deletion must reach the disk.
     const planned = new Set<string>(busy);
     for (const group of this.merges) for (const seg of group) planned.add(seg.name);
-    const dirty = this.hooks?.segmentsWithDeletedRows() ?? new Set<string>();
+    const dirty = this.hooks?.segmentsToPurge() ?? new Set<string>();
     for (const seg of free) if (dirty.has(seg.name) && !planned.has(seg.name)) this.merges.push([seg]);
   }
 
@@ -442,6 +457,8 @@ export class SegmentStore {
     try {
       const tombstones = this.hooks?.tombstones() ?? [];
       if (tombstones.length > 0) next.tombstones = tombstones;
+      const expired = this.hooks?.expiries() ?? [];
+      if (expired.length > 0) next.expired = expired;
       writeManifest(this.options.io, this.manifestPath, next);
       this.manifest = next;
       return null;

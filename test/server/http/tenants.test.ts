@@ -285,6 +285,7 @@ describe('tenant admin routes', () => {
       created_at: expect.any(String),
       quotas: { events_per_day: null, storage_bytes: null, queries_per_hour: null },
       tier: 'standard',
+      retention_days: null,
     });
     const again = await admin.post('/api/v1/tenants', { id, name: 'Initech again' });
     expect(expectError(again, 409, 'E_ALREADY_EXISTS').field).toBe('id');
@@ -308,6 +309,22 @@ describe('tenant admin routes', () => {
       expectOk(await admin.request('PATCH', `/api/v1/tenants/${id}`, { json: { name: 'Initech Corp' } }))
         .name,
     ).toBe('Initech Corp');
+    // Retention: whole days or null; the store enforces it with compaction.
+    expect(
+      expectOk(await admin.request('PATCH', `/api/v1/tenants/${id}`, { json: { retention_days: 30 } }))
+        .retention_days,
+    ).toBe(30);
+    expect(
+      expectError(
+        await admin.request('PATCH', `/api/v1/tenants/${id}`, { json: { retention_days: 0 } }),
+        400,
+        'E_INVALID_REQUEST',
+      ).field,
+    ).toBe('retention_days');
+    expect(
+      expectOk(await admin.request('PATCH', `/api/v1/tenants/${id}`, { json: { retention_days: null } }))
+        .retention_days,
+    ).toBeNull();
 
     const key = (await createKey(ts.port, { key: ts.adminKey }, { role: 'developer', tenant_id: id })).key;
     const user = await registerAndLogin(ts.port, { key: ts.adminKey }, { role: 'developer', tenant_id: id });

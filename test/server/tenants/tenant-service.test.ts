@@ -80,6 +80,7 @@ describe('tenant lifecycle', () => {
         created_at: '2025-03-01T10:00:00.000Z',
         quotas: { events_per_day: 1000, storage_bytes: null, queries_per_hour: null },
         tier: 'standard',
+        retention_days: null,
       });
       await tenants.create({ id: 'globex', name: 'Globex', tier: 'free' });
       await tenants.create({ id: 'gone-soon', name: 'Temp' });
