@@ -1,7 +1,8 @@
 // Owns entity state reconstruction: folding object payloads, with snapshots every K events per entity.
 
-import { snapshotsPerEntityMax } from '../constants.ts';
-import { readPayloadJson, readTimestampUs } from '../event/codec.ts';
+import { snapshotsPerEntityMax, stateFoldSliceBytes, stateFoldSliceEvents } from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import { copyPayloadJson, readPayloadJson, readTimestampUs } from '../event/codec.ts';
 import type { Memtable, TenantInfo } from './memtable.ts';
 
 type State = Record<string, unknown>;
@@ -34,6 +35,9 @@ export class EntityStates {
   private readonly snapshots = new Map<number, Snapshot[]>();
   private readonly everyEvents: number;
   private readonly nowUs: () => number;
+  /** One slice of payload text being folded, and its events' timestamps (see decodeSlice). */
+  private readonly sliceText = Buffer.allocUnsafe(stateFoldSliceBytes);
+  private readonly sliceTimestamps = new Float64Array(stateFoldSliceEvents);
   /** Snapshots kept since the last persist, as (entity, snapshot): what the next snapshot file holds. */
   private dirty: [number, Snapshot][] = [];
   snapshotCount = 0;
@@ -107,21 +111,59 @@ export class EntityStates {
     const info = memtable.entities[entity];
     const events = info.events.data;
     const first = info.firstVersion ?? 1;
-    for (let v = version + 1; v <= targetVersion; v++) {
+    while (version < targetVersion) {
+      const payloads = this.decodeSlice(memtable, events, first, version + 1, targetVersion);
+      for (let k = 0; k < payloads.length; k++) {
+        const payload: unknown = payloads[k];
+        // Only objects fold (top-level merge, as the original); other payloads count as events but set
+        // nothing. `state` has a null prototype, so an own "__proto__" key from JSON.parse is plain data.
+        if (payload !== null && typeof payload === 'object' && !Array.isArray(payload))
+          Object.assign(state, payload);
+        version++;
+        lastUpdatedUs = this.sliceTimestamps[k];
+        if (version % this.everyEvents === 0 && complete(memtable))
+          this.keep(entity, this.make(version, lastUpdatedUs, state, foldFrom));
+      }
+    }
+    return { version, lastUpdatedUs, state };
+  }
+
+  /**
+   * Parses the payloads of versions `from`.. (at most `to`) as one JSON array, up to a slice's limits, and
+   * leaves their timestamps in sliceTimestamps. A payload too large for the slice buffer is parsed alone.
+   */
+  private decodeSlice(
+    memtable: Memtable,
+    events: ArrayLike<number>,
+    first: number,
+    from: number,
+    to: number,
+  ): unknown[] {
+    const text = this.sliceText;
+    let at = 1;
+    let n = 0;
+    text[0] = 0x5b; // [
+    for (let v = from; v <= to && n < stateFoldSliceEvents; v++) {
       const i = events[v - first];
       const chunk = memtable.chunkAt(i);
       const off = memtable.offsetAt(i);
-      const payload: unknown = JSON.parse(readPayloadJson(chunk, off));
-      // Only objects fold (top-level merge, as the original); other payloads count as events but set nothing.
-      // `state` has a null prototype, so an own "__proto__" key from JSON.parse is plain data, never a setter.
-      if (payload !== null && typeof payload === 'object' && !Array.isArray(payload))
-        Object.assign(state, payload);
-      version = v;
-      lastUpdatedUs = readTimestampUs(chunk, off);
-      if (v % this.everyEvents === 0 && complete(memtable))
-        this.keep(entity, this.make(v, lastUpdatedUs, state, foldFrom));
+      // Room for this payload, its comma and the closing bracket.
+      const end = copyPayloadJson(chunk, off, text, at, text.length - 1);
+      if (end === -1) {
+        if (n > 0) break;
+        this.sliceTimestamps[0] = readTimestampUs(chunk, off);
+        return [JSON.parse(readPayloadJson(chunk, off))];
+      }
+      this.sliceTimestamps[n++] = readTimestampUs(chunk, off);
+      text[end] = 0x2c; // ,
+      at = end + 1;
     }
-    return { version, lastUpdatedUs, state };
+    text[at - 1] = 0x5d; // ] (over the last comma)
+    const parsed: unknown = JSON.parse(text.toString('utf8', 0, at));
+    // Each payload is one JSON text, so the array has one element per event; anything else is damage.
+    if (!Array.isArray(parsed) || parsed.length !== n)
+      throw new StoreError(ErrorCode.CORRUPTION, `state fold: ${n} payloads did not parse as ${n} values`);
+    return parsed;
   }
 
   /** Takes (or returns the existing) snapshot at the entity's current version. */

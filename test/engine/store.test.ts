@@ -1,5 +1,6 @@
 // Store behaviour through the public API: appends, versions, conflicts, atomic groups, dedup, reads, recovery.
 import { afterAll, describe, expect, it } from 'vitest';
+import { stateFoldSliceBytes, stateFoldSliceEvents } from '../../src/constants.ts';
 import { shardFor } from '../../src/event/hash.ts';
 import { type AppendOk, type AppendResult, openStore, StoreError } from '../../src/index.ts';
 import { openTestStore, removeTempDirs, seeded, tempDir } from '../helpers.ts';
@@ -279,6 +280,49 @@ describe('state', () => {
       const snap = await store.snapshot(undefined, 'acct');
       expect(snap.version).toBe(11);
       await expect(store.state(undefined, 'missing')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    } finally {
+      await store.close();
+    }
+  });
+  it('folds long histories slice by slice: big, small, non-object and multibyte payloads', async () => {
+    // The fold parses payloads a slice at a time: cross the event limit, the byte limit, and a payload
+    // larger than a whole slice (parsed alone), with snapshots taken mid-slice.
+    const store = await openTestStore({ shards: 1, snapshotEveryEvents: 700 });
+    try {
+      const total = stateFoldSliceEvents * 2 + 300;
+      const payloadOf = (v: number): unknown => {
+        if (v % 997 === 0) return { big: 'é'.repeat(stateFoldSliceBytes), v }; // larger than a slice
+        if (v % 101 === 0) return { mid: 'x'.repeat(stateFoldSliceBytes / 3), v }; // a few fill a slice
+        if (v % 13 === 0) return [v, 'array payloads count but set nothing'];
+        if (v % 17 === 0) return v % 2 === 0 ? null : `text ${v}`;
+        return { [`k${v % 5}`]: v, 'clé ✓': `v${v}`, ['__proto__']: { v } };
+      };
+      const stamps: string[] = [];
+      for (let v = 1; v <= total; v += 500) {
+        const batch = [];
+        for (let u = v; u < Math.min(v + 500, total + 1); u++)
+          batch.push({ event_type: 'fold.slice', entity_id: 'long', payload: payloadOf(u) });
+        for (const r of await store.append(batch)) stamps.push(ok(r).timestamp);
+      }
+      const expectAt = (version: number): Record<string, unknown> => {
+        const s: Record<string, unknown> = Object.create(null);
+        for (let v = 1; v <= version; v++) {
+          const p = JSON.parse(JSON.stringify(payloadOf(v))) as unknown;
+          if (p !== null && typeof p === 'object' && !Array.isArray(p)) Object.assign(s, p);
+        }
+        return s;
+      };
+      const latest = await store.state(undefined, 'long');
+      expect(latest.version).toBe(total);
+      expect(latest.current_state).toEqual(expectAt(total));
+      expect(latest.last_updated).toBe(stamps[total - 1]);
+      for (const v of [1, 996, 997, 998, stateFoldSliceEvents, stateFoldSliceEvents + 1, 1_400, total - 1]) {
+        const s = await store.state(undefined, 'long', { as_of: stamps[v - 1] });
+        expect(s.version).toBe(v);
+        expect(s.current_state).toEqual(expectAt(v));
+        expect(s.last_updated).toBe(stamps[v - 1]);
+      }
+      expect((await store.snapshot(undefined, 'long')).version).toBe(total);
     } finally {
       await store.close();
     }
