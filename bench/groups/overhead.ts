@@ -142,6 +142,13 @@ export const overheadGroup: Group = {
       return r === null ? null : measure(r, 'x');
     };
     const httpRow = (what: string, ours: number, how: string): Cell[] => [what, measure(ours, 'us'), how];
+    const unitRow = (what: string, ours: number, estimate: number, call: string): Cell[] => [
+      what,
+      measure(ours, 'us'),
+      measure(estimate, 'us'),
+      ratio(ours, estimate),
+      call,
+    ];
     result.tables.push({
       title: `Over HTTP: GET ${route} (a cheap admin route) one request at a time on one keep-alive connection, median`,
       columns: ['request', 'latency', 'what differs'],
@@ -191,48 +198,22 @@ export const overheadGroup: Group = {
         'call',
       ],
       rows: [
-        [
-          'API-key lookup',
-          measure(unit.apiKey, 'us'),
-          measure(o.apiKey, 'us'),
-          ratio(unit.apiKey, o.apiKey),
-          'AuthService.authenticate(Bearer ask_…)',
-        ],
-        [
+        unitRow('API-key lookup', unit.apiKey, o.apiKey, 'AuthService.authenticate(Bearer ask_…)'),
+        unitRow(
           'JWT validation (verify)',
-          measure(unit.jwtVerify, 'us'),
-          measure(o.jwt, 'us'),
-          ratio(unit.jwtVerify, o.jwt),
+          unit.jwtVerify,
+          o.jwt,
           'AuthService.authenticate(Bearer jwt), token cache off',
-        ],
-        [
+        ),
+        unitRow(
           'JWT validation (cached)',
-          measure(unit.jwtCached, 'us'),
-          measure(o.jwt, 'us'),
-          ratio(unit.jwtCached, o.jwt),
+          unit.jwtCached,
+          o.jwt,
           'the same, token cache on (the server default)',
-        ],
-        [
-          'tenant check',
-          measure(unit.tenant, 'us'),
-          measure(o.tenant, 'us'),
-          ratio(unit.tenant, o.tenant),
-          'TenantService.checkActive',
-        ],
-        [
-          'rate-limit check',
-          measure(unit.rateLimit, 'us'),
-          measure(o.rateLimit, 'us'),
-          ratio(unit.rateLimit, o.rateLimit),
-          'RateLimiter.take',
-        ],
-        [
-          'permission check',
-          measure(unit.permission, 'us'),
-          measure(o.permission, 'us'),
-          ratio(unit.permission, o.permission),
-          'requirePermission',
-        ],
+        ),
+        unitRow('tenant check', unit.tenant, o.tenant, 'TenantService.checkActive'),
+        unitRow('rate-limit check', unit.rateLimit, o.rateLimit, 'RateLimiter.take'),
+        unitRow('permission check', unit.permission, o.permission, 'requirePermission'),
       ],
       notes: [
         'Unit timings import src/server classes directly (they are not in the public API): the measured calls are ' +
