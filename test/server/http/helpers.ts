@@ -1,11 +1,11 @@
 // Owns the end-to-end HTTP test kit: a real server in a temp data dir, an HTTP client, WebSocket stream clients.
 import http from 'node:http';
 import net from 'node:net';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { WebSocket } from 'ws';
 import { loadConfig, type ServerConfig } from '../../../src/server/config.ts';
 import { type RunningServer, startServer } from '../../../src/server/server.ts';
-import { tempDir } from '../../helpers.ts';
+import { removeTempDirs, tempDir } from '../../helpers.ts';
 
 /** Lowest scrypt N the hasher accepts is 16; 1024 keeps hashing real yet fast. */
 export const scryptCostTest = 1024;
@@ -175,7 +175,17 @@ export function unique(prefix: string): string {
   return `${prefix}-${process.pid}-${seq}`;
 }
 
+/** An event type no other test writes ([a-z0-9._] only). */
+export function uniqueType(prefix: string): string {
+  return unique(prefix).replace(/-/g, '_');
+}
+
 // --- fixtures over HTTP ---
+
+/** Appends one event and expects it accepted. */
+export async function appendEvent(c: Client, e: unknown): Promise<Json> {
+  return expectOk(await c.post('/api/v1/events', e));
+}
 
 export async function createTenant(
   port: number,
@@ -351,4 +361,38 @@ export function rawConnection(port: number): {
         : new Promise((resolve, reject) => waiters.push({ pred, resolve, reject })),
     closed,
   };
+}
+
+/** A file's shared server (started once), its admin client, and the streams a test opened (closed after it). */
+export interface StreamSuite {
+  ts: TestServer;
+  admin: Client;
+  subscribe(
+    query: Record<string, string>,
+    cred: Parameters<typeof StreamClient.open>[2],
+  ): Promise<StreamClient>;
+}
+
+/** Registers the hooks of a stream test file; call once at its top level. */
+export function useStreamSuite(): StreamSuite {
+  const open: StreamClient[] = [];
+  const suite = {
+    async subscribe(query, cred) {
+      const s = await StreamClient.open(suite.ts.port, query, cred);
+      open.push(s);
+      return s;
+    },
+  } as StreamSuite;
+  beforeAll(async () => {
+    suite.ts = await startTestServer();
+    suite.admin = client(suite.ts.port, { key: suite.ts.adminKey });
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await suite.ts?.server.close();
+    removeTempDirs();
+  });
+  return suite;
 }

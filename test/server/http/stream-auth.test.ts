@@ -1,5 +1,5 @@
 // End to end over real sockets: an open stream is closed once its key, user or tenant stops being valid.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuthService } from '../../../src/server/auth/auth-service.ts';
 import { makePrincipal } from '../../../src/server/auth/principal.ts';
 import {
@@ -8,45 +8,22 @@ import {
   StreamRegistry,
 } from '../../../src/server/routes/stream-registry.ts';
 import type { TenantService } from '../../../src/server/tenants/tenant-service.ts';
-import { removeTempDirs } from '../../helpers.ts';
 import {
+  appendEvent,
   type Client,
   client,
   createKey,
   createTenant,
   event,
   expectOk,
-  type Json,
   registerAndLogin,
-  StreamClient,
-  startTestServer,
-  type TestServer,
+  type StreamClient,
   unique,
+  useStreamSuite,
 } from './helpers.ts';
 
-let ts: TestServer;
-let admin: Client;
-const open: StreamClient[] = [];
-
-beforeAll(async () => {
-  ts = await startTestServer();
-  admin = client(ts.port, { key: ts.adminKey });
-});
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await ts?.server.close();
-  removeTempDirs();
-});
-
-async function subscribe(query: Record<string, string>, cred: Parameters<typeof StreamClient.open>[2]) {
-  const s = await StreamClient.open(ts.port, query, cred);
-  open.push(s);
-  return s;
-}
+const suite = useStreamSuite();
+const { subscribe } = suite;
 
 /** Resolves with the close code and reason once the server has closed the socket. */
 function closedWith(s: StreamClient): Promise<{ code: number; reason: string }> {
@@ -56,19 +33,17 @@ function closedWith(s: StreamClient): Promise<{ code: number; reason: string }> 
   );
 }
 
-async function append(c: Client, e: unknown): Promise<Json> {
-  return expectOk(await c.post('/api/v1/events', e));
-}
-
 /** A tenant, a developer key that writes into it, and a stream of it already receiving events. */
 async function streamingTenant(cred: (tenant: string) => Promise<Parameters<typeof StreamClient.open>[2]>) {
   const tenant = unique('streamed');
-  await createTenant(ts.port, ts.adminKey, tenant);
-  const writer = client(ts.port, {
-    key: (await createKey(ts.port, { key: ts.adminKey }, { role: 'developer', tenant_id: tenant })).key,
+  await createTenant(suite.ts.port, suite.ts.adminKey, tenant);
+  const writer = client(suite.ts.port, {
+    key: (
+      await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'developer', tenant_id: tenant })
+    ).key,
   });
   const s = await subscribe({}, await cred(tenant));
-  const before = await append(writer, event('e1'));
+  const before = await appendEvent(writer, event('e1'));
   await s.waitForId(before.event_id);
   return { tenant, writer, s };
 }
@@ -89,11 +64,15 @@ describe('a stream outlives no credential', () => {
   it('revoking its API key closes it with 4003 "credentials revoked"', async () => {
     let keyId = '';
     const { writer, s } = await streamingTenant(async (tenant) => {
-      const ro = await createKey(ts.port, { key: ts.adminKey }, { role: 'readonly', tenant_id: tenant });
+      const ro = await createKey(
+        suite.ts.port,
+        { key: suite.ts.adminKey },
+        { role: 'readonly', tenant_id: tenant },
+      );
       keyId = ro.id;
       return { key: ro.key };
     });
-    expectOk(await admin.delete(`/api/v1/auth/api-keys/${keyId}`));
+    expectOk(await suite.admin.delete(`/api/v1/auth/api-keys/${keyId}`));
     await expectClosedBefore(s, writer, closeCredentialsRevoked);
     expect(s.closed?.reason).toBe('credentials revoked');
   });
@@ -102,61 +81,75 @@ describe('a stream outlives no credential', () => {
     let userId = '';
     const { writer, s } = await streamingTenant(async (tenant) => {
       const user = await registerAndLogin(
-        ts.port,
-        { key: ts.adminKey },
+        suite.ts.port,
+        { key: suite.ts.adminKey },
         { role: 'readonly', tenant_id: tenant },
       );
       userId = user.user.id;
       return { token: user.token };
     });
-    expectOk(await admin.delete(`/api/v1/auth/users/${userId}`));
+    expectOk(await suite.admin.delete(`/api/v1/auth/users/${userId}`));
     await expectClosedBefore(s, writer, closeCredentialsRevoked);
   });
 
   it('deactivating its tenant closes it with 4004 "tenant inactive"', async () => {
     const { tenant, writer, s } = await streamingTenant(async (t) => ({
-      key: (await createKey(ts.port, { key: ts.adminKey }, { role: 'readonly', tenant_id: t })).key,
+      key: (await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'readonly', tenant_id: t }))
+        .key,
     }));
-    expectOk(await admin.post(`/api/v1/tenants/${tenant}/deactivate`));
+    expectOk(await suite.admin.post(`/api/v1/tenants/${tenant}/deactivate`));
     await expectClosedBefore(s, writer, closeTenantInactive);
     expect(s.closed?.reason).toBe('tenant inactive');
   });
 
   it('deleting its tenant closes it with 4004 "tenant deleted"', async () => {
     const { tenant, writer, s } = await streamingTenant(async (t) => ({
-      key: (await createKey(ts.port, { key: ts.adminKey }, { role: 'readonly', tenant_id: t })).key,
+      key: (await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'readonly', tenant_id: t }))
+        .key,
     }));
-    expectOk(await admin.delete(`/api/v1/tenants/${tenant}`));
+    expectOk(await suite.admin.delete(`/api/v1/tenants/${tenant}`));
     await expectClosedBefore(s, writer, closeTenantInactive);
     expect(s.closed?.reason).toBe('tenant deleted');
   });
 
-  it('an admin`s stream of another tenant closes with 4004 when that tenant is deactivated', async () => {
+  it('an suite.admin`s stream of another tenant closes with 4004 when that tenant is deactivated', async () => {
     const tenant = unique('watched');
-    await createTenant(ts.port, ts.adminKey, tenant);
-    const writer = client(ts.port, {
-      key: (await createKey(ts.port, { key: ts.adminKey }, { role: 'developer', tenant_id: tenant })).key,
+    await createTenant(suite.ts.port, suite.ts.adminKey, tenant);
+    const writer = client(suite.ts.port, {
+      key: (
+        await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'developer', tenant_id: tenant })
+      ).key,
     });
-    const s = await subscribe({ tenant_id: tenant }, { key: ts.adminKey });
-    const before = await append(writer, event('e1'));
+    const s = await subscribe({ tenant_id: tenant }, { key: suite.ts.adminKey });
+    const before = await appendEvent(writer, event('e1'));
     await s.waitForId(before.event_id);
-    expectOk(await admin.post(`/api/v1/tenants/${tenant}/deactivate`));
+    expectOk(await suite.admin.post(`/api/v1/tenants/${tenant}/deactivate`));
     await expectClosedBefore(s, writer, closeTenantInactive);
   });
 
   it('other streams stay open: only the revoked key`s stream closes', async () => {
     const tenant = unique('shared');
-    await createTenant(ts.port, ts.adminKey, tenant);
-    const writer = client(ts.port, {
-      key: (await createKey(ts.port, { key: ts.adminKey }, { role: 'developer', tenant_id: tenant })).key,
+    await createTenant(suite.ts.port, suite.ts.adminKey, tenant);
+    const writer = client(suite.ts.port, {
+      key: (
+        await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'developer', tenant_id: tenant })
+      ).key,
     });
-    const doomed = await createKey(ts.port, { key: ts.adminKey }, { role: 'readonly', tenant_id: tenant });
-    const kept = await createKey(ts.port, { key: ts.adminKey }, { role: 'readonly', tenant_id: tenant });
+    const doomed = await createKey(
+      suite.ts.port,
+      { key: suite.ts.adminKey },
+      { role: 'readonly', tenant_id: tenant },
+    );
+    const kept = await createKey(
+      suite.ts.port,
+      { key: suite.ts.adminKey },
+      { role: 'readonly', tenant_id: tenant },
+    );
     const a = await subscribe({}, { key: doomed.key });
     const b = await subscribe({}, { key: kept.key });
-    expectOk(await admin.delete(`/api/v1/auth/api-keys/${doomed.id}`));
+    expectOk(await suite.admin.delete(`/api/v1/auth/api-keys/${doomed.id}`));
     expect((await closedWith(a)).code).toBe(closeCredentialsRevoked);
-    const later = await append(writer, event('e2'));
+    const later = await appendEvent(writer, event('e2'));
     await b.waitForId(later.event_id);
     expect(b.closed).toBeNull();
   });

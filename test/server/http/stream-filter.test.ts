@@ -1,53 +1,21 @@
 // End to end over real sockets: the stream's filter message (the original's `{"entity_id", "event_type"}`).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { closeFilterRefused, closeTenantInactive } from '../../../src/server/routes/stream.ts';
-import { removeTempDirs } from '../../helpers.ts';
 import {
-  type Client,
+  appendEvent,
   client,
   createKey,
   createTenant,
   event,
   expectOk,
-  type Json,
-  StreamClient,
-  startTestServer,
-  type TestServer,
+  type StreamClient,
   unique,
+  uniqueType,
+  useStreamSuite,
 } from './helpers.ts';
 
-let ts: TestServer;
-let admin: Client;
-const open: StreamClient[] = [];
-
-beforeAll(async () => {
-  ts = await startTestServer();
-  admin = client(ts.port, { key: ts.adminKey });
-});
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await ts?.server.close();
-  removeTempDirs();
-});
-
-async function subscribe(query: Record<string, string>, cred: Parameters<typeof StreamClient.open>[2]) {
-  const s = await StreamClient.open(ts.port, query, cred);
-  open.push(s);
-  return s;
-}
-
-/** An event type no other test writes ([a-z0-9._] only). */
-function uniqueType(prefix: string): string {
-  return unique(prefix).replace(/-/g, '_');
-}
-
-async function append(c: Client, e: unknown): Promise<Json> {
-  return expectOk(await c.post('/api/v1/events', e));
-}
+const suite = useStreamSuite();
+const { subscribe } = suite;
 
 /**
  * Sends a filter message, then a ping. The server reads frames in order and applies the filter while it
@@ -75,13 +43,13 @@ describe('the filter message', () => {
     const b = unique('fb');
     const c = unique('fc');
     const type = uniqueType('ft');
-    const s = await subscribe({ entity_id: a }, { key: ts.adminKey });
-    const w1 = await append(admin, event(a));
+    const s = await subscribe({ entity_id: a }, { key: suite.ts.adminKey });
+    const w1 = await appendEvent(suite.admin, event(a));
     await s.waitForId(w1.event_id);
 
     await sendFilter(s, { entity_id: b });
-    const wA = await append(admin, event(a));
-    const wB = await append(admin, event(b, 'test.happened', { n: 2 }));
+    const wA = await appendEvent(suite.admin, event(a));
+    const wB = await appendEvent(suite.admin, event(b, 'test.happened', { n: 2 }));
     await s.waitForId(wB.event_id);
     // A socket keeps order: had the event of `a` been sent, it would have arrived before the one of `b`.
     expect(s.events.map((e) => e.id)).toEqual([w1.event_id, wB.event_id]);
@@ -101,31 +69,32 @@ describe('the filter message', () => {
 
     // The whole filter is replaced: entity_id is no longer part of it.
     await sendFilter(s, { event_type: type });
-    await append(admin, event(b));
-    const wC = await append(admin, event(c, type));
+    await appendEvent(suite.admin, event(b));
+    const wC = await appendEvent(suite.admin, event(c, type));
     await s.waitForId(wC.event_id);
     expect(s.events.map((e) => e.id)).toEqual([w1.event_id, wB.event_id, wC.event_id]);
 
     // Both fields at once; null means "any", as an empty object does.
     await sendFilter(s, { entity_id: a, event_type: type });
-    await append(admin, event(a));
-    await append(admin, event(c, type));
-    const wAT = await append(admin, event(a, type));
+    await appendEvent(suite.admin, event(a));
+    await appendEvent(suite.admin, event(c, type));
+    const wAT = await appendEvent(suite.admin, event(a, type));
     await s.waitForId(wAT.event_id);
     expect(s.events.map((e) => e.id)).toEqual([w1.event_id, wB.event_id, wC.event_id, wAT.event_id]);
     await sendFilter(s, { entity_id: null, event_type: null });
-    const any = await append(admin, event(unique('fany')));
+    const any = await appendEvent(suite.admin, event(unique('fany')));
     await s.waitForId(any.event_id);
     expect(s.events).toHaveLength(5);
   });
 
   it('loses and duplicates nothing committed while the filter is switched under concurrent writes', async () => {
     const type = uniqueType('switch');
-    const s = await subscribe({ event_type: type }, { key: ts.adminKey });
+    const s = await subscribe({ event_type: type }, { key: suite.ts.adminKey });
     const written: string[] = [];
     const writeSome = async (from: number, n: number) => {
       const batch = [];
-      for (let i = from; i < from + n; i++) batch.push(append(admin, event(`sw-${i % 4}`, type, { i })));
+      for (let i = from; i < from + n; i++)
+        batch.push(appendEvent(suite.admin, event(`sw-${i % 4}`, type, { i })));
       for (const w of await Promise.all(batch)) written.push(w.event_id);
     };
     // Writes in flight while the same filter is sent again and again: each event matches every filter, so
@@ -133,7 +102,7 @@ describe('the filter message', () => {
     for (let round = 0; round < 5; round++) {
       await Promise.all([writeSome(round * 8, 8), sendFilter(s, { event_type: type })]);
     }
-    const sentinel = await append(admin, event('sw-end', type));
+    const sentinel = await appendEvent(suite.admin, event('sw-end', type));
     await s.waitForId(sentinel.event_id);
     const ids = s.events.map((e) => e.id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -154,7 +123,7 @@ describe('a filter message that is invalid or not allowed', () => {
       ['{"entity_id":""}', 'E_INVALID_QUERY', 'entity_id'],
       ['{"tenant_id":"_system"}', 'E_FORBIDDEN', 'tenant_id'],
     ] as const) {
-      const s = await subscribe({}, { key: ts.adminKey });
+      const s = await subscribe({}, { key: suite.ts.adminKey });
       s.ws.send(message);
       const closed = await closedWith(s);
       expect({ message, code: closed.code }).toEqual({ message, code: closeFilterRefused });
@@ -164,19 +133,24 @@ describe('a filter message that is invalid or not allowed', () => {
     }
   });
 
-  it('follows the tenant rules: a non-admin names only its own tenant, an admin any (and the stream follows it)', async () => {
+  it('follows the tenant rules: a non-suite.admin names only its own tenant, an suite.admin any (and the stream follows it)', async () => {
     const mine = unique('fmine');
     const other = unique('fother');
-    await createTenant(ts.port, ts.adminKey, mine);
-    await createTenant(ts.port, ts.adminKey, other);
-    const devMine = client(ts.port, {
-      key: (await createKey(ts.port, { key: ts.adminKey }, { role: 'developer', tenant_id: mine })).key,
+    await createTenant(suite.ts.port, suite.ts.adminKey, mine);
+    await createTenant(suite.ts.port, suite.ts.adminKey, other);
+    const devMine = client(suite.ts.port, {
+      key: (
+        await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'developer', tenant_id: mine })
+      ).key,
     });
-    const devOther = client(ts.port, {
-      key: (await createKey(ts.port, { key: ts.adminKey }, { role: 'developer', tenant_id: other })).key,
+    const devOther = client(suite.ts.port, {
+      key: (
+        await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'developer', tenant_id: other })
+      ).key,
     });
-    const reader = (await createKey(ts.port, { key: ts.adminKey }, { role: 'readonly', tenant_id: mine }))
-      .key;
+    const reader = (
+      await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'readonly', tenant_id: mine })
+    ).key;
 
     const refused = await subscribe({}, { key: reader });
     refused.ws.send(JSON.stringify({ tenant_id: other }));
@@ -185,19 +159,19 @@ describe('a filter message that is invalid or not allowed', () => {
 
     const own = await subscribe({}, { key: reader });
     await sendFilter(own, { tenant_id: mine, entity_id: 'x' });
-    await append(devOther, event('x'));
-    const ownEvent = await append(devMine, event('x'));
+    await appendEvent(devOther, event('x'));
+    const ownEvent = await appendEvent(devMine, event('x'));
     await own.waitForId(ownEvent.event_id);
     expect(own.events.map((e) => e.id)).toEqual([ownEvent.event_id]);
 
     // An admin's stream moves to another tenant; that tenant's deactivation then closes it.
-    const watcher = await subscribe({}, { key: ts.adminKey });
+    const watcher = await subscribe({}, { key: suite.ts.adminKey });
     await sendFilter(watcher, { tenant_id: other });
-    await append(admin, event('x'));
-    const theirs = await append(devOther, event('x'));
+    await appendEvent(suite.admin, event('x'));
+    const theirs = await appendEvent(devOther, event('x'));
     await watcher.waitForId(theirs.event_id);
     expect(watcher.events.map((e) => e.tenant_id)).toEqual([other]);
-    expectOk(await admin.post(`/api/v1/tenants/${other}/deactivate`));
+    expectOk(await suite.admin.post(`/api/v1/tenants/${other}/deactivate`));
     expect((await closedWith(watcher)).code).toBe(closeTenantInactive);
   });
 });

@@ -1,9 +1,8 @@
 // End to end over real sockets: the WebSocket event stream (auth, filters, catch-up then live, tenant scope).
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { removeTempDirs } from '../../helpers.ts';
+import { describe, expect, it } from 'vitest';
 import {
-  type Client,
+  appendEvent,
   client,
   createKey,
   createTenant,
@@ -12,64 +11,33 @@ import {
   type Json,
   refusedUpgrade,
   registerAndLogin,
-  StreamClient,
-  startTestServer,
-  type TestServer,
   unique,
+  uniqueType,
+  useStreamSuite,
 } from './helpers.ts';
 
-let ts: TestServer;
-let admin: Client;
-const open: StreamClient[] = [];
-
-beforeAll(async () => {
-  ts = await startTestServer();
-  admin = client(ts.port, { key: ts.adminKey });
-});
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await ts?.server.close();
-  removeTempDirs();
-});
-
-async function subscribe(query: Record<string, string>, cred: Parameters<typeof StreamClient.open>[2]) {
-  const s = await StreamClient.open(ts.port, query, cred);
-  open.push(s);
-  return s;
-}
-
-/** An event type no other test writes ([a-z0-9._] only). */
-function uniqueType(prefix: string): string {
-  return unique(prefix).replace(/-/g, '_');
-}
-
-async function append(c: Client, e: unknown): Promise<Json> {
-  return expectOk(await c.post('/api/v1/events', e));
-}
+const suite = useStreamSuite();
+const { subscribe } = suite;
 
 describe('stream authentication', () => {
   it('an upgrade without credentials, or with bad ones, is refused with 401', async () => {
-    const none = await refusedUpgrade(ts.port, {});
+    const none = await refusedUpgrade(suite.ts.port, {});
     expect(none.status).toBe(401);
     expect(none.json.error).toMatchObject({ code: 'E_UNAUTHENTICATED', message: 'credentials required' });
-    const junkToken = await refusedUpgrade(ts.port, { token: 'not.a.token' });
+    const junkToken = await refusedUpgrade(suite.ts.port, { token: 'not.a.token' });
     expect(junkToken.status).toBe(401);
     expect(junkToken.json.error.code).toBe('E_UNAUTHENTICATED');
-    const junkKey = await refusedUpgrade(ts.port, {}, { key: 'ask_nope' });
+    const junkKey = await refusedUpgrade(suite.ts.port, {}, { key: 'ask_nope' });
     expect(junkKey.status).toBe(401);
     expect(junkKey.json.error.code).toBe('E_UNAUTHENTICATED');
   });
 
   it('accepts an x-api-key header and a ?token= JWT', async () => {
     const type = uniqueType('auth');
-    const viaKey = await subscribe({ event_type: type }, { key: ts.adminKey });
-    const user = await registerAndLogin(ts.port, { key: ts.adminKey }, { role: 'readonly' });
+    const viaKey = await subscribe({ event_type: type }, { key: suite.ts.adminKey });
+    const user = await registerAndLogin(suite.ts.port, { key: suite.ts.adminKey }, { role: 'readonly' });
     const viaToken = await subscribe({ event_type: type, token: user.token }, undefined);
-    const written = await append(admin, event(unique('e'), type, { n: 1 }));
+    const written = await appendEvent(suite.admin, event(unique('e'), type, { n: 1 }));
     expect((await viaKey.waitForId(written.event_id)).payload).toEqual({ n: 1 });
     expect((await viaToken.waitForId(written.event_id)).payload).toEqual({ n: 1 });
   });
@@ -81,15 +49,15 @@ describe('live events', () => {
     const e2 = unique('e2');
     const ta = uniqueType('t.a');
     const tb = uniqueType('t.b');
-    const byEntity = await subscribe({ entity_id: e1 }, { key: ts.adminKey });
-    const byType = await subscribe({ event_type: tb }, { key: ts.adminKey });
-    const both = await subscribe({ entity_id: e1, event_type: ta }, { key: ts.adminKey });
+    const byEntity = await subscribe({ entity_id: e1 }, { key: suite.ts.adminKey });
+    const byType = await subscribe({ event_type: tb }, { key: suite.ts.adminKey });
+    const both = await subscribe({ entity_id: e1, event_type: ta }, { key: suite.ts.adminKey });
 
-    const w1 = await append(admin, event(e1, ta, { step: 1 }, { metadata: { source: 'test' } }));
-    const w2 = await append(admin, event(e2, tb, { step: 2 }));
-    const w3 = await append(admin, event(e2, ta, { step: 3 }));
-    const w4 = await append(admin, event(e1, tb, { step: 4 }));
-    const w5 = await append(admin, event(e1, ta, { step: 5 }));
+    const w1 = await appendEvent(suite.admin, event(e1, ta, { step: 1 }, { metadata: { source: 'test' } }));
+    const w2 = await appendEvent(suite.admin, event(e2, tb, { step: 2 }));
+    const w3 = await appendEvent(suite.admin, event(e2, ta, { step: 3 }));
+    const w4 = await appendEvent(suite.admin, event(e1, tb, { step: 4 }));
+    const w5 = await appendEvent(suite.admin, event(e1, ta, { step: 5 }));
 
     // Each stream's last match was written last, and a socket keeps order: everything before has arrived.
     await byEntity.waitForId(w5.event_id);
@@ -114,19 +82,23 @@ describe('live events', () => {
 
   it('a batch arrives event by event; a rejected or duplicate write sends nothing', async () => {
     const entity = unique('batch');
-    const s = await subscribe({ entity_id: entity }, { key: ts.adminKey });
+    const s = await subscribe({ entity_id: entity }, { key: suite.ts.adminKey });
     const id = randomUUID();
     const batch = expectOk(
-      await admin.post('/api/v1/events/batch', [event(entity), { ...event(entity), id }, event(entity)]),
+      await suite.admin.post('/api/v1/events/batch', [
+        event(entity),
+        { ...event(entity), id },
+        event(entity),
+      ]),
     );
-    const conflict = await admin.post(
+    const conflict = await suite.admin.post(
       '/api/v1/events',
       event(entity, 'test.happened', {}, { expected_version: 1 }),
     );
     expect(conflict.status).toBe(409);
-    const dup = await admin.post('/api/v1/events', { ...event(entity), id });
+    const dup = await suite.admin.post('/api/v1/events', { ...event(entity), id });
     expect(dup.json.duplicate).toBe(true);
-    const last = await append(admin, event(entity));
+    const last = await appendEvent(suite.admin, event(entity));
     await s.waitForId(last.event_id);
     expect(s.events.map((e) => e.version)).toEqual([1, 2, 3, 4]);
     expect(s.events.map((e) => e.id)).toEqual([...batch.results.map((r: Json) => r.id), last.event_id]);
@@ -137,7 +109,8 @@ describe('catch-up then live', () => {
   /** Writes spread over several entities (so over both shards), one at a time so timestamps order them. */
   async function writeMany(type: string, from: number, n: number): Promise<Json[]> {
     const out: Json[] = [];
-    for (let i = from; i < from + n; i++) out.push(await append(admin, event(`cu-${i % 5}`, type, { i })));
+    for (let i = from; i < from + n; i++)
+      out.push(await appendEvent(suite.admin, event(`cu-${i % 5}`, type, { i })));
     return out;
   }
 
@@ -152,10 +125,10 @@ describe('catch-up then live', () => {
     const type = uniqueType('catchup');
     const before = await writeMany(type, 0, 10);
     const k = 3;
-    const s = await subscribe({ event_type: type, from: before[k].timestamp }, { key: ts.adminKey });
+    const s = await subscribe({ event_type: type, from: before[k].timestamp }, { key: suite.ts.adminKey });
     // Written while the catch-up may still be running: each must arrive once, from history or live.
     const during = await writeMany(type, 10, 6);
-    const sentinel = await append(admin, event('cu-end', type, { end: true }));
+    const sentinel = await appendEvent(suite.admin, event('cu-end', type, { end: true }));
     await s.waitForId(sentinel.event_id);
     const history = before.slice(k).map((w) => w.event_id);
     // History comes first, in timestamp order; nothing before the k-th event.
@@ -166,9 +139,9 @@ describe('catch-up then live', () => {
   it('from a query cursor: the events after it, then live', async () => {
     const type = uniqueType('cursor');
     const before = await writeMany(type, 0, 7);
-    const page = expectOk(await admin.get(`/api/v1/events/query?event_type=${type}&limit=4`));
+    const page = expectOk(await suite.admin.get(`/api/v1/events/query?event_type=${type}&limit=4`));
     expect(page.next_cursor).toEqual(expect.any(String));
-    const s = await subscribe({ event_type: type, from: page.next_cursor }, { key: ts.adminKey });
+    const s = await subscribe({ event_type: type, from: page.next_cursor }, { key: suite.ts.adminKey });
     const during = await writeMany(type, 7, 3);
     await s.waitForId(during[2].event_id);
     const history = before.slice(4).map((w) => w.event_id);
@@ -179,15 +152,17 @@ describe('catch-up then live', () => {
   it('is tenant-scoped: another tenant`s history and live events never arrive', async () => {
     const type = uniqueType('scoped');
     const other = unique('other');
-    await createTenant(ts.port, ts.adminKey, other);
-    const otherDev = client(ts.port, {
-      key: (await createKey(ts.port, { key: ts.adminKey }, { role: 'developer', tenant_id: other })).key,
+    await createTenant(suite.ts.port, suite.ts.adminKey, other);
+    const otherDev = client(suite.ts.port, {
+      key: (
+        await createKey(suite.ts.port, { key: suite.ts.adminKey }, { role: 'developer', tenant_id: other })
+      ).key,
     });
-    const theirsBefore = await append(otherDev, event('cu-0', type, { theirs: true }));
-    const mineBefore = await append(admin, event('cu-0', type, { mine: true }));
-    const s = await subscribe({ event_type: type, from: theirsBefore.timestamp }, { key: ts.adminKey });
-    const theirsLive = await append(otherDev, event('cu-0', type, { theirs: true }));
-    const mineLive = await append(admin, event('cu-0', type, { mine: true }));
+    const theirsBefore = await appendEvent(otherDev, event('cu-0', type, { theirs: true }));
+    const mineBefore = await appendEvent(suite.admin, event('cu-0', type, { mine: true }));
+    const s = await subscribe({ event_type: type, from: theirsBefore.timestamp }, { key: suite.ts.adminKey });
+    const theirsLive = await appendEvent(otherDev, event('cu-0', type, { theirs: true }));
+    const mineLive = await appendEvent(suite.admin, event('cu-0', type, { mine: true }));
     await s.waitForId(mineLive.event_id);
     expect(s.events.map((e) => e.id)).toEqual([mineBefore.event_id, mineLive.event_id]);
     expect(s.events.every((e) => e.tenant_id === 'default')).toBe(true);
@@ -195,10 +170,18 @@ describe('catch-up then live', () => {
   });
 
   it('a bad `from` (a cursor this store never issued) or filter is refused before the upgrade with 400', async () => {
-    const badCursor = await refusedUpgrade(ts.port, { from: 'not-a-cursor' }, { key: ts.adminKey });
+    const badCursor = await refusedUpgrade(
+      suite.ts.port,
+      { from: 'not-a-cursor' },
+      { key: suite.ts.adminKey },
+    );
     expect(badCursor.status).toBe(400);
     expect(badCursor.json.error).toMatchObject({ code: 'E_INVALID_QUERY', details: { field: 'cursor' } });
-    const badType = await refusedUpgrade(ts.port, { event_type: 'Not A Type' }, { key: ts.adminKey });
+    const badType = await refusedUpgrade(
+      suite.ts.port,
+      { event_type: 'Not A Type' },
+      { key: suite.ts.adminKey },
+    );
     expect(badType.status).toBe(400);
     expect(badType.json.error).toMatchObject({ code: 'E_INVALID_QUERY', details: { field: 'event_type' } });
   });
