@@ -92,11 +92,6 @@ function parseMediaType(header: string): MediaType | undefined {
   return { essence: `${m[1]}/${m[2]}`.toLowerCase(), parameters };
 }
 
-/** Lower-cased `type/subtype` of a Content-Type header, or undefined when it is malformed. */
-export function mediaTypeOf(header: string): string | undefined {
-  return parseMediaType(header)?.essence;
-}
-
 /**
  * The media type of the request body, checked against `accepted` before the body is read: 415 for any other
  * type, a malformed header, or a charset other than UTF-8 (bodies are only ever decoded as UTF-8).
@@ -146,31 +141,34 @@ export function decodeUtf8(body: Buffer, what: string): string {
   return body.toString('utf8');
 }
 
-export function parseJson(body: Buffer, what = 'body'): unknown {
-  const text = decodeUtf8(body, 'request body');
-  return parseJsonText(text, what);
+export function parseJson(body: Buffer): unknown {
+  return parseJsonText(decodeUtf8(body, 'request body'));
 }
 
-/** JSON.parse that refuses (400) integers a double would round, naming `what` (the body, or an NDJSON line). */
-export function parseJsonText(text: string, what: string, details?: Record<string, unknown>): unknown {
+/**
+ * JSON.parse that refuses (400) integers a double would round. `line` names an NDJSON line in the error
+ * (text and details are only built on failure: this runs once per event of a batch).
+ */
+export function parseJsonText(text: string, line?: number): unknown {
   let parsed: { value: unknown; inexact: string | null };
   try {
     parsed = parseJsonExact(text);
   } catch (err) {
-    throw new StoreError(
-      ErrorCode.INVALID_REQUEST,
-      `${what} is not valid JSON: ${(err as Error).message}`,
-      details,
-    );
+    throw jsonRefused(line, `is not valid JSON: ${(err as Error).message}`);
   }
   if (parsed.inexact !== null) {
-    throw new StoreError(
-      ErrorCode.INVALID_REQUEST,
-      `${what} holds the number ${parsed.inexact.slice(0, 40)}, which JSON numbers (IEEE-754 doubles) cannot carry exactly; send it as a string`,
-      details,
+    throw jsonRefused(
+      line,
+      `holds the number ${parsed.inexact.slice(0, 40)}, which JSON numbers (IEEE-754 doubles) cannot carry exactly; send it as a string`,
     );
   }
   return parsed.value;
+}
+
+function jsonRefused(line: number | undefined, problem: string): StoreError {
+  return line === undefined
+    ? new StoreError(ErrorCode.INVALID_REQUEST, `body ${problem}`)
+    : new StoreError(ErrorCode.INVALID_REQUEST, `line ${line} ${problem}`, { line });
 }
 
 /** Query-string value or undefined; a repeated parameter is an error rather than a silent pick. */

@@ -88,7 +88,7 @@ function parseBatch(kind: 'json' | 'ndjson', body: Buffer): unknown[] {
       if (end === -1) end = text.length;
       const raw = text.slice(start, end).trim();
       line++;
-      if (raw !== '') events.push(parseJsonText(raw, `line ${line}`, { line }));
+      if (raw !== '') events.push(parseJsonText(raw, line));
       start = end + 1;
     }
     return events;

@@ -1,4 +1,5 @@
 // Owns the operational routes: health, Prometheus metrics, store stats, and compaction (not yet available).
+import { sumCompactions } from '../../engine/compaction-stats.ts';
 import { isAdmin, requirePermission, resolveTenant } from '../auth/principal.ts';
 import { type Ctx, principalOf, queryParam, sendJson } from '../context.ts';
 
@@ -78,8 +79,9 @@ export async function triggerCompaction(ctx: Ctx): Promise<void> {
 /** GET /api/v1/compaction/stats — totals since the store opened, the last run, and the segments now. */
 export async function compactionStats(ctx: Ctx): Promise<void> {
   requirePermission(principalOf(ctx), 'metrics');
+  // One round of stats: the compaction totals are summed from the same per-shard answers.
   const stats = await ctx.services.store.stats();
-  const totals = await ctx.services.store.compactionStats();
+  const totals = sumCompactions(stats.perShard.map((s) => s.compaction));
   sendJson(ctx, 200, {
     ...totals,
     segments: stats.perShard.reduce((a, s) => a + s.segments, 0),
