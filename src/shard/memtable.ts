@@ -434,9 +434,11 @@ export class Memtable {
     const tenant = info.tenant;
     if (tenant.entities.get(info.key) === entity) tenant.entities.delete(info.key);
     const events = info.events;
-    if (events.length > 0) tenant.liveEntities--;
-    tenant.deletedEvents += events.length;
-    for (let k = 0; k < events.length; k++) this.typeLive.data[this.typeOf.data[events.data[k]]]--;
+    // Events retention already hid were counted out then (expireTenant): count out only the rest.
+    const expired = this.firstVisibleVersion(entity) - (info.firstVersion ?? 1);
+    if (expired < events.length) tenant.liveEntities--;
+    tenant.deletedEvents += events.length - expired;
+    for (let k = expired; k < events.length; k++) this.typeLive.data[this.typeOf.data[events.data[k]]]--;
   }
 
   /** A seq whose row a compaction purged (its entity was deleted): it keeps its place, owned by no one. */

@@ -120,6 +120,11 @@ describe('retention', () => {
         code: 'E_NOT_FOUND',
       });
       expect(await rows(dataDir, 'acme')).toBe(400);
+      // Deleting an entity whose oldest events expired counts out only the events still visible.
+      const counts = { total_events: 380, total_entities: 19, total_event_types: 1 };
+      expect(await store.deleteEntity('acme', 'acct-8')).toMatchObject({ deleted: true });
+      expect(await store.stats({ tenant: 'acme' })).toMatchObject(counts);
+      await store.flush();
       expected = { version: state.version, event_count: state.event_count, state: state.current_state };
     } finally {
       await store.close();
@@ -127,7 +132,12 @@ describe('retention', () => {
     // Reopened over files whose oldest rows are gone: the entity's versions resume after the gap.
     store = await openStore({ dataDir, ...options });
     try {
-      expect(await eventsOf(store, 'acme')).toHaveLength(400);
+      expect(await eventsOf(store, 'acme')).toHaveLength(380);
+      expect(await store.stats({ tenant: 'acme' })).toMatchObject({
+        total_events: 380,
+        total_entities: 19,
+        total_event_types: 1,
+      });
       const state = await store.state('acme', entity, { include_history: true });
       expect({ version: state.version, event_count: state.event_count, state: state.current_state }).toEqual(
         expected,
