@@ -116,12 +116,7 @@ export class GroupCommit {
    */
   prepareGroup(frame: Uint8Array, requestId: number, count: number): void {
     const bodyBytes = frame.byteLength - MESSAGE_HEADER_BYTES;
-    if (!this.memtable.fits(bodyBytes) && this.memtable.batchBytes() > 0) {
-      // The arena chunk is full: commit what we have, then continue in a fresh batch.
-      this.commitBatch();
-      this.memtable.endBatch(true);
-      this.memtable.beginBatch();
-    }
+    this.makeRoom(bodyBytes);
     const groupStart = this.memtable.copyIn(frame, MESSAGE_HEADER_BYTES, bodyBytes);
     const chunk = this.memtable.currentChunk();
     const end = groupStart + bodyBytes;
@@ -346,6 +341,12 @@ export class GroupCommit {
    * the entity id is detached at once, so later appends in the same batch start a new entity.
    */
   prepareDelete(requestId: number, req: DeleteRequest): void {
+    const tenantBytes = Buffer.from(req.tenant, 'utf8');
+    const entityBytes = Buffer.from(req.entity_id, 'utf8');
+    const frameBytes = tombstoneFrameBytes(tenantBytes.length, entityBytes.length);
+    // First, so that the seq the tombstone records and the entity it names are read after any commit
+    // (a failed one rolls seqs and new entities back).
+    this.makeRoom(frameBytes);
     const tenant = this.memtable.tenants.get(keyOf(req.tenant));
     const key = keyOf(req.entity_id);
     const entity = tenant?.entities.get(key);
@@ -356,15 +357,8 @@ export class GroupCommit {
       this.outbox.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
       return;
     }
-    const tenantBytes = Buffer.from(req.tenant, 'utf8');
-    const entityBytes = Buffer.from(req.entity_id, 'utf8');
-    const frame = Buffer.alloc(tombstoneFrameBytes(tenantBytes.length, entityBytes.length));
+    const frame = Buffer.alloc(frameBytes);
     writeTombstone(frame, 0, tenantBytes, entityBytes, this.nextSeq);
-    if (!this.memtable.fits(frame.length) && this.memtable.batchBytes() > 0) {
-      this.commitBatch();
-      this.memtable.endBatch(true);
-      this.memtable.beginBatch();
-    }
     this.memtable.copyIn(frame, 0, frame.length);
     tenant.entities.delete(key);
     this.batchDeletes.push({
@@ -376,6 +370,14 @@ export class GroupCommit {
       entityId: req.entity_id,
       before: this.nextSeq,
     });
+  }
+
+  /** When `bytes` do not fit the arena chunk: commits the batch so far and continues in a fresh one. */
+  private makeRoom(bytes: number): void {
+    if (this.memtable.fits(bytes) || this.memtable.batchBytes() === 0) return;
+    this.commitBatch();
+    this.memtable.endBatch(true);
+    this.memtable.beginBatch();
   }
 
   private settleDeletes(ioError: StoreError | null): void {
