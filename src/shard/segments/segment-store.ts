@@ -549,9 +549,10 @@ export class SegmentStore {
         message: (err as Error).message,
       });
     }
+    const finishedMs = this.options.nowMs();
     const run: CompactionRun = {
-      finishedMs: this.options.nowMs(),
-      durationMs: this.options.nowMs() - job.startedMs,
+      finishedMs,
+      durationMs: finishedMs - job.startedMs,
       filesBefore: job.inputs.length,
       filesAfter: 1,
       rowsBefore,
@@ -573,8 +574,9 @@ export class SegmentStore {
         message: error.message,
       },
     );
-    this.retryAtMs = this.options.nowMs() + sealRetryMs;
     if (job.kind === 'seal') {
+      // Only seals back off: a failed merge must not hold up the next seal (merges are planned afresh).
+      this.retryAtMs = this.options.nowMs() + sealRetryMs;
       // The range is unsealed again: count it so the next seal covers it.
       if (this.unsealedEvents === 0) this.unsealedSinceMs = this.options.nowMs();
       this.unsealedEvents += job.lastSeq - job.firstSeq + 1;
