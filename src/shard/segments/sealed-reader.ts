@@ -14,6 +14,13 @@ import type { FileIO } from '../../io/file-io.ts';
 import { framesOfRows } from './decode.ts';
 
 /**
+ * Cache keys are numbers, segment * groupsPerSegmentMax + group (no string per sealed row read): 2^21
+ * groups of segmentRowGroupRows rows is far beyond any segment, and segment numbers stay below 2^31, so
+ * keys stay safe integers.
+ */
+const groupsPerSegmentMax = 2 ** 21;
+
+/**
  * The Blob parquet-wasm reads a segment through: byte ranges read from a file descriptor held open. An
  * open descriptor keeps the file readable after a compaction unlinks it (a path-based Blob would fail, and
  * parquet-wasm aborts the whole thread on a failed read).
@@ -83,12 +90,12 @@ export class SealedReader {
   private readonly segments: Segment[] = [];
   private readonly cacheBytesMax: number;
   /** Insertion order is recency order: a hit re-inserts the entry. */
-  private readonly groups = new Map<string, Group>();
+  private readonly groups = new Map<number, Group>();
   private readonly files = new Map<number, OpenFile>();
   private readonly io: FileIO;
   private cachedBytes = 0;
   private readonly placeholder = placeholderFrame();
-  private readonly misses = new Map<string, { segment: number; group: number }>();
+  private readonly misses = new Map<number, { segment: number; group: number }>();
   private read = 0;
   /** True from a read's first attempt until endRead. */
   private reading = false;
@@ -128,7 +135,7 @@ export class SealedReader {
       if (handle !== undefined) this.retiredFiles.push(handle);
       this.files.delete(segment);
       for (const [key, g] of this.groups) {
-        if (key.startsWith(`${segment}:`)) {
+        if (Math.floor(key / groupsPerSegmentMax) === segment) {
           this.groups.delete(key);
           this.cachedBytes -= g.bytes;
         }
@@ -162,7 +169,7 @@ export class SealedReader {
    */
   frame(segment: number, row: number): Buffer {
     const group = Math.floor(row / segmentRowGroupRows);
-    const key = `${segment}:${group}`;
+    const key = segment * groupsPerSegmentMax + group;
     const g = this.groups.get(key);
     if (g === undefined) {
       this.misses.set(key, { segment, group });
