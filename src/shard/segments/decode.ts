@@ -163,22 +163,39 @@ export function decodeSegment(bytes: Uint8Array, path: string): DecodedSegment {
     if (seq < firstSeq) firstSeq = seq;
     if (seq > lastSeq) lastSeq = seq;
   }
-  if (lastSeq - firstSeq + 1 !== rows)
-    throw corrupt(path, `seq ${firstSeq}..${lastSeq} does not match ${rows} rows`);
-  const rowOfSeq = new Int32Array(rows).fill(-1);
-  for (let row = 0; row < rows; row++) {
-    const k = byRow.seqs[row] - firstSeq;
-    if (rowOfSeq[k] !== -1) throw corrupt(path, `seq ${byRow.seqs[row]} appears twice`);
-    rowOfSeq[k] = row;
-  }
+  const rowInSeqOrder = seqOrder(byRow.seqs, firstSeq, lastSeq, path);
   const frames = Buffer.alloc(byRow.frames.length);
   const offsets = new Uint32Array(rows);
   for (let k = 0, at = 0; k < rows; k++) {
-    const start = byRow.offsets[rowOfSeq[k]];
+    const start = byRow.offsets[rowInSeqOrder[k]];
     const len = byRow.frames.readUInt32LE(start + OFF_FRAME_BYTES);
     byRow.frames.copy(frames, at, start, start + len);
     offsets[k] = at;
     at += len;
   }
   return { frames, offsets, rows, firstSeq, lastSeq };
+}
+
+/**
+ * Rows in seq order. A sealed file holds every seq of its range; one a compaction purged (deleted or
+ * expired rows) has holes, so its rows are sorted instead. A seq twice is damage.
+ */
+function seqOrder(seqs: Float64Array, firstSeq: number, lastSeq: number, path: string): Uint32Array {
+  const rows = seqs.length;
+  if (lastSeq - firstSeq + 1 === rows) {
+    const rowOfSeq = new Int32Array(rows).fill(-1);
+    for (let row = 0; row < rows; row++) {
+      const k = seqs[row] - firstSeq;
+      if (rowOfSeq[k] !== -1) throw corrupt(path, `seq ${seqs[row]} appears twice`);
+      rowOfSeq[k] = row;
+    }
+    return new Uint32Array(rowOfSeq.buffer);
+  }
+  const order = new Uint32Array(rows);
+  for (let row = 0; row < rows; row++) order[row] = row;
+  order.sort((a, b) => seqs[a] - seqs[b]);
+  for (let k = 1; k < rows; k++) {
+    if (seqs[order[k]] === seqs[order[k - 1]]) throw corrupt(path, `seq ${seqs[order[k]]} appears twice`);
+  }
+  return order;
 }

@@ -40,6 +40,8 @@ export type EncodeReply =
       /** Row of each event in the file, by position in seq order (transferred, not copied). */
       rowOfSeq: Uint32Array;
       rows: number;
+      /** Rows read from the inputs (a merge leaves deleted and expired ones out); a seal's rows. */
+      rowsRead: number;
       firstSeq: number;
       lastSeq: number;
       minTsUs: number;
@@ -71,6 +73,7 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
       ok: true,
       rowOfSeq,
       rows: seg.rows,
+      rowsRead: source.rowsRead,
       firstSeq: req.firstSeq,
       lastSeq: req.lastSeq,
       minTsUs: seg.minTsUs,
@@ -83,12 +86,17 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
   }
 }
 
-type SourceWithSeqs = SegmentSource & { seqs: Float64Array };
+type SourceWithSeqs = SegmentSource & { seqs: Float64Array; rowsRead: number };
 
 function sealSource(req: EncodeRequest): SourceWithSeqs {
   const seqs = new Float64Array(req.lastSeq - req.firstSeq + 1);
   for (let k = 0; k < seqs.length; k++) seqs[k] = req.firstSeq + k;
-  return { chunks: req.chunks.map((c) => new Uint8Array(c)), locations: req.locations, seqs };
+  return {
+    chunks: req.chunks.map((c) => new Uint8Array(c)),
+    locations: req.locations,
+    seqs,
+    rowsRead: seqs.length,
+  };
 }
 
 /**
@@ -134,7 +142,7 @@ function mergeSource(
       seqs[k++] = seq;
     }
   }
-  return { chunks, locations: locations.subarray(0, 2 * k), seqs: seqs.subarray(0, k) };
+  return { chunks, locations: locations.subarray(0, 2 * k), seqs: seqs.subarray(0, k), rowsRead: events };
 }
 
 /** The thread's loop: one request at a time, in order. */

@@ -119,8 +119,8 @@ export class SegmentStore {
   readonly segmentsDir: string;
   readonly snapshotsDir: string;
   private manifest: Manifest = { formatVersion: 1, walCheckpointSegment: 0, segments: [] };
-  /** Size and rows of every listed segment, by name. */
-  private readonly sizes = new Map<string, { bytes: number; rows: number }>();
+  /** Bytes of every listed segment, by name. */
+  private readonly sizes = new Map<string, { bytes: number }>();
   private hooks: SealHooks | null = null;
   /** Seals and merges each have their own encoder thread, so a long merge never holds up a seal. */
   private readonly sealer: EncoderThread;
@@ -187,7 +187,7 @@ export class SegmentStore {
       }
       const fd = io.open(path, 'r');
       try {
-        this.sizes.set(name, { bytes: io.fileSize(fd), rows: range.lastSeq - range.firstSeq + 1 });
+        this.sizes.set(name, { bytes: io.fileSize(fd) });
       } finally {
         io.close(fd);
       }
@@ -481,7 +481,7 @@ export class SegmentStore {
       this.failed(job, written);
       return;
     }
-    this.sizes.set(job.name, { bytes: reply.bytes, rows: reply.rows });
+    this.sizes.set(job.name, { bytes: reply.bytes });
     this.sealedSeq = job.lastSeq;
     this.hooks?.sealed(this.segmentPath(job.name), job.firstSeq, job.lastSeq, reply.rowOfSeq);
     this.options.log('segment sealed', {
@@ -527,9 +527,10 @@ export class SegmentStore {
       return;
     }
     const before = job.inputs.reduce((a, s) => a + s.bytes, 0);
-    const rowsBefore = job.inputs.reduce((a, s) => a + (this.sizes.get(s.name)?.rows ?? 0), 0);
+    // The rows the encoder read: a file rewritten by an earlier purge holds fewer than its seq range.
+    const rowsBefore = reply.rowsRead;
     for (const s of job.inputs) this.sizes.delete(s.name);
-    this.sizes.set(job.name, { bytes: reply.bytes, rows: reply.rows });
+    this.sizes.set(job.name, { bytes: reply.bytes });
     // Reads move to the merged file before the inputs go.
     this.hooks?.merged(
       this.segmentPath(job.name),
