@@ -213,7 +213,6 @@ export class GroupCommit {
     }
   }
 
-  /** True when the event with sequence `seq` has the same entity and type as the frame at chunk[off]. */
   /** True when the event with sequence `seq` has entity number `entity` and type number `type`. */
   private sameTarget(seq: number, entity: number, type: number): boolean {
     // An original in the open batch is not indexed yet: its numbers are in the batch lists.
