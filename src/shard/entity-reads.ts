@@ -132,7 +132,8 @@ function meta(tenant: string, entityId: string, snap: Snapshot): SnapshotMeta {
     event_count: snap.version,
     last_updated_us: snap.tsUs,
     created_us: snap.createdUs,
-    size_bytes: snap.sizeBytes,
+    // Worked out when asked (lists and snapshot reads), not on every snapshot a fold keeps.
+    size_bytes: Buffer.byteLength(JSON.stringify(snap.state)),
   };
 }
 
@@ -163,18 +164,20 @@ export function snapshotJson(memtable: Memtable, states: EntityStates, req: Snap
 /** Kept snapshots of the tenant (or one entity), newest first, at most `limit`, with the total count. */
 function snapshotListJson(memtable: Memtable, states: EntityStates, req: SnapshotRequest): string {
   const t = memtable.tenants.get(keyOf(req.tenant));
-  const found: SnapshotMeta[] = [];
-  if (t !== undefined) {
-    const only = req.entity_id === undefined ? undefined : keyOf(req.entity_id);
-    for (const [key, no] of t.entities) {
-      if (only !== undefined && key !== only) continue;
-      const kept = states.kept(no);
-      if (kept.length === 0) continue;
-      const entityId = entityIdOf(key);
-      for (const snap of kept) found.push(meta(req.tenant, entityId, snap));
-    }
+  const found: { key: string; snap: Snapshot }[] = [];
+  const add = (key: string, no: number) => {
+    for (const snap of states.kept(no)) found.push({ key, snap });
+  };
+  if (t !== undefined && req.entity_id !== undefined) {
+    const key = keyOf(req.entity_id);
+    const no = t.entities.get(key);
+    if (no !== undefined) add(key, no);
+  } else if (t !== undefined) {
+    for (const [key, no] of t.entities) add(key, no);
   }
-  found.sort((a, b) => b.created_us - a.created_us || b.version - a.version);
-  const limit = req.limit ?? found.length;
-  return JSON.stringify({ snapshots: found.slice(0, limit), total: found.length });
+  found.sort((a, b) => b.snap.createdUs - a.snap.createdUs || b.snap.version - a.snap.version);
+  // Metadata (an id hash and the size) only for what is answered.
+  const answered = found.slice(0, req.limit ?? found.length);
+  const snapshots = answered.map((f) => meta(req.tenant, entityIdOf(f.key), f.snap));
+  return JSON.stringify({ snapshots, total: found.length });
 }

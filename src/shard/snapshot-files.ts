@@ -193,7 +193,6 @@ export class ShardSnapshots {
           tsUs: r.ts,
           createdUs: r.c,
           state,
-          sizeBytes: Buffer.byteLength(JSON.stringify(r.s)),
           foldFrom: r.f ?? 0,
         });
         adopted++;

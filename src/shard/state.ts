@@ -15,8 +15,6 @@ export interface Snapshot {
   state: State;
   /** Wall-clock microseconds when it was made. */
   createdUs: number;
-  /** Bytes of the state as JSON. */
-  sizeBytes: number;
   /** Versions up to this one were expired (retention) and not folded in; 0 normally. */
   foldFrom: number;
 }
@@ -193,7 +191,6 @@ export class EntityStates {
       tsUs,
       state: frozen,
       createdUs: this.nowUs(),
-      sizeBytes: Buffer.byteLength(JSON.stringify(frozen)),
       foldFrom,
     };
   }
