@@ -31,7 +31,7 @@ export async function query(ctx: Ctx): Promise<void> {
     cursor: queryParam(ctx, 'cursor'),
   };
   // The first page is read before anything is sent, so a bad filter or cursor is still a clean 400.
-  let page = await store.query(q);
+  const page = await store.query(q);
   tenants.recordQuery(tenant);
   if (limit !== undefined || page.next_cursor === null) {
     sendJson(ctx, 200, { events: page.events, count: page.events.length, next_cursor: page.next_cursor });
@@ -41,14 +41,15 @@ export async function query(ctx: Ctx): Promise<void> {
   let count = 0;
   try {
     await body.write('{"events":[');
-    for (;;) {
-      const json = JSON.stringify(page.events);
+    const writePage = async (events: readonly unknown[]) => {
+      if (events.length === 0) return;
       // Each page's array without its brackets, joined to the previous page's events by a comma.
-      await body.write(count === 0 ? json.slice(1, -1) : `,${json.slice(1, -1)}`);
-      count += page.events.length;
-      if (page.next_cursor === null) break;
-      page = await store.query({ ...q, cursor: page.next_cursor });
-    }
+      const json = JSON.stringify(events).slice(1, -1);
+      await body.write(count === 0 ? json : `,${json}`);
+      count += events.length;
+    };
+    await writePage(page.events);
+    for await (const events of store.queryPages({ ...q, cursor: page.next_cursor })) await writePage(events);
     await body.write(`],"count":${count},"next_cursor":null}`);
     body.end();
   } catch (err) {
