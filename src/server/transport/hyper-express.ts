@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { httpBodyBytesMax, wsMessageBytesMax } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import { statusOf, errorBody as storeErrorBody } from '../http-errors.ts';
+import { errorBody, statusOf } from '../http-errors.ts';
 import type { HttpRequest, Transport, WebSocketLike } from '../http-types.ts';
 import {
   clientCloses,
@@ -17,7 +17,6 @@ import { handshakeProblem } from './raw-answers.ts';
 import {
   checkTransportOptions,
   contentLengthOf,
-  errorBody,
   type FullTransportOptions,
   internalErrorBody,
   jsonContentType,
@@ -198,7 +197,7 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
     const error = requestTimedOut(requestTimeoutMs);
     req.abortBody(error);
     res.closeAfterSend();
-    res.sendOwn(408, errorBody(error.code, error.message));
+    res.sendOwn(408, errorBody(error, 408));
   }
 
   function fail(req: HxHttpRequest, res: HxHttpResponse, error: unknown): void {
@@ -219,7 +218,10 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
     if (raw.headers.upgrade?.toLowerCase() === 'websocket') {
       // Upgrades on WebSocket paths go to onUpgrade; this one asked for a path that has none.
       res.closeAfterSend();
-      res.sendOwn(404, errorBody(ErrorCode.NOT_FOUND, `no WebSocket endpoint at ${req.path}`));
+      res.sendOwn(
+        404,
+        errorBody(new StoreError(ErrorCode.NOT_FOUND, `no WebSocket endpoint at ${req.path}`), 404),
+      );
       return;
     }
     state.inFlight++;
@@ -257,7 +259,7 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
       const error = state.closing
         ? new StoreError(ErrorCode.CLOSED, 'server is shutting down')
         : new StoreError(ErrorCode.NOT_FOUND, `no WebSocket endpoint at ${req.path}`);
-      refuse(raw, rawRes, id, statusOf(error), storeErrorBody(error, statusOf(error)));
+      refuse(raw, rawRes, id, statusOf(error), errorBody(error, statusOf(error)));
       return;
     }
     // Before the route: a handshake uWS would refuse costs no credential check and no rate-limit token.
@@ -272,7 +274,7 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
         extra[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
       }
       const status = statusOf(problem.error);
-      refuse(raw, rawRes, id, status, storeErrorBody(problem.error, status), extra);
+      refuse(raw, rawRes, id, status, errorBody(problem.error, status), extra);
       return;
     }
     let timer: NodeJS.Timeout | undefined;
@@ -292,7 +294,7 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
         rawRes,
         id,
         timedOut ? 408 : 500,
-        timedOut ? errorBody(ErrorCode.TIMEOUT, (error as StoreError).message) : internalErrorBody,
+        timedOut ? errorBody(error as StoreError, 408) : internalErrorBody,
       );
       return;
     } finally {
@@ -300,7 +302,13 @@ function createHyperExpressTransport(Server: HxModule['Server'], options: FullTr
     }
     if (rawRes.completed) return;
     if (state.closing) {
-      refuse(raw, rawRes, id, 503, errorBody(ErrorCode.CLOSED, 'server is shutting down'));
+      refuse(
+        raw,
+        rawRes,
+        id,
+        503,
+        errorBody(new StoreError(ErrorCode.CLOSED, 'server is shutting down'), 503),
+      );
       return;
     }
     if (typeof outcome !== 'function') {

@@ -19,6 +19,7 @@ import {
   wsMessageBytesMax,
 } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
+import { errorBody } from '../http-errors.ts';
 import type { BodyWriter, HttpRequest, HttpResponse, Transport } from '../http-types.ts';
 import { sinkWriter } from './body-writer.ts';
 import { NodeRequest } from './node-request.ts';
@@ -33,7 +34,6 @@ import {
 import {
   checkTransportOptions,
   contentLengthOf,
-  errorBody,
   type FullTransportOptions,
   internalErrorBody,
   jsonContentType,
@@ -292,7 +292,7 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     const error = requestTimedOut(requestTimeoutMs);
     req.abortBody(error);
     res.closeAfterSend();
-    res.sendOwn(408, errorBody(error.code, error.message));
+    res.sendOwn(408, errorBody(error, 408));
   }
 
   function fail(req: NodeRequest, res: NodeResponse, error: unknown): void {
@@ -319,7 +319,7 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     const badHost = missingHost(raw);
     if (badHost !== null) {
       res.closeAfterSend();
-      res.sendOwn(400, errorBody(badHost.code, badHost.message));
+      res.sendOwn(400, errorBody(badHost, 400));
       return;
     }
     let done: Promise<void>;
@@ -399,7 +399,7 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
         socket,
         id,
         timedOut
-          ? { status: 408, body: errorBody(ErrorCode.TIMEOUT, (error as StoreError).message) }
+          ? { status: 408, body: errorBody(error as StoreError, 408) }
           : { status: 500, body: internalErrorBody },
       );
       return;

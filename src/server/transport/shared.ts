@@ -44,10 +44,6 @@ export function keptHeaders<T extends Record<string, unknown>>(from: Record<stri
   return into;
 }
 
-export function errorBody(code: string, message: string): string {
-  return JSON.stringify({ error: { code, message } });
-}
-
 export function payloadTooLarge(limitBytes: number): StoreError {
   return new StoreError(ErrorCode.PAYLOAD_TOO_LARGE, `request body is larger than ${limitBytes} bytes`, {
     limitBytes,
