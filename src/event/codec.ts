@@ -1,5 +1,4 @@
 // Owns the binary event frame shared by the rings and the WAL: layout, encode, commit patch, CRC, decode.
-import { crc32 } from 'node:zlib';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { formatTimestampUs } from './timestamp.ts';
 import { bytesToUuid, uuidText, uuidToBytes, writeUuidV7 } from './uuid.ts';
@@ -10,8 +9,9 @@ export const EVENT_FORMAT_VERSION = 1;
 export const EVENT_HEADER_BYTES = 68;
 
 export const OFF_FRAME_BYTES = 0; // u32, whole frame including header
-export const OFF_CRC = 4; // u32, zlib.crc32 over [OFF_CRC_START, frameBytes) when sealed (sealCrc); 0 in the WAL
-export const OFF_CRC_START = 8;
+// u32, reserved (always 0): a per-event CRC the write path no longer computes (the WAL record's CRC covers
+// every frame it holds).
+export const OFF_CRC = 4;
 export const OFF_FORMAT_VERSION = 8; // u8
 export const OFF_FLAGS = 9; // u8
 export const OFF_EXPECTED_KIND = 10; // u8, 0..3
@@ -166,25 +166,11 @@ export function readTimestampUs(buf: Buffer, off: number): number {
   return buf.readDoubleLE(off + OFF_TIMESTAMP);
 }
 
-/** Computes the CRC over everything after the CRC field and stores it. */
-export function sealCrc(buf: Buffer, off: number): void {
-  const frameBytes = buf.readUInt32LE(off + OFF_FRAME_BYTES);
-  buf.writeUInt32LE(crc32(buf.subarray(off + OFF_CRC_START, off + frameBytes)), off + OFF_CRC);
-}
-
-/** False for a mismatching CRC or a length field that does not fit the buffer. */
-export function verifyCrc(buf: Buffer, off: number): boolean {
-  if (off < 0 || off + EVENT_HEADER_BYTES > buf.length) return false;
-  const frameBytes = buf.readUInt32LE(off + OFF_FRAME_BYTES);
-  if (frameBytes < EVENT_HEADER_BYTES || off + frameBytes > buf.length) return false;
-  return crc32(buf.subarray(off + OFF_CRC_START, off + frameBytes)) === buf.readUInt32LE(off + OFF_CRC);
-}
-
 /**
  * The shard's commit: patches seq, version and timestamp, and assigns a UUIDv7 (time prefix from the
  * commit timestamp) unless the client supplied the id. The per-event CRC is left 0: the WAL record's CRC
  * covers every byte of the batch and is checked on recovery, and a per-event CRC32 cost the shard 10-13%
- * of its time for a check nothing made. `sealCrc` remains for tools that export single frames.
+ * of its time for a check nothing made.
  */
 export function commitEvent(
   buf: Buffer,
@@ -236,7 +222,7 @@ export function isTombstone(buf: Buffer, off: number): boolean {
 
 /**
  * Validates a frame's header against the bytes available in [off, end) before anything trusts it
- * (frames read from disk or from a ring after a crash). Does not check the CRC: see verifyCrc.
+ * (frames read from disk or from a ring after a crash). The per-event CRC field is reserved (0).
  */
 export function checkFrame(buf: Buffer, off: number, end: number): void {
   if (end > buf.length) end = buf.length;
