@@ -4,12 +4,12 @@
 // commits. The frames stay in the shard's arena, which lives in SharedArrayBuffers: nothing is copied to
 // hand them over, and the shard never rewrites committed bytes.
 import type { MessagePort } from 'node:worker_threads';
-import { StoreError } from '../../errors.ts';
-import { readEntityId, readSeq, readTenant, readTimestampUs } from '../../event/codec.ts';
+import { ErrorCode, StoreError } from '../../errors.ts';
+import { readEntityId, readTenant, readTimestampUs } from '../../event/codec.ts';
 import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts';
 import type { Expiry, Tombstone } from '../manifest.ts';
 import { purgedRow } from '../memtable.ts';
-import { decodeSegment } from './decode.ts';
+import { framesOfRows, readSegmentTable } from './decode.ts';
 import { encodeSegment, type SegmentSource } from './encode.ts';
 
 export interface EncodeRequest {
@@ -64,10 +64,20 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
     const source =
       req.kind === 'seal' ? sealSource(req) : mergeSource(io, req.inputs, req.tombstones, req.expired);
     const seg = encodeSegment(source);
-    io.writeFileAtomic(req.path, seg.bytes);
     // Rows by seq over the whole range: a seq a merge left out (deleted entity) gets purgedRow.
     const rowOfSeq = new Uint32Array(req.lastSeq - req.firstSeq + 1).fill(purgedRow);
-    for (let k = 0; k < seg.rows; k++) rowOfSeq[source.seqs[k] - req.firstSeq] = seg.rowOfSeq[k];
+    for (let k = 0; k < seg.rows; k++) {
+      const at = source.seqs[k] - req.firstSeq;
+      if (!(at >= 0 && at < rowOfSeq.length) || rowOfSeq[at] !== purgedRow) {
+        throw new StoreError(
+          ErrorCode.CORRUPTION,
+          `seq ${source.seqs[k]} is outside ${req.firstSeq}..${req.lastSeq} or appears twice in the inputs of ${req.path}`,
+        );
+      }
+      rowOfSeq[at] = seg.rowOfSeq[k];
+    }
+    // Written only once the rows are known to fit the range, each once.
+    io.writeFileAtomic(req.path, seg.bytes);
     return {
       id: req.id,
       ok: true,
@@ -117,18 +127,27 @@ function mergeSource(
     deletedBefore.set(key, Math.max(deletedBefore.get(key) ?? 0, t.b));
   }
   const chunks: Uint8Array[] = [];
-  const decoded = inputs.map((path) => decodeSegment(io.readFile(path), path));
+  // Each input's rows in file order, inputs one after another: every file is ordered by (tenant, entity,
+  // seq) and the inputs' seq ranges are adjacent and ascending, so each entity's rows arrive in seq order,
+  // which is all the encoder's grouping keeps. No re-ordering into seq order (a second copy) is needed.
+  const decoded = inputs.map((path) => {
+    const table = readSegmentTable(io.readFile(path), path);
+    // A compaction that purged every row leaves a valid file with none.
+    return table.numRows === 0
+      ? { frames: Buffer.alloc(0), offsets: new Uint32Array(0), seqs: new Float64Array(0) }
+      : framesOfRows(table, path);
+  });
   let events = 0;
-  for (const d of decoded) events += d.rows;
+  for (const d of decoded) events += d.seqs.length;
   const locations = new Uint32Array(2 * events);
   const seqs = new Float64Array(events);
   let k = 0;
   for (let c = 0; c < decoded.length; c++) {
     const d = decoded[c];
     chunks.push(d.frames);
-    for (let r = 0; r < d.rows; r++) {
+    for (let r = 0; r < d.seqs.length; r++) {
       const off = d.offsets[r];
-      const seq = readSeq(d.frames, off);
+      const seq = d.seqs[r];
       if (expiredBefore.size > 0) {
         const cutoff = expiredBefore.get(readTenant(d.frames, off));
         if (cutoff !== undefined && readTimestampUs(d.frames, off) < cutoff) continue;
