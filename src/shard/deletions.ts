@@ -2,15 +2,11 @@
 // list every MANIFEST carries, and which segments still hold rows a compaction must purge.
 import { basename } from 'node:path';
 import { readEntityId, readSeq, readTenant } from '../event/codec.ts';
+import { keyOf } from './keys.ts';
 import type { Tombstone } from './manifest.ts';
 import type { Memtable } from './memtable.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import type { EntityStates } from './state.ts';
-
-/** Map key of a text id (latin1 view of its UTF-8 bytes), as the indexes use. */
-function keyOf(text: string): string {
-  return Buffer.from(text, 'utf8').toString('latin1');
-}
 
 export class Deletions {
   private readonly memtable: Memtable;

@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { queryResponseBytesMax, queryResponseOverheadBytes, stateHistoryEventsMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
+import { keyOf, textOf } from './keys.ts';
 import type { Memtable } from './memtable.ts';
 import type { SnapshotRequest, StateRequest } from './protocol.ts';
-import { keyOf } from './query.ts';
 import type { EntityStates, Snapshot } from './state.ts';
 
 function notFound(entityId: string, message = `entity ${JSON.stringify(entityId)} not found`): StoreError {
@@ -137,11 +137,6 @@ function meta(tenant: string, entityId: string, snap: Snapshot): SnapshotMeta {
   };
 }
 
-/** Entity id text of a map key (the latin1 view of its UTF-8 bytes). */
-function entityIdOf(key: string): string {
-  return Buffer.from(key, 'latin1').toString('utf8');
-}
-
 export function snapshotJson(memtable: Memtable, states: EntityStates, req: SnapshotRequest): string {
   if (req.mode === 'list') return snapshotListJson(memtable, states, req);
   const entityId = req.entity_id ?? '';
@@ -178,6 +173,6 @@ function snapshotListJson(memtable: Memtable, states: EntityStates, req: Snapsho
   found.sort((a, b) => b.snap.createdUs - a.snap.createdUs || b.snap.version - a.snap.version);
   // Metadata (an id hash and the size) only for what is answered.
   const answered = found.slice(0, req.limit ?? found.length);
-  const snapshots = answered.map((f) => meta(req.tenant, entityIdOf(f.key), f.snap));
+  const snapshots = answered.map((f) => meta(req.tenant, textOf(f.key), f.snap));
   return JSON.stringify({ snapshots, total: found.length });
 }

@@ -21,7 +21,7 @@ import { type ControlBlock, ControlSlot } from '../ring/control.ts';
 import type { Deletions } from './deletions.ts';
 import { F64List, U32List } from './growable.ts';
 import type { IdWindow } from './id-window.ts';
-import { batchIdKey, entityKey, idKey, LastKey, tenantKey, typeKey } from './keys.ts';
+import { batchIdKey, entityKey, idKey, keyOf, LastKey, tenantKey, typeKey } from './keys.ts';
 import type { Memtable, TenantInfo } from './memtable.ts';
 import type { CompletionOutbox } from './outbox.ts';
 import {
@@ -31,7 +31,6 @@ import {
   Outcome,
   type ShardTaskInput,
 } from './protocol.ts';
-import { keyOf } from './query.ts';
 import { BatchResults, type Group } from './results.ts';
 import type { SegmentStore } from './segments/segment-store.ts';
 import type { ShardSnapshots } from './snapshot-files.ts';

@@ -10,6 +10,16 @@ import {
 } from '../event/codec.ts';
 import { latin1Slice } from '../event/latin1.ts';
 
+/** Map key for a user-supplied string: the latin1 view of its UTF-8 bytes, as the write path builds it. */
+export function keyOf(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** The text a map key stands for (the inverse of keyOf). */
+export function textOf(key: string): string {
+  return Buffer.from(key, 'latin1').toString('utf8');
+}
+
 export function tenantKey(buf: Buffer, off: number): string {
   const start = off + EVENT_HEADER_BYTES;
   return latin1Slice(buf, start, start + buf.readUInt16LE(off + OFF_TENANT_BYTES));

@@ -4,13 +4,9 @@ import { queryResponseBytesMax, queryResponseOverheadBytes } from '../constants.
 import { ErrorCode, StoreError } from '../errors.ts';
 import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
 import type { U32List } from './growable.ts';
+import { keyOf } from './keys.ts';
 import type { Memtable } from './memtable.ts';
 import type { QueryRequest } from './protocol.ts';
-
-/** Map key for a user-supplied string: the latin1 view of its UTF-8 bytes, as the write path builds it. */
-export function keyOf(text: string): string {
-  return Buffer.from(text, 'utf8').toString('latin1');
-}
 
 /** First position in `list` whose event timestamp is >= tsUs (list is in sequence order = time order). */
 function lowerBound(list: U32List, tsOf: Float64Array, tsUs: number): number {

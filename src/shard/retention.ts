@@ -1,14 +1,11 @@
 // Owns a shard's retention: per-tenant maximum ages set by the store, the cutoffs enforced so far (carried
 // by the MANIFEST, since purged rows cannot come back), and which segment files still hold expired rows.
 import { basename } from 'node:path';
+import { keyOf } from './keys.ts';
 import type { Expiry } from './manifest.ts';
 import type { Memtable } from './memtable.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import type { EntityStates } from './state.ts';
-
-function keyOf(text: string): string {
-  return Buffer.from(text, 'utf8').toString('latin1');
-}
 
 export class Retention {
   private readonly memtable: Memtable;

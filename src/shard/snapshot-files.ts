@@ -10,6 +10,7 @@ import zlib from 'node:zlib';
 import { snapshotFilesMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { FileIO } from '../io/file-io.ts';
+import { keyOf, textOf } from './keys.ts';
 import type { Memtable } from './memtable.ts';
 import type { EntityStates, Snapshot } from './state.ts';
 
@@ -176,8 +177,8 @@ export class ShardSnapshots {
     let adopted = 0;
     for (const name of names) {
       for (const r of readSnapshotFile(this.io, join(this.dir, name))) {
-        const tenant = this.memtable.tenants.get(Buffer.from(r.t, 'utf8').toString('latin1'));
-        const entity = tenant?.entities.get(Buffer.from(r.e, 'utf8').toString('latin1'));
+        const tenant = this.memtable.tenants.get(keyOf(r.t));
+        const entity = tenant?.entities.get(keyOf(r.e));
         if (entity === undefined) continue;
         const info = this.memtable.entities[entity];
         const first = info.firstVersion ?? 1;
@@ -203,11 +204,7 @@ export class ShardSnapshots {
 
   private record(entity: number, snap: Snapshot): SnapshotRecord {
     const info = this.memtable.entities[entity];
-    return recordOf(
-      Buffer.from(info.tenant.key, 'latin1').toString('utf8'),
-      Buffer.from(info.key, 'latin1').toString('utf8'),
-      snap,
-    );
+    return recordOf(textOf(info.tenant.key), textOf(info.key), snap);
   }
 
   private unlinkQuietly(names: readonly string[]): void {

@@ -1,7 +1,8 @@
 // Owns the user-facing counts of a shard (events, entities, event types) for one tenant or all user tenants.
+
+import { keyOf } from './keys.ts';
 import type { Memtable, TenantInfo } from './memtable.ts';
 import type { TenantCounts } from './protocol.ts';
-import { keyOf } from './query.ts';
 
 /** Tenant ids starting with '_' belong to the server (users, keys, usage): never counted as user data. */
 const reservedPrefix = 0x5f; // '_'

@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeEvent, eventFrameBytes } from '../../src/event/codec.ts';
 import { prepareEvent } from '../../src/event/validate.ts';
-import { entityKey, tenantKey, typeKey } from '../../src/shard/keys.ts';
-import { keyOf } from '../../src/shard/query.ts';
+import { entityKey, keyOf, tenantKey, textOf, typeKey } from '../../src/shard/keys.ts';
 
 describe('shard keys', () => {
   it('derive from frame bytes exactly what a query derives from the same strings', () => {
@@ -14,6 +13,7 @@ describe('shard keys', () => {
       const buf = Buffer.alloc(eventFrameBytes(e));
       encodeEvent(e, buf, 0);
       expect(entityKey(buf, 0)).toBe(keyOf(entity));
+      expect(textOf(keyOf(entity))).toBe(entity);
       expect(tenantKey(buf, 0)).toBe(keyOf('acme'));
       expect(typeKey(buf, 0)).toBe(keyOf('order.placed'));
     }
