@@ -352,7 +352,7 @@ export class GroupCommit {
       const err = new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(req.entity_id)} not found`, {
         entity_id: req.entity_id,
       });
-      this.outbox.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
+      this.outbox.sendError(requestId, err);
       return;
     }
     const frame = Buffer.alloc(frameBytes);
@@ -384,7 +384,7 @@ export class GroupCommit {
       const d = this.batchDeletes[k];
       if (ioError !== null) {
         d.tenant.entities.set(d.key, d.entity);
-        this.outbox.sendJson(Completion.ERROR, d.requestId, JSON.stringify(ioError.toJSON()));
+        this.outbox.sendError(d.requestId, ioError);
       }
     }
     if (ioError === null) {

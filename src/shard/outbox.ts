@@ -37,6 +37,11 @@ export class CompletionOutbox {
     this.pending.push(Buffer.from(buf.subarray(0, bytes)));
   }
 
+  /** Fails request `requestId` with `err` (its JSON form, as the client rebuilds it). */
+  sendError(requestId: number, err: StoreError): void {
+    this.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
+  }
+
   /** A JSON message; one that cannot fit a ring frame becomes an E_FRAME_TOO_LARGE error for the request. */
   sendJson(kind: number, requestId: number, json: string): void {
     const max = MESSAGE_HEADER_BYTES + Buffer.byteLength(json);
@@ -49,7 +54,7 @@ export class CompletionOutbox {
           frameBytesMax: this.ring.frameBytesMax,
         },
       );
-      this.sendJson(Completion.ERROR, requestId, JSON.stringify(err.toJSON()));
+      this.sendError(requestId, err);
       return;
     }
     const buf = this.scratchFor(max);

@@ -56,7 +56,7 @@ export class ShardReads {
         await this.answer(read);
       } catch (err) {
         const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
-        outbox.sendJson(Completion.ERROR, read.requestId, JSON.stringify(e.toJSON()));
+        outbox.sendError(read.requestId, e);
       } finally {
         sealedReader.endRead();
       }

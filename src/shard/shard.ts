@@ -203,7 +203,7 @@ export class Shard {
       settle: (requestId, answer) =>
         typeof answer === 'string'
           ? this.outbox.sendJson(Completion.JSON_RESULT, requestId, answer)
-          : this.outbox.sendJson(Completion.ERROR, requestId, JSON.stringify(answer.toJSON())),
+          : this.outbox.sendError(requestId, answer),
     });
     this.commit.batchFirstSeq = this.commit.nextSeq;
     this.control.store(ControlSlot.durableSeq, this.commit.nextSeq - 1);
