@@ -9,7 +9,15 @@ import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import { segmentFilesOpenMax, segmentRowGroupRows } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import { EVENT_FORMAT_VERSION, EVENT_HEADER_BYTES, FLAG_METADATA_NULL } from '../../event/codec.ts';
+import {
+  EVENT_FORMAT_VERSION,
+  EVENT_HEADER_BYTES,
+  FLAG_METADATA_NULL,
+  OFF_FLAGS,
+  OFF_FORMAT_VERSION,
+  OFF_FRAME_BYTES,
+  OFF_PAYLOAD_BYTES,
+} from '../../event/codec.ts';
 import type { FileIO } from '../../io/file-io.ts';
 import { framesOfRows } from './decode.ts';
 
@@ -78,10 +86,10 @@ interface Group {
 /** A well-formed frame of an empty event (payload `{}`), answered for rows not loaded yet. */
 function placeholderFrame(): Buffer {
   const frame = Buffer.alloc(EVENT_HEADER_BYTES + 2);
-  frame.writeUInt32LE(frame.length, 0);
-  frame[8] = EVENT_FORMAT_VERSION;
-  frame[9] = FLAG_METADATA_NULL;
-  frame.writeUInt32LE(2, 60);
+  frame.writeUInt32LE(frame.length, OFF_FRAME_BYTES);
+  frame[OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
+  frame[OFF_FLAGS] = FLAG_METADATA_NULL;
+  frame.writeUInt32LE(2, OFF_PAYLOAD_BYTES);
   frame.write('{}', EVENT_HEADER_BYTES, 'latin1');
   return frame;
 }
@@ -194,6 +202,8 @@ export class SealedReader {
       // A retired file's events now point at the merged file: the next attempt misses there instead.
       if (this.groups.has(key) || this.segments[segment].retired) continue;
       const table = await this.readGroup(segment, group);
+      // Retired while the read was awaited: its rows are in the merged file now; do not cache them.
+      if (this.segments[segment].retired) continue;
       const { frames, offsets } = framesOfRows(table, this.segments[segment].path);
       this.groups.set(key, {
         frames,
