@@ -28,6 +28,8 @@ export function aggregateStats(
   let totalEntities = 0;
   // An event type lives in every shard that holds one of its events: count names, not per-shard numbers.
   const types = new Set<string>();
+  // Each shard's counter is read once, so the store-wide ratio uses the same values as the per-shard ones.
+  let durableTotal = 0;
   const perShard = answers.map((a, k): ShardStats => {
     const { counts, ...s } = JSON.parse(a) as ShardAnswer;
     totalEvents += counts.events;
@@ -36,6 +38,7 @@ export function aggregateStats(
     const c = clients[k];
     const fsyncs = c.control.load(ControlSlot.fsyncs);
     const durable = c.control.load(ControlSlot.eventsDurable);
+    durableTotal += durable;
     return {
       ...s,
       durableSeq: c.control.load(ControlSlot.durableSeq),
@@ -50,7 +53,7 @@ export function aggregateStats(
     };
   });
   const fsyncs = perShard.reduce((a, s) => a + s.fsyncs, 0);
-  const durable = clients.reduce((a, c) => a + c.control.load(ControlSlot.eventsDurable), 0);
+  const durable = durableTotal;
   return {
     tenant_id: tenant,
     total_events: totalEvents,
