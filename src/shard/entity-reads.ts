@@ -4,7 +4,7 @@ import { queryResponseBytesMax, queryResponseOverheadBytes, stateHistoryEventsMa
 import { ErrorCode, StoreError } from '../errors.ts';
 import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
 import { keyOf, textOf } from './keys.ts';
-import type { Memtable } from './memtable.ts';
+import { lowerBound, type Memtable } from './memtable.ts';
 import type { SnapshotRequest, StateRequest } from './protocol.ts';
 import type { EntityStates, Snapshot } from './state.ts';
 
@@ -25,15 +25,8 @@ export function findEntity(memtable: Memtable, tenant: string, entityId: string)
 /** Latest version of `entity` whose timestamp is <= asOfUs (versions are in time order); 0 when none. */
 function versionAt(memtable: Memtable, entity: number, asOfUs: number): number {
   const info = memtable.entities[entity];
-  const tsOf = memtable.tsOf.data;
-  const events = info.events.data;
-  let lo = 0;
-  let hi = info.events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (tsOf[events[mid]] <= asOfUs) lo = mid + 1;
-    else hi = mid;
-  }
+  // Timestamps are whole microseconds: the first event after as_of is the first at or after asOfUs + 1.
+  const lo = lowerBound(info.events, memtable.tsOf.data, asOfUs + 1);
   // Positions count from the entity's first listed version (1 unless retention purged older ones).
   return lo === 0 ? 0 : lo + (info.firstVersion ?? 1) - 1;
 }

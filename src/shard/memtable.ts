@@ -49,9 +49,22 @@ export interface TenantInfo {
   expiredPos: number;
 }
 
+/** First position in `list` whose event timestamp is >= tsUs (list is in sequence order = time order). */
+export function lowerBound(list: U32List, tsOf: Float64Array, tsUs: number): number {
+  let lo = 0;
+  let hi = list.length;
+  const data = list.data;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (tsOf[data[mid]] < tsUs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
- * Events are addressed by local index = seq - 1 (every committed event of the shard stays in memory until
- * segments arrive with the storage work). Strings used as map keys are latin1 views of UTF-8 bytes:
+ * Events are addressed by local index = seq - 1: their frames are in the arena until sealed, then read
+ * through the sealed reader; the indexes stay here. Strings used as map keys are latin1 views of UTF-8 bytes:
  * a cheap, injective byte->string mapping that never needs a UTF-8 decode on the write path.
  */
 export class Memtable {
@@ -407,15 +420,7 @@ export class Memtable {
     const first = info.firstVersion ?? 1;
     const cutoff = info.tenant.expiredBefore;
     if (cutoff === 0) return first;
-    const list = info.events;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.tsOf.data[list.data[mid]] < cutoff) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo + first;
+    return lowerBound(info.events, this.tsOf.data, cutoff) + first;
   }
 
   /** True when local event `i` belongs to a deleted entity (or was purged): reads skip it. */

@@ -5,21 +5,8 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
 import type { U32List } from './growable.ts';
 import { keyOf } from './keys.ts';
-import type { Memtable } from './memtable.ts';
+import { lowerBound, type Memtable } from './memtable.ts';
 import type { QueryRequest } from './protocol.ts';
-
-/** First position in `list` whose event timestamp is >= tsUs (list is in sequence order = time order). */
-function lowerBound(list: U32List, tsOf: Float64Array, tsUs: number): number {
-  let lo = 0;
-  let hi = list.length;
-  const data = list.data;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (tsOf[data[mid]] < tsUs) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** Where runQuery writes: a growable byte buffer with room for a message header at the start. */
 export interface QueryOutput {
