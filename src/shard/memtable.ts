@@ -367,19 +367,8 @@ export class Memtable {
     segment: number,
     row: number,
   ): void {
-    assert(i === this.count, 'events are indexed in sequence order');
-    this.chunkOf.set(i, sealedBit | segment);
-    this.offsetOf.set(i, row);
-    this.tsOf.set(i, tsUs);
-    this.entityOf.set(i, entity);
-    this.typeOf.set(i, type);
-    tenant.events.push(i);
-    const entityEvents = this.entities[entity].events;
-    if (this.hasNoVisibleEvents(entityEvents, tenant)) tenant.liveEntities++;
-    entityEvents.push(i);
-    this.typeEvents[type].push(i);
-    this.typeLive.data[type]++;
-    this.count = i + 1;
+    // Its frame is in the segment (no arena bytes): the chunk slot names the segment, the offset its row.
+    this.index(i, sealedBit | segment, row, tsUs, tenant, entity, type, 0);
   }
 
   /** True when every event of the list (none at all, or all expired) is hidden by retention. */

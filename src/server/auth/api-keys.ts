@@ -121,7 +121,8 @@ export interface ApiKeyView {
   created_by: string;
 }
 
-function iso(ms: number | null): string | null {
+/** ISO 8601 text of a millisecond time, or null. */
+export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 

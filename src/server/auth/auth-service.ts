@@ -22,6 +22,7 @@ import {
   hashApiKey,
   isApiKeyShaped,
   isKeyActive,
+  iso,
   keyPayload,
   keyView,
 } from './api-keys.ts';
@@ -88,10 +89,6 @@ const dayMs = 86_400_000;
 const envKeySubject = 'env';
 /** Shown instead of the reason: which check failed is for the debug log, not for whoever holds the credential. */
 const rejectedMessage = 'invalid or expired credentials';
-
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
-}
 
 /**
  * Authentication (API keys, JWTs) and the user / key lifecycle. State lives in memory, rebuilt at open
