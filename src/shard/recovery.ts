@@ -72,7 +72,7 @@ export function applyTombstonesBefore(t: RecoveryTarget, seq: number): void {
  */
 export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, lastSeq: number): void {
   const index = readSegmentIndex(t.io.readFile(path), path, firstSeq, lastSeq);
-  const segment = t.sealedReader.add(path, index.rows);
+  const segment = t.sealedReader.add(path);
   let maxTs = 0;
   for (let k = 0; k < index.range; k++) {
     const row = index.rowOfSeq[k];

@@ -182,11 +182,11 @@ export class Shard {
     );
     this.segments.attach({
       sealed: (path, firstSeq, lastSeq, rowOfSeq) => {
-        const segment = this.sealedReader.add(path, rowOfSeq.length);
+        const segment = this.sealedReader.add(path);
         this.memtable.markSealed(firstSeq, lastSeq, segment, rowOfSeq, this.sealBoundaryChunk);
       },
       merged: (path, firstSeq, lastSeq, rowOfSeq, inputs) => {
-        const segment = this.sealedReader.add(path, rowOfSeq.length);
+        const segment = this.sealedReader.add(path);
         this.memtable.repointSealed(firstSeq, lastSeq, segment, rowOfSeq);
         for (const input of inputs) this.sealedReader.retire(input);
       },

@@ -2,8 +2,8 @@
 //
 // Rows are ordered by (tenant_id, entity_id, seq): an entity's events sit together, so a reader that wants
 // one entity (state, entity queries, `WHERE entity_id = ...` in DuckDB) touches one row group, pruned by
-// the row groups' min/max statistics; time and type reads prune whole segments by the MANIFEST's
-// timestamp and seq ranges. Columns are filled from the frames' bytes directly (no per-value builders:
+// the row groups' min/max statistics. Time and type reads walk the shard's in-memory posting lists (seq
+// order), which point at rows directly, so no segment-level timestamp pruning is needed. Columns are filled from the frames' bytes directly (no per-value builders:
 // they are 3-4x slower here), and every write gets a fresh WriterProperties (parquet-wasm consumes it; a
 // reused one silently writes uncompressed files).
 import * as arrow from 'apache-arrow';

@@ -44,8 +44,6 @@ export type EncodeReply =
       rowsRead: number;
       firstSeq: number;
       lastSeq: number;
-      minTsUs: number;
-      maxTsUs: number;
       bytes: number;
     }
   | { id: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
@@ -86,8 +84,6 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
       rowsRead: source.rowsRead,
       firstSeq: req.firstSeq,
       lastSeq: req.lastSeq,
-      minTsUs: seg.minTsUs,
-      maxTsUs: seg.maxTsUs,
       bytes: seg.bytes.length,
     };
   } catch (err) {

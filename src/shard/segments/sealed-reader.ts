@@ -70,7 +70,6 @@ interface OpenFile {
 
 interface Segment {
   path: string;
-  rows: number;
   retired: boolean;
 }
 
@@ -119,8 +118,8 @@ export class SealedReader {
   }
 
   /** Registers a sealed segment file; returns its number (what the memtable stores for its events). */
-  add(path: string, rows: number): number {
-    this.segments.push({ path, rows, retired: false });
+  add(path: string): number {
+    this.segments.push({ path, retired: false });
     return this.segments.length - 1;
   }
 
