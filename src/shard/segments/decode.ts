@@ -19,6 +19,7 @@ import {
   OFF_TYPE_BYTES,
   OFF_VERSION,
 } from '../../event/codec.ts';
+import { latin1Slice } from '../../event/latin1.ts';
 import { uuidToBytes } from '../../event/uuid.ts';
 import { segmentColumns } from './encode.ts';
 
@@ -96,6 +97,10 @@ export function framesOfRows(
     }
   }
   const frames = Buffer.alloc(total);
+  // Views (no copy) of the id column's bytes, so each row's id text is one latin1 slice.
+  const idBytes = ids.map((part) =>
+    Buffer.from(part.values.buffer, part.values.byteOffset, part.values.byteLength),
+  );
   const copy = (parts: Utf8Part[], p: number, r: number, at: number): number => {
     const start = parts[p].offsets[r];
     const end = parts[p].offsets[r + 1];
@@ -106,9 +111,7 @@ export function framesOfRows(
     for (let r = 0; r < seqParts[p].length; r++, row++) {
       const off = offsets[row];
       frames[off + OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
-      const idText = Buffer.from(ids[p].values.subarray(ids[p].offsets[r], ids[p].offsets[r + 1])).toString(
-        'latin1',
-      );
+      const idText = latin1Slice(idBytes[p], ids[p].offsets[r], ids[p].offsets[r + 1]);
       if (!uuidToBytes(idText, frames, off + OFF_ID)) throw corrupt(path, `row ${row} has an invalid id`);
       frames.writeDoubleLE(Number(timestamps[p][r]), off + OFF_TIMESTAMP);
       frames.writeDoubleLE(seqs[row], off + OFF_SEQ);
