@@ -2,6 +2,7 @@
 import { shutdownBackstopMarginMs } from '../constants.ts';
 import { helpText, loadConfig } from './config.ts';
 import { startServer } from './server.ts';
+import { stopOnSignals } from './shutdown.ts';
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -21,32 +22,13 @@ process.stdout.write(
   `AllSource TS listening on ${server.url} (transport ${server.transport}, ${stats.shards} shards, durability ${config.durability}, data ${server.store.options.dataDir})\n`,
 );
 
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) {
-      // An operator (or an orchestrator) asking twice wants the process gone now.
-      process.stderr.write(`${signal} again during shutdown: exiting now\n`);
-      process.exit(1);
-    }
-    stopping = true;
-    process.stdout.write(`${signal}: finishing in-flight requests, then closing the store\n`);
-    // A backstop: whatever hangs (a connection, a worker, a store close), the process ends. Unref'd, so a
-    // clean close exits as soon as it is done.
-    const backstopMs = config.shutdownGraceMs + shutdownBackstopMarginMs;
-    setTimeout(() => {
-      const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
-      process.stderr.write(
-        `shutdown not finished ${backstopMs} ms after ${signal}; still open: ${open.join(', ') || 'nothing'}; exiting\n`,
-      );
-      process.exit(1);
-    }, backstopMs).unref();
-    server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`shutdown failed: ${(err as Error).message}\n`);
-        process.exit(1);
-      },
-    );
-  });
-}
+const onSignal = stopOnSignals(config.shutdownGraceMs + shutdownBackstopMarginMs, {
+  close: () => server.close(),
+  exit: (code) => process.exit(code),
+  out: (line) => process.stdout.write(line),
+  err: (line) => process.stderr.write(line),
+  activeResources: () => process.getActiveResourcesInfo(),
+  // Unref'd, so a clean close exits as soon as it is done.
+  startTimer: (fn, ms) => setTimeout(fn, ms).unref(),
+});
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, onSignal);
