@@ -67,7 +67,8 @@ export class Store extends EventEmitter {
   readonly options: FilledOptions;
   readonly shards: number;
   private readonly clients: ShardClient[] = [];
-  private readonly clockSab = createSharedClock();
+  /** One clock per shard: timestamps strictly increase per shard without a store-wide atomic. */
+  private readonly clockSabs: SharedArrayBuffer[] = [];
   private readonly pool: Piscina;
   private readonly tasks: Promise<unknown>[] = [];
   private readonly generations: number[] = [];
@@ -87,6 +88,7 @@ export class Store extends EventEmitter {
     this.releaseLock = releaseLock;
     for (let k = 0; k < shards; k++) {
       this.clients.push(new ShardClient(k, options.ringBytes));
+      this.clockSabs.push(createSharedClock());
       this.generations.push(0);
       this.restartTimes.push([]);
     }
@@ -156,7 +158,7 @@ export class Store extends EventEmitter {
       ingress: c.ingressSab,
       completion: c.completionSab,
       control: c.controlSab,
-      clock: this.clockSab,
+      clock: this.clockSabs[k],
       durability: o.durability,
       fsyncIntervalMs: o.fsyncIntervalMs,
       walSegmentBytesMax: o.walSegmentBytesMax,

@@ -1,0 +1,52 @@
+// Owns the contract shared by the Store (the owner thread) and StoreClient (any thread, via connectStore).
+
+import type { StoreError } from '../errors.ts';
+import type { StoredEvent } from '../event/codec.ts';
+import type { PreparedEvent } from '../event/validate.ts';
+import type { CompactionStats } from './compaction-stats.ts';
+import type { QueryOptions, QueryResult } from './query.ts';
+import type { AppendResult } from './shard-client.ts';
+import type { LiveEvent } from './subscriptions.ts';
+import type {
+  AppendOptions,
+  EntityDeleted,
+  EntitySnapshot,
+  EntityState,
+  SnapshotList,
+  SnapshotListOptions,
+  StateOptions,
+  StatsOptions,
+  StoreStats,
+  SubscribeOptions,
+  Subscription,
+} from './types.ts';
+
+/**
+ * Everything a user of the store can do from any thread. `Store` implements it on the thread that opened
+ * the store; `StoreClient` (from `connectStore(store.share())`) implements it on any other thread, with the
+ * same semantics and errors. Only the owner can share, crash-test or close the store itself.
+ */
+export interface StoreApi {
+  readonly shards: number;
+  append(events: readonly unknown[], options?: AppendOptions): Promise<AppendResult[]>;
+  appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]>;
+  query(q?: QueryOptions): Promise<QueryResult>;
+  queryPages(q?: QueryOptions): AsyncGenerator<StoredEvent[]>;
+  deleteEntity(tenant: string | undefined, entityId: string): Promise<EntityDeleted>;
+  state(tenant: string | undefined, entityId: string, options?: StateOptions): Promise<EntityState>;
+  snapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot>;
+  latestSnapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot>;
+  listSnapshots(options?: SnapshotListOptions): Promise<SnapshotList>;
+  stats(options?: StatsOptions): Promise<StoreStats>;
+  subscribe(
+    options: SubscribeOptions,
+    onEvent: (event: LiveEvent) => void,
+    onError?: (err: StoreError) => void,
+  ): Promise<Subscription>;
+  flush(): Promise<void>;
+  compact(): Promise<CompactionStats>;
+  compactionStats(): Promise<CompactionStats>;
+  setRetention(tenant: string, maxAgeMs: number | null): Promise<void>;
+  /** Store: drains and closes the whole store. StoreClient: releases this client's lanes only. */
+  close(): Promise<void>;
+}
