@@ -37,8 +37,33 @@ export const shardIdleWaitMs = 1000;
 export const shardBatchesPerYield = 32;
 /** How long a shard waits for room in its completion ring before it gives up on the front. */
 export const shardCompletionWaitMs = 60_000;
-/** How long the front's completion pump sleeps on an idle ring before it re-checks whether to stop. */
+/**
+ * How long a completion pump sleeps on an idle ring before it re-checks whether to stop (and, in a client,
+ * whether the shard was stopped for good).
+ */
 export const pumpIdleWaitMs = 1000;
+
+// --- Store clients: store.share() / connectStore() (src/engine/client.ts) ---
+/**
+ * Clients one store serves at once (each has one lane, a pair of rings, into every shard). Lane ids ride in
+ * the top 8 bits of request ids, so at most 255.
+ */
+export const storeClientsMax = 64;
+/** Frames a shard takes from one lane before the next lane's turn (fairness between writer threads). */
+export const laneFramesPerTurn = 64;
+/** A client beats its heartbeat this often (an unref'd timer on its thread). */
+export const clientHeartbeatMs = 1000;
+/**
+ * A client whose heartbeat is older than this is taken for dead: its lanes are dropped and its slot freed.
+ * A thread whose event loop is blocked this long loses its client the same way (its calls then fail with
+ * E_CLOSED). Checked every clientReclaimCheckMs, so a dead thread's lanes go within about 7 s.
+ */
+export const clientDeadAfterMs = 5000;
+export const clientReclaimCheckMs = 1000;
+/** A live subscription looks at each shard's commit watermark this often (no request while nothing new). */
+export const subscribePollMs = 5;
+/** Events one live-feed request asks a shard for. */
+export const subscribeTailEventsMax = 1000;
 /** Memtable arena chunk: large enough that a group-commit batch rarely straddles two chunks. */
 export const arenaChunkBytes = 16 * 1024 * 1024;
 /** Room for a query page's fixed JSON around its events and for the message header. */
@@ -83,8 +108,6 @@ export const stateHistoryEventsMax = 1000;
 // --- Subscriptions ---
 /** Live events held while a subscription catches up from history; more fails the subscription (E_QUEUE_FULL). */
 export const subscribeCatchUpBufferMax = 100_000;
-/** History events this close to the subscription's start are remembered to drop duplicates at the switch. */
-export const subscribeSwitchSlackUs = 5_000_000;
 
 /** Bytes a WebSocket stream client may have unsent before it is closed as a slow consumer. */
 export const streamClientBufferBytesMax = 8 * 1024 * 1024;
@@ -107,6 +130,8 @@ export const publicRouteTier = 'free';
 /** Requests in flight per store (bounded correlation table). */
 export const requestsInFlightMax = 65_536;
 
+assert(storeClientsMax >= 1 && storeClientsMax <= 255, 'lane ids fit the top 8 bits of a request id');
+assert(clientDeadAfterMs > 2 * clientHeartbeatMs, 'a live client beats at least twice per liveness window');
 assert(ringBytesDefault >= ringBytesMin && ringBytesDefault <= ringBytesMax, 'ringBytesDefault in range');
 assert((ringBytesDefault & (ringBytesDefault - 1)) === 0, 'ringBytesDefault is a power of two');
 assert(payloadBytesMaxDefault < ringBytesDefault / 2, 'a maximal event fits in half an ingress ring');
@@ -392,3 +417,41 @@ assert(
   sealAfterMsDefault >= sealAfterMsMin && sealAfterMsDefault <= sealAfterMsMax,
   'sealAfterMsDefault in range',
 );
+
+// --- Ordering and clocks (store order is (timestamp, shard, seq)) ---
+/** Most bytes one event adds to a shard's query page beside its JSON: its ts and seq (safe integers) and commas. */
+export const queryPositionBytesPerEventMax = 2 * 18;
+/** Largest value of the test-only option frozenClockUsForTest: leaves 2^52 timestamps below the clock's 2^53. */
+export const frozenClockUsForTestMax = 2 ** 52;
+
+// --- Ingress encoding (src/event/batch-encoder.ts, src/engine/results-json.ts) ---
+/** First size of each shard's message buffer in a BatchEncoder (grown by doubling, never past the ring's frameBytesMax). */
+export const batchEncoderBufferBytesInitial = 64 * 1024;
+
+// --- HTTP threads (src/server/threads) ---
+/** `--http-threads` at most: HTTP servers on one port, each a worker thread with its own store client. */
+export const httpThreadsMax = 64;
+/** The default `--http-threads` is half the cores the process may use, at least 1 and at most this. */
+export const httpThreadsDefaultMax = 4;
+/** A worker thread that has not built its services and connected its store client by then fails the start. */
+export const httpThreadStartMsMax = 30_000;
+/**
+ * A security change (key revoked, user deleted, tenant deactivated...) waits at most this long for every
+ * HTTP thread to apply it (and close the streams it concerns) before it is answered anyway. Requests are
+ * never let through meanwhile: each thread checks the security epoch before it authenticates one.
+ */
+export const httpThreadSyncMsMax = 2_000;
+/** A /metrics scrape waits at most this long for each HTTP thread's counters; a thread later than that is left out. */
+export const httpThreadMetricsMsMax = 2_000;
+/** Rate-limit buckets all HTTP threads share (one table in shared memory); past it an idle bucket is reused. */
+export const rateLimitSharedBucketsMax = 65_536;
+/** Slots looked at for a key (linear probing): where it may live, and the candidates an eviction picks from. */
+export const rateLimitSharedProbeSlots = 16;
+/** Bytes of a bucket key (tenant, NUL, key id; or ip:address) kept in a slot; longer keys are kept as a hash. */
+export const rateLimitSharedKeyBytesMax = 128;
+/** A slot lock held longer than this (its holder is a few arithmetic operations long) fails the request with E_INTERNAL. */
+export const rateLimitSharedLockWaitMsMax = 100;
+
+assert(httpThreadsDefaultMax >= 1 && httpThreadsDefaultMax <= httpThreadsMax, 'default HTTP threads in range');
+assert(rateLimitSharedProbeSlots <= rateLimitSharedBucketsMax, 'a probe window fits the shared bucket table');
+assert(rateLimitSharedKeyBytesMax >= 64 + 1 + 36, 'a tenant id, a NUL and a key id fit a shared bucket key');

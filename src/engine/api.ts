@@ -4,9 +4,9 @@ import type { StoreError } from '../errors.ts';
 import type { StoredEvent } from '../event/codec.ts';
 import type { PreparedEvent } from '../event/validate.ts';
 import type { CompactionStats } from './compaction-stats.ts';
+import type { LiveEvent } from './live-feed.ts';
 import type { QueryOptions, QueryResult } from './query.ts';
 import type { AppendResult } from './shard-client.ts';
-import type { LiveEvent } from './subscriptions.ts';
 import type {
   AppendOptions,
   EntityDeleted,

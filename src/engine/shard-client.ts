@@ -1,13 +1,17 @@
-// Owns the front side of one shard: its rings, the table of requests in flight, and the completion pump.
+// Owns one client thread's side of one shard: its lane (a pair of rings), the requests in flight, and the
+// completion pump.
 
 import { pumpIdleWaitMs } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import { formatTimestampUs } from '../event/timestamp.ts';
 import { bytesToUuid } from '../event/uuid.ts';
-import { ControlBlock, createControlBlock } from '../ring/control.ts';
+import { ControlBlock, ControlSlot } from '../ring/control.ts';
+import { Doorbell } from '../ring/doorbell.ts';
 import { createRing, RingConsumer, RingProducer } from '../ring/ring.ts';
 import {
   Completion,
+  laneIdShift,
+  laneRequestIdMask,
   MESSAGE_HEADER_BYTES,
   Outcome,
   RESULT_OFF_ID,
@@ -46,6 +50,8 @@ export interface AppendSink {
 
 interface PendingAppend {
   kind: 'append';
+  /** The lane's write position once the frame is in the ring (-1 while the push waits for room). */
+  pushedAt: number;
   sink: AppendSink;
   /** Positions in the call of this shard's events, or null when the call's events all went to this shard. */
   indexes: Uint32Array | null;
@@ -54,35 +60,51 @@ interface PendingAppend {
 
 interface PendingJson {
   kind: 'json';
+  pushedAt: number;
   resolve: (json: string) => void;
   reject: (err: unknown) => void;
 }
 
 type Pending = PendingAppend | PendingJson;
 
+/** What a client needs to talk to one shard; every field crosses threads (SharedArrayBuffers and numbers). */
+export interface ShardLink {
+  shard: number;
+  /** The client's lane number (0: the store owner). */
+  slot: number;
+  ingress: SharedArrayBuffer;
+  completion: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  doorbell: SharedArrayBuffer;
+}
+
 export class ShardClient {
   readonly shard: number;
+  readonly slot: number;
   readonly control: ControlBlock;
   readonly controlSab: SharedArrayBuffer;
+  readonly doorbellSab: SharedArrayBuffer;
+  private readonly doorbell: Doorbell;
   ingressSab: SharedArrayBuffer;
   completionSab: SharedArrayBuffer;
   private producer: RingProducer;
   private consumer: RingConsumer;
-  private readonly ringBytes: number;
   private readonly pending = new Map<number, Pending>();
   private nextRequestId = 1;
   private pumpGeneration = 0;
-  /** Set while the shard's worker is down for good (too many restarts). */
+  /** Set while the shard's worker is down for good (too many restarts), or this client is closed. */
   failure: StoreError | null = null;
 
-  constructor(shard: number, ringBytes: number) {
-    this.shard = shard;
-    this.ringBytes = ringBytes;
-    this.controlSab = createControlBlock();
-    this.control = new ControlBlock(this.controlSab);
-    this.ingressSab = createRing(ringBytes);
-    this.completionSab = createRing(ringBytes);
-    this.producer = new RingProducer(this.ingressSab);
+  constructor(link: ShardLink) {
+    this.shard = link.shard;
+    this.slot = link.slot;
+    this.controlSab = link.control;
+    this.control = new ControlBlock(link.control);
+    this.doorbellSab = link.doorbell;
+    this.doorbell = new Doorbell(link.doorbell);
+    this.ingressSab = link.ingress;
+    this.completionSab = link.completion;
+    this.producer = new RingProducer(this.ingressSab, this.doorbell);
     this.consumer = new RingConsumer(this.completionSab);
   }
 
@@ -101,10 +123,15 @@ export class ShardClient {
   /** Registers a request and returns its id; ids are unique among requests in flight. */
   private register(p: Pending): number {
     let id = this.nextRequestId;
-    while (this.pending.has(id)) id = (id + 1) >>> 0 || 1;
-    this.nextRequestId = (id + 1) >>> 0 || 1;
+    while (this.pending.has(id)) id = (id + 1) & laneRequestIdMask || 1;
+    this.nextRequestId = (id + 1) & laneRequestIdMask || 1;
     this.pending.set(id, p);
     return id;
+  }
+
+  /** The id on the wire: the lane rides in the top bits, so the shard answers on this lane. */
+  private wireId(id: number): number {
+    return ((this.slot << laneIdShift) | id) >>> 0;
   }
 
   /**
@@ -123,8 +150,8 @@ export class ShardClient {
       failEvents(sink, indexes, count, this.failure);
       return;
     }
-    const id = this.register({ kind: 'append', sink, indexes, count });
-    writeHeader(buf, 0, 1, id, count);
+    const id = this.register({ kind: 'append', pushedAt: -1, sink, indexes, count });
+    writeHeader(buf, 0, 1, this.wireId(id), count);
     const err = await this.push(id, buf, bytes, waitMs);
     if (err !== null) failEvents(sink, indexes, count, err);
   }
@@ -137,11 +164,11 @@ export class ShardClient {
     buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
     let id = 0;
     const answer = new Promise<string>((resolve, reject) => {
-      id = this.register({ kind: 'json', resolve, reject });
+      id = this.register({ kind: 'json', pushedAt: -1, resolve, reject });
     });
     // A restart may reject it while the push below is still waiting; the caller sees it on return.
     answer.catch(() => {});
-    writeHeader(buf, 0, kind, id, 0);
+    writeHeader(buf, 0, kind, this.wireId(id), 0);
     const err = await this.push(id, buf, buf.length, waitMs);
     if (err !== null) throw err;
     return answer;
@@ -158,6 +185,8 @@ export class ShardClient {
       // The caller's buffer is reused by the next call, so a message that must wait gets its own copy.
       if (!producer.tryPush(buf, 0, bytes))
         await producer.push(Buffer.from(buf.subarray(0, bytes)), 0, bytes, waitMs);
+      const p = this.pending.get(id);
+      if (p !== undefined) p.pushedAt = producer.position;
       // A restart swapped the rings while this push waited: the frame went into a ring nobody reads.
       if (producer !== this.producer) {
         error = new StoreError(
@@ -179,6 +208,16 @@ export class ShardClient {
     while (generation === this.pumpGeneration) {
       this.drainCompletions(consumer);
       if (generation !== this.pumpGeneration) return;
+      if (this.slot !== 0 && this.failure === null && this.control.load(ControlSlot.failed) !== 0) {
+        // The owner stopped this shard for good (1) or closed the store (2): nothing in flight is answered.
+        this.failure =
+          this.control.load(ControlSlot.failed) === 2
+            ? new StoreError(ErrorCode.CLOSED, 'store closed')
+            : new StoreError(ErrorCode.SHARD_FAILED, `shard ${this.shard} failed and was stopped`, {
+                shard: this.shard,
+              });
+        this.failAll(this.failure);
+      }
       await consumer.waitForData(pumpIdleWaitMs);
     }
   }
@@ -206,7 +245,11 @@ export class ShardClient {
   private dispatch(frame: Uint8Array): void {
     const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
     const kind = buf[0];
-    const id = buf.readUInt32LE(4);
+    if (kind === Completion.RESTARTED) {
+      this.failSkipped(buf.readUInt32LE(8));
+      return;
+    }
+    const id = buf.readUInt32LE(4) & laneRequestIdMask;
     const p = this.pending.get(id);
     if (p === undefined) return; // Its caller already got an error (a restart raced the answer).
     this.pending.delete(id);
@@ -270,6 +313,24 @@ export class ShardClient {
   }
 
   /**
+   * A restarted shard dropped this lane's frames up to write position `skippedTo`: the requests whose frames
+   * ended there or before were lost with the old worker (or half done): their outcome is unknown.
+   */
+  private failSkipped(skippedTo: number): void {
+    const reason = new StoreError(
+      ErrorCode.SHARD_RESTARTED,
+      `shard ${this.shard} restarted; the outcome of this request is unknown, retry it with the same event ids`,
+      { shard: this.shard },
+    );
+    for (const [id, p] of this.pending) {
+      if (p.pushedAt === -1 || ((skippedTo - p.pushedAt) | 0) < 0) continue;
+      this.pending.delete(id);
+      if (p.kind === 'json') p.reject(reason);
+      else failEvents(p.sink, p.indexes, p.count, reason);
+    }
+  }
+
+  /**
    * After the worker died: deliver what the shard finished, fail the rest, and start over on fresh rings
    * (the old ones may hold half-consumed state). Returns how many requests were failed.
    */
@@ -278,9 +339,10 @@ export class ShardClient {
     this.drainCompletions(this.consumer);
     const failedCount = this.pending.size;
     this.failAll(reason);
-    this.ingressSab = createRing(this.ringBytes);
-    this.completionSab = createRing(this.ringBytes);
-    this.producer = new RingProducer(this.ingressSab);
+    const ringBytes = this.producer.capacityBytes();
+    this.ingressSab = createRing(ringBytes);
+    this.completionSab = createRing(ringBytes);
+    this.producer = new RingProducer(this.ingressSab, this.doorbell);
     this.consumer = new RingConsumer(this.completionSab);
     return failedCount;
   }

@@ -1,43 +1,30 @@
-// Owns the Store: lifecycle, the shard pool, routing appends into rings, and fanning reads out to shards.
-import { EventEmitter } from 'node:events';
+// Owns the Store: lifecycle, the shard pool and its restarts, and the client lanes it shares with other threads.
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import {
-  appendEventsMax,
+  clientDeadAfterMs,
+  clientReclaimCheckMs,
   shardRestartsMax,
   shardRestartWindowMs,
-  subscribeCatchUpBufferMax,
-  subscribeSwitchSlackUs,
+  storeClientsMax,
 } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
-import { encodeEvent, eventFrameBytes, type StoredEvent } from '../event/codec.ts';
-import { shardFor } from '../event/hash.ts';
-import { type PreparedEvent, prepareEvent, validateTenantId } from '../event/validate.ts';
+import type { StoredEvent } from '../event/codec.ts';
 import { createFileIO } from '../io/file-io.ts';
+import { ClientTable, createClientTable } from '../ring/client-table.ts';
 import { createSharedClock } from '../ring/clock.ts';
-import { ControlSlot } from '../ring/control.ts';
-import { type CrashRequest, Ingress, MESSAGE_HEADER_BYTES, type ShardTaskInput } from '../shard/protocol.ts';
+import { ControlSlot, createControlBlock } from '../ring/control.ts';
+import { createDoorbell } from '../ring/doorbell.ts';
+import { createRing } from '../ring/ring.ts';
+import { type CrashRequest, Ingress, type LaneSpec, type ShardTaskInput } from '../shard/protocol.ts';
 import type { ShardTaskResult } from '../shard/run.ts';
-import type { CompactionSummary } from '../shard/segments/compaction-plan.ts';
-import { type CompactionStats, sumCompactions } from './compaction-stats.ts';
+import type { StoreHandle } from './client.ts';
+import { ClientCore } from './client-core.ts';
 import { ensureShardDirs, lockDataDir, resolveStoreMeta, shardDir } from './data-dir.ts';
+import type { LiveEvent } from './live-feed.ts';
 import { type FilledOptions, fillOptions, type StoreOptions } from './options.ts';
-import { type QueryOptions, type QueryResult, shardQuery } from './query.ts';
-import { StoreReads } from './reads.ts';
-import { type AppendResult, type AppendSink, ShardClient } from './shard-client.ts';
-import { type LiveEvent, Subscriptions } from './subscriptions.ts';
-import type {
-  AppendOptions,
-  EntityDeleted,
-  EntitySnapshot,
-  EntityState,
-  SnapshotList,
-  SnapshotListOptions,
-  StateOptions,
-  StatsOptions,
-  StoreStats,
-  SubscribeOptions,
-  Subscription,
-} from './types.ts';
+import type { QueryOptions, QueryResult } from './query.ts';
+import { type AppendResult, ShardClient } from './shard-client.ts';
 
 export type {
   AppendOptions,
@@ -59,15 +46,25 @@ const workerUrl = new URL('../../workers/shard.ts', import.meta.url);
 
 type Lifecycle = 'opening' | 'open' | 'closing' | 'closed';
 
+/** Options of `store.share()`. */
+export interface ShareOptions {
+  /**
+   * Capacity of each of the client's rings (one pair per shard), a power of two; default the store's
+   * `ringBytes`. Smaller rings save memory for many writer threads; one event may take at most a quarter.
+   */
+  ringBytes?: number;
+}
+
+/** `control.failed` values: the shard stopped for good, or the whole store closed. */
+export const shardFailedMark = 1;
+export const storeClosedMark = 2;
+
 /**
- * The event store. One front thread (the caller's) talks to N shard workers through SharedArrayBuffer rings.
- * Events 'shard-restarted' ({shard, generation, error}) and 'shard-failed' ({shard, error}) report recovery.
+ * The event store. The thread that opens it talks to N shard workers through its own lanes (SharedArrayBuffer
+ * rings); `share()` hands other threads lanes of their own (see connectStore). Events 'shard-restarted'
+ * ({shard, generation, error}) and 'shard-failed' ({shard, error}) report recovery.
  */
-export class Store extends EventEmitter {
-  readonly options: FilledOptions;
-  readonly shards: number;
-  private readonly clients: ShardClient[] = [];
-  /** One clock per shard: timestamps strictly increase per shard without a store-wide atomic. */
+export class Store extends ClientCore {
   private readonly clockSabs: SharedArrayBuffer[] = [];
   private readonly pool: Piscina;
   private readonly tasks: Promise<unknown>[] = [];
@@ -75,30 +72,40 @@ export class Store extends EventEmitter {
   private readonly restartTimes: number[][] = [];
   private readonly releaseLock: () => void;
   private lifecycle: Lifecycle = 'opening';
-  private scratch = Buffer.allocUnsafeSlow(1024 * 1024);
   private closing: Promise<void> | null = null;
-  private readonly subscriptions = new Subscriptions();
-  private readonly reads: StoreReads;
+  /** Client slots 1..storeClientsMax (slot 0, this thread's lanes, is not in it). */
+  private readonly tableSab = createClientTable(storeClientsMax + 1);
+  private readonly table = new ClientTable(this.tableSab);
+  /** Lanes of every shared client, by slot: one LaneSpec per shard. */
+  private readonly clientLanes = new Map<number, LaneSpec[]>();
+  /** Where lanes added or removed while shard k runs are announced (the store's end of its channel). */
+  private readonly lanePorts: (MessagePort | null)[] = [];
+  private reclaimTimer: NodeJS.Timeout | null = null;
 
   /** Use openStore(); the constructor only wires things up. */
   private constructor(options: FilledOptions, shards: number, releaseLock: () => void) {
-    super();
-    this.options = options;
-    this.shards = shards;
+    const clients: ShardClient[] = [];
+    for (let k = 0; k < shards; k++) {
+      clients.push(
+        new ShardClient({
+          shard: k,
+          slot: 0,
+          ingress: createRing(options.ringBytes),
+          completion: createRing(options.ringBytes),
+          control: createControlBlock(),
+          doorbell: createDoorbell(),
+        }),
+      );
+    }
+    super(clients, options);
     this.releaseLock = releaseLock;
     for (let k = 0; k < shards; k++) {
-      this.clients.push(new ShardClient(k, options.ringBytes));
+      // One clock per shard: timestamps strictly increase per shard without a store-wide atomic.
       this.clockSabs.push(createSharedClock());
       this.generations.push(0);
       this.restartTimes.push([]);
+      this.lanePorts.push(null);
     }
-    // The clients array is shared, not copied: a restarted shard swaps rings inside its client.
-    this.reads = new StoreReads({
-      clients: this.clients,
-      shards,
-      options,
-      checkOpen: () => this.checkOpen(),
-    });
     this.pool = new Piscina({
       filename: workerUrl.href,
       minThreads: shards,
@@ -128,7 +135,10 @@ export class Store extends EventEmitter {
       await store.start();
       return store;
     } catch (err) {
-      if (store !== undefined) await store.pool.destroy();
+      if (store !== undefined) {
+        for (const port of store.lanePorts) port?.close();
+        await store.pool.destroy();
+      }
       release();
       throw err;
     }
@@ -148,7 +158,7 @@ export class Store extends EventEmitter {
     this.lifecycle = 'open';
   }
 
-  private taskInput(k: number): ShardTaskInput {
+  private taskInput(k: number, lanePort: MessagePort): ShardTaskInput {
     const c = this.clients[k];
     const o = this.options;
     return {
@@ -159,6 +169,9 @@ export class Store extends EventEmitter {
       completion: c.completionSab,
       control: c.controlSab,
       clock: this.clockSabs[k],
+      doorbell: c.doorbellSab,
+      lanes: [...this.clientLanes.values()].map((lanes) => lanes[k]),
+      lanePort,
       durability: o.durability,
       fsyncIntervalMs: o.fsyncIntervalMs,
       walSegmentBytesMax: o.walSegmentBytesMax,
@@ -173,15 +186,23 @@ export class Store extends EventEmitter {
       io: o.io,
       generation: this.generations[k],
       logLevel: o.logLevel,
+      frozenClockUsForTest: o.frozenClockUsForTest,
     };
   }
 
   /** Starts shard k's task; the promise rejects when the shard stops for any reason but a requested close. */
   private startShard(k: number): Promise<unknown> {
-    const task = (this.pool.run(this.taskInput(k)) as Promise<ShardTaskResult>).then((r) => {
-      if (!r.closed) throw storeErrorFrom(r.error);
-      return r;
-    });
+    // A fresh channel per start: the lanes that exist now travel in the input, later changes on the port.
+    this.lanePorts[k]?.close();
+    const channel = new MessageChannel();
+    this.lanePorts[k] = channel.port1;
+    const input = this.taskInput(k, channel.port2);
+    const task = (this.pool.run(input, { transferList: [channel.port2] }) as Promise<ShardTaskResult>).then(
+      (r) => {
+        if (!r.closed) throw storeErrorFrom(r.error);
+        return r;
+      },
+    );
     this.tasks[k] = task;
     void this.clients[k].pump();
     task.then(
@@ -212,6 +233,9 @@ export class Store extends EventEmitter {
       );
       c.stopPump();
       c.failAll(c.failure);
+      // Clients on other threads see it on their next look at the control block.
+      c.control.store(ControlSlot.failed, shardFailedMark);
+      this.feed.closeAll(c.failure);
       this.emit('shard-failed', { shard: k, error });
       return;
     }
@@ -233,253 +257,77 @@ export class Store extends EventEmitter {
     });
   }
 
-  private checkOpen(): void {
+  protected override checkOpen(): void {
     if (this.lifecycle !== 'open') throw new StoreError(ErrorCode.CLOSED, `store is ${this.lifecycle}`);
   }
 
-  // --- writes ---
+  // --- clients on other threads ---
 
   /**
-   * Appends events for one tenant. Validation failures throw before anything is written. Otherwise the
-   * promise resolves with one result per event, in order: its id, version, timestamp and position, or its
-   * error (a conflict, an aborted sibling, an I/O failure, a restart). Events of one call that route to the
-   * same shard commit or fail together.
+   * A handle for one other thread: pass it (workerData or postMessage, no transfer list) to connectStore()
+   * there. Each call makes that client's lanes, one pair of rings per shard; a handle connects once, so every
+   * thread calls share() for its own. At most storeClientsMax clients at once (E_QUEUE_FULL past it); a
+   * client that closes, or whose thread dies, frees its slot within about clientDeadAfterMs + 2 s.
    */
-  async append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
+  share(options: ShareOptions = {}): StoreHandle {
     this.checkOpen();
-    const tenant =
-      options.tenant === undefined ? this.options.defaultTenant : validateTenantId(options.tenant);
-    if (!Array.isArray(events))
-      throw new StoreError(ErrorCode.INVALID_EVENT, 'events must be an array', { field: 'events' });
-    if (events.length > appendEventsMax) {
-      throw new StoreError(ErrorCode.INVALID_EVENT, `at most ${appendEventsMax} events per append`, {
-        field: 'events',
-        count: events.length,
-      });
-    }
-    const limits = { payloadBytesMax: this.options.payloadBytesMax };
-    const prepared: PreparedEvent[] = new Array(events.length);
-    for (let i = 0; i < events.length; i++) prepared[i] = prepareEvent(events[i], i, tenant, limits);
-    return this.appendPrepared(prepared);
-  }
-
-  /** Appends already validated events (the HTTP layer validates while it parses). */
-  appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]> {
-    this.checkOpen();
-    const n = prepared.length;
-    if (n === 0) return Promise.resolve([]);
-    let resolve!: (r: AppendResult[]) => void;
-    let reject!: (e: unknown) => void;
-    const done = new Promise<AppendResult[]>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const sink: AppendSink = { results: new Array(n), remaining: 0, resolve, reject };
-    if (this.subscriptions.size > 0) {
-      // Subscribers see an event once it is acknowledged, in the order calls complete. Only calls made
-      // while someone listens keep their prepared events alive until then: without subscribers, nothing
-      // of a call but its result slots stays on the heap while it is in flight.
-      const subscriptions = this.subscriptions;
-      sink.resolve = (results) => {
-        subscriptions.publish(prepared, results);
-        resolve(results);
-      };
-    }
-    const shards = this.shards;
-    if (shards === 1) {
-      sink.remaining = 1;
-      this.sendGroup(0, prepared, null, sink, this.messageBytes(0, prepared, null));
-      return done;
-    }
-    const shardOf = new Uint16Array(n);
-    const counts = new Uint32Array(shards);
-    for (let i = 0; i < n; i++) {
-      const s = shardFor(prepared[i].tenant, prepared[i].entityId, shards);
-      shardOf[i] = s;
-      counts[s]++;
-    }
-    const groups: Uint32Array[] = [];
-    for (let s = 0; s < shards; s++) {
-      if (counts[s] === 0) continue;
-      groups[s] = new Uint32Array(counts[s]);
-      sink.remaining++;
-    }
-    const fill = new Uint32Array(shards);
-    for (let i = 0; i < n; i++) groups[shardOf[i]][fill[shardOf[i]]++] = i;
-    // Check every group's size before sending any, so an oversized call writes nothing.
-    const bytes = new Float64Array(shards);
-    for (let s = 0; s < shards; s++)
-      if (groups[s] !== undefined) bytes[s] = this.messageBytes(s, prepared, groups[s]);
-    for (let s = 0; s < shards; s++) {
-      if (groups[s] !== undefined)
-        this.sendGroup(s, prepared, groups[s].length === n ? null : groups[s], sink, bytes[s]);
-    }
-    return done;
-  }
-
-  private messageBytes(
-    shard: number,
-    prepared: readonly PreparedEvent[],
-    indexes: Uint32Array | null,
-  ): number {
-    let bytes = MESSAGE_HEADER_BYTES;
-    const count = indexes === null ? prepared.length : indexes.length;
-    for (let k = 0; k < count; k++) bytes += eventFrameBytes(prepared[indexes === null ? k : indexes[k]]);
-    const max = this.clients[shard].frameBytesMax;
-    if (bytes > max) {
+    const ringBytes = options.ringBytes ?? this.options.ringBytes;
+    // createRing names the option when the size is invalid; make them before taking a slot.
+    const rings = this.clients.map(() => ({
+      ingress: createRing(ringBytes),
+      completion: createRing(ringBytes),
+    }));
+    const claimed = this.table.claim(1);
+    if (claimed === null) {
       throw new StoreError(
-        ErrorCode.FRAME_TOO_LARGE,
-        `the events of this call for one shard need ${bytes} bytes; the ring takes at most ${max} per message: split the call`,
-        {
-          bytes,
-          frameBytesMax: max,
-        },
+        ErrorCode.QUEUE_FULL,
+        `at most ${storeClientsMax} store clients at once: close clients you no longer need`,
+        { clientsMax: storeClientsMax },
       );
     }
-    return bytes;
-  }
-
-  private sendGroup(
-    shard: number,
-    prepared: readonly PreparedEvent[],
-    indexes: Uint32Array | null,
-    sink: AppendSink,
-    bytes: number,
-  ): void {
-    if (this.scratch.length < bytes)
-      this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
-    const buf = this.scratch;
-    const count = indexes === null ? prepared.length : indexes.length;
-    let off = MESSAGE_HEADER_BYTES;
-    for (let k = 0; k < count; k++) off += encodeEvent(prepared[indexes === null ? k : indexes[k]], buf, off);
-    void this.clients[shard].sendAppend(buf, off, count, sink, indexes, this.options.ringWaitMs);
-  }
-
-  // --- reads ---
-
-  /** One page of events matching `q` (at most `limit`, default queryLimitDefault) and the cursor to the next. */
-  query(q: QueryOptions = {}): Promise<QueryResult> {
-    return this.reads.query(q);
-  }
-
-  /**
-   * Every event matching `q`, page by page (`limit` is the page size), following cursors until none is
-   * left: memory stays bounded by one page however many events match.
-   */
-  queryPages(q: QueryOptions = {}): AsyncGenerator<StoredEvent[]> {
-    return this.reads.queryPages(q);
-  }
-
-  /**
-   * Deletes an entity; resolves once the tombstone is durable. Its events are hidden at once from queries,
-   * state, snapshots and stream catch-up; an append to the same id afterwards starts a new entity at
-   * version 1. The bytes leave the disk at the next compaction (segments) and the next seal or merge
-   * (snapshot files); see the README's deletion section.
-   */
-  deleteEntity(tenant: string | undefined, entityId: string): Promise<EntityDeleted> {
-    return this.reads.deleteEntity(tenant, entityId);
-  }
-
-  /** The entity's folded state (at `as_of` when given; with `include_history` the events folded). */
-  state(tenant: string | undefined, entityId: string, options: StateOptions = {}): Promise<EntityState> {
-    return this.reads.state(tenant, entityId, options);
-  }
-
-  /** The snapshot at the entity's current version: the kept one, or one made now (then kept). */
-  snapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
-    return this.reads.snapshot(tenant, entityId);
-  }
-
-  /** The newest kept snapshot of the entity, never making one (E_NOT_FOUND when there is none). */
-  latestSnapshot(tenant: string | undefined, entityId: string): Promise<EntitySnapshot> {
-    return this.reads.latestSnapshot(tenant, entityId);
-  }
-
-  /** Metadata of kept snapshots, newest first: of one entity, or the whole tenant; `total` counts all. */
-  listSnapshots(options: SnapshotListOptions = {}): Promise<SnapshotList> {
-    return this.reads.listSnapshots(options);
-  }
-
-  /** Store counters, per-shard health and exact user-facing counts (for `tenant`, or all user tenants). */
-  stats(options: StatsOptions = {}): Promise<StoreStats> {
-    return this.reads.stats(options);
-  }
-
-  /**
-   * Delivers committed events matching the filter: first the history from `from` (if given), then live
-   * events, with no gap and no duplicate at the switch. `onEvent` gets each event's JSON text.
-   * `onError` is called (and the subscription closed) if the catch-up fails or live events outrun it.
-   */
-  async subscribe(
-    options: SubscribeOptions,
-    onEvent: (event: LiveEvent) => void,
-    onError: (err: StoreError) => void = () => {},
-  ): Promise<Subscription> {
-    this.checkOpen();
-    const { from, ...filterOptions } = options;
-    // Validates tenant, entity_id and event_type the same way a query does.
-    const req = shardQuery(filterOptions, this.options.defaultTenant);
-    const filter = { tenant: req.tenant, entity_id: req.entity_id, event_type: req.event_type };
-    let closed = false;
-    let live = from === undefined;
-    const buffer: LiveEvent[] = [];
-    const registeredUs = Date.now() * 1000;
-    const fail = (err: StoreError) => {
-      if (closed) return;
-      closed = true;
-      remove();
-      onError(err);
-    };
-    const remove = this.subscriptions.add(filter, (e) => {
-      if (closed) return;
-      if (live) onEvent(e);
-      else if (buffer.length < subscribeCatchUpBufferMax) buffer.push(e);
-      else
-        fail(
-          new StoreError(
-            ErrorCode.QUEUE_FULL,
-            'live events outran the catch-up; resubscribe from the last position seen',
-          ),
-        );
-    });
-    const subscription = {
-      close: () => {
-        closed = true;
-        remove();
-      },
-    };
-    if (from === undefined) return subscription;
-    // Catch up from history. Ids seen near the switch are remembered so a buffered live event that the
-    // history already delivered is not delivered twice (events from before registration cannot be buffered).
-    const recent = new Set<string>();
-    const q: QueryOptions = { ...filterOptions, limit: 1000, order: 'asc' };
-    if (typeof from === 'string' && !/^\d/.test(from)) q.cursor = from;
-    else q.since = from;
-    try {
-      for await (const page of this.reads.queryPages(q)) {
-        for (const e of page) {
-          if (closed) return subscription;
-          onEvent({
-            json: JSON.stringify(e),
-            id: e.id,
-            tenant: e.tenant_id,
-            entityId: e.entity_id,
-            eventType: e.event_type,
-          });
-          if (Date.parse(e.timestamp) * 1000 >= registeredUs - subscribeSwitchSlackUs) recent.add(e.id);
-        }
-      }
-    } catch (err) {
-      fail(err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err)));
-      return subscription;
+    const { slot, generation } = claimed;
+    const lanes: LaneSpec[] = rings.map((r) => ({ slot, ...r }));
+    this.clientLanes.set(slot, lanes);
+    for (let k = 0; k < this.shards; k++) this.lanePorts[k]?.postMessage({ add: lanes[k] });
+    if (this.reclaimTimer === null) {
+      this.reclaimTimer = setInterval(() => this.reclaimGoneClients(), clientReclaimCheckMs);
+      this.reclaimTimer.unref();
     }
-    for (const e of buffer) if (!closed && !recent.has(e.id)) onEvent(e);
-    buffer.length = 0;
-    live = true;
-    return subscription;
+    return {
+      kind: 'allsource-store-handle',
+      version: 1,
+      slot,
+      generation,
+      table: this.tableSab,
+      options: this.options,
+      links: lanes.map((lane, k) => ({
+        shard: k,
+        slot,
+        ingress: lane.ingress,
+        completion: lane.completion,
+        control: this.clients[k].controlSab,
+        doorbell: this.clients[k].doorbellSab,
+      })),
+    };
   }
 
-  // --- lifecycle ---
+  /** Clients connected (or handed out and not yet connected) right now. */
+  get clientCount(): number {
+    return this.clientLanes.size;
+  }
+
+  /** Drops the lanes of clients that closed or stopped beating, and frees their slots. */
+  private reclaimGoneClients(): void {
+    for (const slot of this.clientLanes.keys()) {
+      if (!this.table.isGone(slot, clientDeadAfterMs)) continue;
+      // Each port delivers in order: the shard drops this lane before it sees a new client in the slot.
+      for (const port of this.lanePorts) port?.postMessage({ remove: slot });
+      this.clientLanes.delete(slot);
+      this.table.release(slot);
+    }
+  }
+
+  // --- test hooks ---
 
   /** Test hook: makes shard `shard` fail (`throw`: uncaught exception, `exit`: thread exit, `reject`: task error). */
   async crashShardForTest(shard: number, mode: CrashRequest['mode']): Promise<void> {
@@ -500,63 +348,13 @@ export class Store extends EventEmitter {
     await this.clients[shard].requestJson(Ingress.STATS, null, this.options.ringWaitMs);
   }
 
-  /** Test hook: shard `shard` stops draining its ring for `ms` (resolves once it has started to). */
+  /** Test hook: shard `shard` stops draining its lanes for `ms` (resolves once it has started to). */
   async stallShardForTest(shard: number, ms: number): Promise<void> {
     this.checkOpen();
     await this.clients[shard].requestJson(Ingress.STALL, { ms }, this.options.ringWaitMs);
   }
 
-  /**
-   * Seals every shard's committed events into Parquet segments now; resolves once they are durable and
-   * listed in each shard's MANIFEST (the WAL files they cover are deleted by then).
-   */
-  async flush(): Promise<void> {
-    this.checkOpen();
-    await Promise.all(this.clients.map((c) => c.requestJson(Ingress.FLUSH, null, this.options.ringWaitMs)));
-  }
-
-  /**
-   * Merges every run of small adjacent segments in every shard now, whatever the background policy says;
-   * resolves once the merged files are listed and the files they replace are deleted.
-   */
-  async compact(): Promise<CompactionStats> {
-    this.checkOpen();
-    const answers = await Promise.all(
-      this.clients.map((c) => c.requestJson(Ingress.COMPACT, null, this.options.ringWaitMs)),
-    );
-    return sumCompactions(answers.map((a) => JSON.parse(a) as CompactionSummary));
-  }
-
-  /** Compaction totals and the last run, over every shard (from their stats). */
-  async compactionStats(): Promise<CompactionStats> {
-    const stats = await this.stats();
-    return sumCompactions(stats.perShard.map((s) => s.compaction));
-  }
-
-  /**
-   * Sets a tenant's retention: events older than `maxAgeMs` are removed by compaction (the next one, or a
-   * periodic check every retentionCheckMs), and hidden from every read from that moment. `null` ends it.
-   * A policy lasts while the store is open (the server re-applies its tenants' settings on start); the
-   * cutoffs already enforced are kept in each shard's MANIFEST.
-   */
-  async setRetention(tenant: string, maxAgeMs: number | null): Promise<void> {
-    this.checkOpen();
-    const id = validateTenantId(tenant);
-    if (maxAgeMs !== null && (!Number.isSafeInteger(maxAgeMs) || maxAgeMs < 1)) {
-      throw new StoreError(
-        ErrorCode.INVALID_OPTION,
-        'maxAgeMs must be a positive integer of milliseconds, or null',
-        {
-          option: 'maxAgeMs',
-        },
-      );
-    }
-    await Promise.all(
-      this.clients.map((c) =>
-        c.requestJson(Ingress.RETENTION, { tenant: id, maxAgeMs }, this.options.ringWaitMs),
-      ),
-    );
-  }
+  // --- lifecycle ---
 
   /** Drains every ring, syncs every WAL, stops the workers. Calls after close fail with E_CLOSED. */
   close(): Promise<void> {
@@ -578,11 +376,16 @@ export class Store extends EventEmitter {
       await Promise.allSettled(this.tasks);
     }
     this.lifecycle = 'closed';
+    if (this.reclaimTimer !== null) clearInterval(this.reclaimTimer);
     const closed = new StoreError(ErrorCode.CLOSED, 'store closed');
+    this.feed.closeAll(closed);
     for (const c of this.clients) {
       c.stopPump();
       c.failAll(closed);
+      // Clients on other threads fail what they still wait for, and everything after, with E_CLOSED.
+      c.control.store(ControlSlot.failed, storeClosedMark);
     }
+    for (const port of this.lanePorts) port?.close();
     await this.pool.destroy();
     this.releaseLock();
   }

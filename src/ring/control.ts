@@ -25,6 +25,10 @@ export const ControlSlot = {
   compactions: 13,
   /** Wall-clock ms of the shard's last sign of life, for a supervisor that detects a stuck shard. */
   heartbeatMs: 14,
+  /** Highest seq indexed and visible to reads (acknowledged writes are at or below it): live feeds follow it. */
+  committedSeq: 15,
+  /** Set (1) by the store owner when the shard is stopped for good: clients fail their requests to it. */
+  failed: 16,
 } as const;
 
 export type ControlSlot = (typeof ControlSlot)[keyof typeof ControlSlot];

@@ -64,3 +64,20 @@ export const controlBytes = controlSlotsCount * BigInt64Array.BYTES_PER_ELEMENT;
 // --- Latch: one Int32 counter that threads count down and wait on reaching zero ---
 export const latchCountIndex = 0;
 export const latchBytes = cacheLineBytes;
+
+// --- Doorbell: one shard's wake-up word for all its lanes: [rings, sleeping], each on its own line ---
+export const doorbellRingsIndex = 0;
+export const doorbellSleepingIndex = cacheLineInts;
+export const doorbellBytes = 2 * cacheLineBytes;
+
+// --- Client table: one row per client slot of a store: [state, heartbeat seconds, generation] ---
+export const clientStateIndex = 0;
+export const clientHeartbeatIndex = 1;
+/** Bumped each time the slot is handed out, so a client reclaimed while stuck cannot act for the next owner. */
+export const clientGenerationIndex = 2;
+export const clientRowInts = 4;
+/** Row states: free, handed out (a handle exists), connected (a client uses it), closed (its client left). */
+export const clientStateFree = 0;
+export const clientStateHandedOut = 1;
+export const clientStateConnected = 2;
+export const clientStateClosed = 3;

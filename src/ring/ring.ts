@@ -2,6 +2,7 @@
 import assert from 'node:assert';
 import { ringBytesMax, ringBytesMin, ringWaitersMax, ringWaitMsMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
+import type { Doorbell } from './doorbell.ts';
 import {
   ringCapacityIndex,
   ringConsumerSleepingIndex,
@@ -133,9 +134,12 @@ export class RingProducer {
   #queueLive = 0;
   #draining = false;
   #latestDeadlineMs = 0;
+  /** Rung after each frame when the consumer sleeps on a doorbell shared by many rings (a shard's lanes). */
+  readonly #doorbell: Doorbell | null;
 
-  constructor(sab: SharedArrayBuffer) {
+  constructor(sab: SharedArrayBuffer, doorbell: Doorbell | null = null) {
     const { header, capacity } = attach(sab);
+    this.#doorbell = doorbell;
     this.#header = header;
     this.#capacity = capacity;
     this.#mask = capacity - 1;
@@ -266,6 +270,12 @@ export class RingProducer {
     if (Atomics.load(this.#header, ringConsumerSleepingIndex) !== 0) {
       Atomics.notify(this.#header, ringWritePosIndex);
     }
+    this.#doorbell?.ringIfSleeping();
+  }
+
+  /** Write position (uint32 byte counter) after the last frame written: a frame's place in the ring's history. */
+  get position(): number {
+    return this.#write;
   }
 
   #queueFull(waitedMs: number, timeoutMs: number, length: number, why: string): StoreError {
@@ -432,6 +442,22 @@ export class RingConsumer {
       this.frameStart = at + ringFrameHeaderBytes;
       return length;
     }
+  }
+
+  /**
+   * Drops every frame not yet read (a restarted shard must not replay what its predecessor may have half
+   * done) and returns the write position skipped to: frames that ended at or before it were not handled.
+   */
+  skipUnread(): number {
+    this.#writeCached = Atomics.load(this.#header, ringWritePosIndex) >>> 0;
+    this.#read = this.#writeCached;
+    this.release();
+    return this.#read;
+  }
+
+  /** True when a frame is waiting (one atomic load at most). */
+  hasData(): boolean {
+    return this.#hasData();
   }
 
   /** Makes every frame read so far reusable by the producer; earlier views become invalid. */

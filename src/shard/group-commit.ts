@@ -23,7 +23,7 @@ import { F64List, U32List } from './growable.ts';
 import type { IdWindow } from './id-window.ts';
 import { batchIdKey, entityKey, idKey, keyOf, LastKey, tenantKey, typeKey } from './keys.ts';
 import type { Memtable, TenantInfo } from './memtable.ts';
-import type { CompletionOutbox } from './outbox.ts';
+import type { Outbox } from './outbox.ts';
 import {
   Completion,
   type DeleteRequest,
@@ -44,7 +44,7 @@ export interface GroupCommitDeps {
   ids: IdWindow;
   clock: SharedClock;
   control: ControlBlock;
-  outbox: CompletionOutbox;
+  outbox: Outbox;
   segments: SegmentStore;
   deletions: Deletions;
   snapshots: ShardSnapshots;
@@ -58,7 +58,7 @@ export class GroupCommit {
   private readonly ids: IdWindow;
   private readonly clock: SharedClock;
   private readonly control: ControlBlock;
-  private readonly outbox: CompletionOutbox;
+  private readonly outbox: Outbox;
   private readonly segments: SegmentStore;
   private readonly deletions: Deletions;
   private readonly snapshots: ShardSnapshots;
@@ -332,6 +332,7 @@ export class GroupCommit {
 
     this.control.add(ControlSlot.batches, 1);
     this.control.add(ControlSlot.eventsDurable, n);
+    this.control.store(ControlSlot.committedSeq, this.nextSeq - 1);
   }
 
   /**

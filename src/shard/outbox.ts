@@ -5,7 +5,20 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import type { RingProducer } from '../ring/ring.ts';
 import { Completion, MESSAGE_HEADER_BYTES, writeHeader } from './protocol.ts';
 
-export class CompletionOutbox {
+/** What the shard's components answer through: one lane's outbox, or the router over every lane. */
+export interface Outbox {
+  /** The most one completion message to request `requestId` may carry. */
+  frameBytesMaxFor(requestId: number): number;
+  scratchFor(bytes: number): Buffer;
+  adopt(buf: Buffer): void;
+  /** buf[0, bytes) is a whole message; its header names the request (and so the lane). */
+  send(buf: Buffer, bytes: number): void;
+  sendError(requestId: number, err: StoreError): void;
+  sendJson(kind: number, requestId: number, json: string): void;
+  flush(): Promise<void>;
+}
+
+export class CompletionOutbox implements Outbox {
   private readonly ring: RingProducer;
   private readonly pending: Buffer[] = [];
   private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
@@ -16,6 +29,10 @@ export class CompletionOutbox {
 
   /** The most one completion message may carry. */
   get frameBytesMax(): number {
+    return this.ring.frameBytesMax;
+  }
+
+  frameBytesMaxFor(_requestId: number): number {
     return this.ring.frameBytesMax;
   }
 
@@ -61,6 +78,19 @@ export class CompletionOutbox {
     const written = buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
     writeHeader(buf, 0, kind, requestId, 0);
     this.send(buf, MESSAGE_HEADER_BYTES + written);
+  }
+
+  get hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /** Moves what the ring now has room for out of the outbox, never waiting; true when nothing is left. */
+  tryFlush(): boolean {
+    const pending = this.pending;
+    let n = 0;
+    while (n < pending.length && this.ring.tryPush(pending[n], 0, pending[n].length)) n++;
+    if (n > 0) pending.splice(0, n);
+    return pending.length === 0;
   }
 
   /** Waits (bounded per message) until everything queued is in the ring. */

@@ -28,13 +28,37 @@ export const Ingress = {
   DELETE: 11,
   /** Set a tenant's retention (maximum age), enforced by compaction; answered at once. */
   RETENTION: 12,
+  /** Committed events after a seq (live subscriptions follow each shard by position). */
+  TAIL: 13,
 } as const;
 
 export const Completion = {
   APPEND_RESULT: 1,
   JSON_RESULT: 2,
   ERROR: 3,
+  /**
+   * A restarted shard dropped this lane's unread frames: `count` carries the lane's write position it
+   * skipped to, so the client fails exactly the requests whose frames ended at or before it.
+   */
+  RESTARTED: 4,
 } as const;
+
+/**
+ * A request id carries its lane: the shard answers on the completion ring of lane `id >>> laneIdShift`.
+ * Lane 0 is the store owner's; client slots use 1..storeClientsMax. Ids inside a lane stay below 2^24.
+ */
+export const laneIdShift = 24;
+export const laneRequestIdMask = (1 << laneIdShift) - 1;
+
+/** One client's pair of rings into one shard. */
+export interface LaneSpec {
+  slot: number;
+  ingress: SharedArrayBuffer;
+  completion: SharedArrayBuffer;
+}
+
+/** Messages on a shard's lane port (from the store owner). */
+export type LaneMessage = { add: LaneSpec } | { remove: number };
 
 /** Per-event outcome of an append, as written in a result record. */
 export const Outcome = {
@@ -91,6 +115,12 @@ export interface ShardTaskInput {
   completion: SharedArrayBuffer;
   control: SharedArrayBuffer;
   clock: SharedArrayBuffer;
+  /** The word the shard sleeps on while every lane is empty. */
+  doorbell: SharedArrayBuffer;
+  /** Client lanes that exist when the shard starts (lane 0 is ingress/completion above). */
+  lanes: LaneSpec[];
+  /** Lanes added and removed later (store.share(), reclaimed clients). */
+  lanePort: import('node:worker_threads').MessagePort;
   durability: 'fsync' | 'interval' | 'none';
   fsyncIntervalMs: number;
   walSegmentBytesMax: number;
@@ -107,6 +137,20 @@ export interface ShardTaskInput {
   generation: number;
   /** 'silent' in tests; otherwise one JSON line per notable event on stderr. */
   logLevel: 'info' | 'silent';
+  /** Test hook (store option of the same name): the shard's wall clock stands still here; null: real time. */
+  frozenClockUsForTest: number | null;
+}
+
+/**
+ * Where an event sits in store order: by timestamp, then shard number, then the shard's sequence. Each
+ * shard's clock is strictly increasing, so no two events share a position, but two shards may hand out the
+ * same timestamp: the timestamp alone does not order the store.
+ */
+export interface StorePosition {
+  tsUs: number;
+  /** 0..shards-1; a cursor from before per-shard clocks (v1) resumes past every shard: -1 or shardsMax. */
+  shard: number;
+  seq: number;
 }
 
 export interface QueryRequest {
@@ -116,17 +160,20 @@ export interface QueryRequest {
   /** Inclusive bounds, microseconds. `as_of` is folded into `untilUs` by the front. */
   sinceUs?: number;
   untilUs?: number;
-  /** Exclusive resume point from a cursor, microseconds. */
-  afterUs?: number;
+  /** Exclusive resume point from a cursor: the position of the last event of the previous page. */
+  after?: StorePosition;
   limit: number;
   order: 'asc' | 'desc';
 }
 
-/** A shard's answer to a query: events as JSON text plus their timestamps so the front can merge. */
+/** A shard's answer to a query: events as JSON text plus their positions so the front can merge. */
 export interface ShardQueryResult {
+  /** The answering shard: with ts and seq, each event's StorePosition. */
+  shard: number;
   ts: number[];
+  seq: number[];
   events: unknown[];
-  /** True when the shard stopped at its byte budget before `limit`: the front must cut its merge at ts[last]. */
+  /** True when the shard stopped at its byte budget before `limit`: the front must cut its merge at its last event. */
   cut: boolean;
 }
 
@@ -171,6 +218,13 @@ export interface SnapshotRequest {
   entity_id?: string;
   /** `list` only: at most this many, newest first. */
   limit?: number;
+}
+
+/** Committed events with seq > afterSeq of these tenants, in seq order, at most `limit`. */
+export interface TailRequest {
+  tenants: string[];
+  afterSeq: number;
+  limit: number;
 }
 
 export interface StallRequest {

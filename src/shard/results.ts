@@ -6,7 +6,7 @@ import { OFF_ID, readTimestampUs, readVersion } from '../event/codec.ts';
 import { isDiskFull } from '../io/file-io.ts';
 import type { F64List, U32List } from './growable.ts';
 import type { Memtable } from './memtable.ts';
-import type { CompletionOutbox } from './outbox.ts';
+import type { Outbox } from './outbox.ts';
 import {
   Completion,
   MESSAGE_HEADER_BYTES,
@@ -46,7 +46,7 @@ export class BatchResults {
    * version of a conflict; an I/O error overrides every outcome (nothing of the batch was acknowledged).
    */
   write(
-    outbox: CompletionOutbox,
+    outbox: Outbox,
     memtable: Memtable,
     groups: readonly Group[],
     outcomes: U32List,

@@ -3,8 +3,9 @@
 import { sealedReadAttemptsMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { snapshotJson, stateJson } from './entity-reads.ts';
+import { tailJson } from './tail.ts';
 import type { Memtable } from './memtable.ts';
-import type { CompletionOutbox } from './outbox.ts';
+import type { Outbox } from './outbox.ts';
 import {
   Completion,
   Ingress,
@@ -13,6 +14,7 @@ import {
   type SnapshotRequest,
   type StateRequest,
   type StatsRequest,
+  type TailRequest,
   writeHeader,
 } from './protocol.ts';
 import { type QueryOutput, runQuery } from './query.ts';
@@ -30,7 +32,7 @@ export interface ReadDeps {
   memtable: Memtable;
   states: EntityStates;
   sealedReader: SealedReader;
-  outbox: CompletionOutbox;
+  outbox: Outbox;
   stats(req: StatsRequest | null): Record<string, unknown>;
 }
 
@@ -74,7 +76,13 @@ export class ShardReads {
         // Query pages are written as bytes straight into the message buffer (no JSON strings).
         this.queryOut.buf = outbox.scratchFor(0);
         const req = JSON.parse(read.body) as QueryRequest;
-        const end = runQuery(memtable, this.deps.shard, req, outbox.frameBytesMax, this.queryOut);
+        const end = runQuery(
+          memtable,
+          this.deps.shard,
+          req,
+          outbox.frameBytesMaxFor(read.requestId),
+          this.queryOut,
+        );
         outbox.adopt(this.queryOut.buf);
         if (!sealedReader.missed) {
           writeHeader(this.queryOut.buf, 0, Completion.JSON_RESULT, read.requestId, 0);
@@ -107,10 +115,17 @@ export class ShardReads {
           states,
           this.deps.shard,
           JSON.parse(read.body) as StateRequest,
-          outbox.frameBytesMax,
+          outbox.frameBytesMaxFor(read.requestId),
         );
       case Ingress.SNAPSHOT:
         return snapshotJson(memtable, states, JSON.parse(read.body) as SnapshotRequest);
+      case Ingress.TAIL:
+        return tailJson(
+          memtable,
+          this.deps.shard,
+          JSON.parse(read.body) as TailRequest,
+          outbox.frameBytesMaxFor(read.requestId),
+        );
       case Ingress.STATS:
         return JSON.stringify(this.deps.stats(JSON.parse(read.body) as StatsRequest | null));
       default:

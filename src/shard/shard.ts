@@ -14,17 +14,18 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import type { FileIO } from '../io/file-io.ts';
 import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
-import { RingConsumer, RingProducer } from '../ring/ring.ts';
+import { Doorbell } from '../ring/doorbell.ts';
 import { Deletions } from './deletions.ts';
 import { GroupCommit } from './group-commit.ts';
 import { IdWindow } from './id-window.ts';
+import { ShardLanes } from './lanes.ts';
 import { Memtable } from './memtable.ts';
-import { CompletionOutbox } from './outbox.ts';
 import {
   Completion,
   type CrashRequest,
   type DeleteRequest,
   Ingress,
+  type LaneMessage,
   MESSAGE_HEADER_BYTES,
   type RetentionRequest,
   type ShardTaskInput,
@@ -47,8 +48,9 @@ export class Shard {
   private readonly input: ShardTaskInput;
   private readonly io: FileIO;
   private readonly log: Log;
-  private readonly ingress: RingConsumer;
-  private readonly outbox: CompletionOutbox;
+  /** Every client's lane into this shard (lane 0 is the store owner's); also where answers go. */
+  private readonly lanes: ShardLanes;
+  private readonly outbox: ShardLanes;
   private readonly control: ControlBlock;
   private readonly clock: SharedClock;
   private readonly memtable = new Memtable();
@@ -82,8 +84,15 @@ export class Shard {
     this.io = io;
     this.log = log;
 
-    this.ingress = new RingConsumer(input.ingress);
-    this.outbox = new CompletionOutbox(new RingProducer(input.completion));
+    this.lanes = new ShardLanes(new Doorbell(input.doorbell));
+    this.outbox = this.lanes;
+    this.lanes.add({ slot: 0, ingress: input.ingress, completion: input.completion }, false);
+    // A restarted shard drops what its predecessor left unread in client lanes (lane 0 gets fresh rings).
+    for (const lane of input.lanes) this.lanes.add(lane, input.generation > 0);
+    input.lanePort.on('message', (m: LaneMessage) => {
+      if ('add' in m) this.lanes.add(m.add, false);
+      else this.lanes.remove(m.remove);
+    });
     this.control = new ControlBlock(input.control);
     this.clock = new SharedClock(input.clock, now);
     this.states = new EntityStates(input.snapshotEveryEvents, now);
@@ -208,6 +217,7 @@ export class Shard {
     this.commit.batchFirstSeq = this.commit.nextSeq;
     this.control.store(ControlSlot.durableSeq, this.commit.nextSeq - 1);
     this.control.store(ControlSlot.eventsDurable, this.commit.nextSeq - 1);
+    this.control.store(ControlSlot.committedSeq, this.commit.nextSeq - 1);
     this.state = 'open';
     if (records > 0 || this.input.generation > 0) {
       this.log('shard recovered', {
@@ -230,11 +240,12 @@ export class Shard {
         await sleep(shardSealPollMs);
         continue;
       }
-      let frame = this.ingress.read();
+      let frame = this.lanes.read();
       if (frame === null) {
         this.commit.syncIfDue();
         this.maybeSeal();
-        await this.ingress.waitForData(this.idleWaitMs());
+        await this.outbox.flush();
+        await this.lanes.sleep(this.idleWaitMs());
         continue;
       }
       this.memtable.beginBatch();
@@ -244,10 +255,10 @@ export class Shard {
         frames++;
         if (frames >= shardBatchFramesMax || this.memtable.batchBytes() >= shardBatchBytesMax) break;
         if (this.crash !== null || this.closeRequestId !== -1 || this.stallRequestId !== -1) break;
-        frame = this.ingress.read();
+        frame = this.lanes.read();
       }
       // Release before the fsync: the front refills the ring while this batch is on its way to disk.
-      this.ingress.release();
+      this.lanes.release();
       this.commit.commitBatch();
       this.memtable.endBatch(true);
       for (const requestId of this.flushRequests.splice(0))
@@ -265,7 +276,10 @@ export class Shard {
 
   private idleWaitMs(): number {
     // A seal in flight finishes on a message from the encoder: look again soon for flushes it answers.
-    let ms = this.segments.busy ? shardSealPollMs : Math.min(shardIdleWaitMs, this.segments.msUntilDue());
+    let ms =
+      this.segments.busy || this.lanes.backlogged
+        ? shardSealPollMs
+        : Math.min(shardIdleWaitMs, this.segments.msUntilDue());
     if (this.input.durability === 'interval' && this.commit.unsyncedSeq !== 0)
       ms = Math.min(ms, Math.max(1, this.input.fsyncIntervalMs));
     return Math.max(1, ms);
@@ -307,6 +321,7 @@ export class Shard {
       case Ingress.STATE:
       case Ingress.STATS:
       case Ingress.SNAPSHOT:
+      case Ingress.TAIL:
         this.reads.push({ kind, requestId, body: bodyText(frame) });
         return;
       case Ingress.CRASH:
@@ -367,7 +382,7 @@ export class Shard {
   /** Test hook: answers the stall request, then leaves the ring undrained for stallMs. */
   private async stall(): Promise<void> {
     this.outbox.sendJson(Completion.JSON_RESULT, this.stallRequestId, '{"stalled":true}');
-    await this.outbox.flush();
+    await this.lanes.drain();
     this.stallRequestId = -1;
     await new Promise((resolve) => setTimeout(resolve, this.stallMs));
   }
@@ -393,12 +408,14 @@ export class Shard {
     this.sealedReader.close();
     this.wal.close();
     this.outbox.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');
-    await this.outbox.flush();
+    await this.lanes.drain();
+    this.input.lanePort.close();
     this.state = 'closed';
   }
 
   /** Closes files after a failure, best effort (the task is ending anyway). */
   dispose(): void {
+    this.input.lanePort.close();
     if (this.state === 'closed') return;
     void this.segments.close();
     this.sealedReader.close();

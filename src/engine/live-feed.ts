@@ -1,0 +1,255 @@
+// Owns live subscriptions of one client thread: each shard's committed events followed by position, so
+// events appended by any thread reach every subscriber, once each, in each shard's commit order.
+import { subscribeCatchUpBufferMax, subscribePollMs, subscribeTailEventsMax } from '../constants.ts';
+import { ErrorCode, StoreError } from '../errors.ts';
+import type { StoredEvent } from '../event/codec.ts';
+import { ControlSlot } from '../ring/control.ts';
+import { Ingress, type TailRequest } from '../shard/protocol.ts';
+import { type QueryOptions, shardQuery } from './query.ts';
+import type { AppendResult, ShardClient } from './shard-client.ts';
+import type { SubscribeOptions, Subscription } from './types.ts';
+
+export interface SubscriptionFilter {
+  tenant: string;
+  entity_id?: string;
+  event_type?: string;
+}
+
+/** A committed event as subscribers receive it: JSON text plus the fields filters and cursors need. */
+export interface LiveEvent {
+  json: string;
+  id: string;
+  tenant: string;
+  entityId: string;
+  eventType: string;
+  position: { shard: number; seq: number };
+}
+
+interface Sub {
+  filter: SubscriptionFilter;
+  listener: (event: LiveEvent) => void;
+  fail: (err: StoreError) => void;
+  /** Per shard: every event of this subscription's tenant up to this seq was delivered (or predates it). */
+  seen: number[];
+}
+
+/** What subscribe needs besides the shards: the query path for catch-up, and the default tenant. */
+export interface FeedContext {
+  defaultTenant: string;
+  ringWaitMs: number;
+  queryPages(q: QueryOptions): AsyncGenerator<StoredEvent[]>;
+  checkOpen(): void;
+}
+
+function liveOf(e: StoredEvent): LiveEvent {
+  return {
+    json: JSON.stringify(e),
+    id: e.id,
+    tenant: e.tenant_id,
+    entityId: e.entity_id,
+    eventType: e.event_type,
+    position: e.position,
+  };
+}
+
+function matches(f: SubscriptionFilter, e: LiveEvent): boolean {
+  return (
+    f.tenant === e.tenant &&
+    (f.entity_id === undefined || f.entity_id === e.entityId) &&
+    (f.event_type === undefined || f.event_type === e.eventType)
+  );
+}
+
+/**
+ * While anyone subscribes, a timer looks at each shard's commit watermark every subscribePollMs (one
+ * atomic load: nothing is asked while nothing new was committed) and fetches what is new with a TAIL read
+ * for the subscribed tenants. Positions make it exact: no gap, no duplicate, across shard restarts too.
+ */
+export class LiveFeed {
+  private readonly clients: readonly ShardClient[];
+  private readonly context: FeedContext;
+  private readonly subs = new Set<Sub>();
+  /** The TAIL request in flight per shard (one at a time, so answers apply in order). */
+  private readonly fetching: (Promise<void> | null)[];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(clients: readonly ShardClient[], context: FeedContext) {
+    this.clients = clients;
+    this.context = context;
+    this.fetching = clients.map(() => null);
+  }
+
+  get size(): number {
+    return this.subs.size;
+  }
+
+  /** Delivers committed events matching `options` (history from `from` first, then live); see Store.subscribe. */
+  async subscribe(
+    options: SubscribeOptions,
+    onEvent: (event: LiveEvent) => void,
+    onError: (err: StoreError) => void = () => {},
+  ): Promise<Subscription> {
+    this.context.checkOpen();
+    const { from, ...filterOptions } = options;
+    // Validates tenant, entity_id and event_type the same way a query does.
+    const req = shardQuery(filterOptions, this.context.defaultTenant);
+    const filter: SubscriptionFilter = {
+      tenant: req.tenant,
+      entity_id: req.entity_id,
+      event_type: req.event_type,
+    };
+    let closed = false;
+    let live = from === undefined;
+    const buffer: LiveEvent[] = [];
+    const sub: Sub = {
+      filter,
+      seen: this.clients.map((c) => c.control.load(ControlSlot.committedSeq)),
+      listener: (e) => {
+        if (closed) return;
+        if (live) onEvent(e);
+        else if (buffer.length < subscribeCatchUpBufferMax) buffer.push(e);
+        else
+          sub.fail(
+            new StoreError(
+              ErrorCode.QUEUE_FULL,
+              'live events outran the catch-up; resubscribe from the last position seen',
+            ),
+          );
+      },
+      fail: (err) => {
+        if (closed) return;
+        closed = true;
+        this.remove(sub);
+        onError(err);
+      },
+    };
+    this.add(sub);
+    const subscription = {
+      close: () => {
+        closed = true;
+        this.remove(sub);
+      },
+    };
+    if (from === undefined) return subscription;
+    // Catch up from history. Within a shard, store order is seq order, so the newest seq the history
+    // delivered per shard tells which buffered live events it already covered.
+    const delivered = this.clients.map(() => 0);
+    const q: QueryOptions = { ...filterOptions, limit: 1000, order: 'asc' };
+    if (typeof from === 'string' && !/^\d/.test(from)) q.cursor = from;
+    else q.since = from;
+    try {
+      for await (const page of this.context.queryPages(q)) {
+        for (const e of page) {
+          if (closed) return subscription;
+          onEvent(liveOf(e));
+          if (e.position.seq > delivered[e.position.shard]) delivered[e.position.shard] = e.position.seq;
+        }
+      }
+    } catch (err) {
+      sub.fail(err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err)));
+      return subscription;
+    }
+    for (const e of buffer) if (!closed && e.position.seq > delivered[e.position.shard]) onEvent(e);
+    buffer.length = 0;
+    live = true;
+    return subscription;
+  }
+
+  /** Fails every subscription (the client or store is closing). */
+  closeAll(reason: StoreError): void {
+    for (const sub of [...this.subs]) sub.fail(reason);
+    this.stop();
+  }
+
+  private add(sub: Sub): void {
+    this.subs.add(sub);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.tick(), subscribePollMs);
+      // A subscription alone does not keep a process alive (a server's sockets do).
+      this.timer.unref();
+    }
+  }
+
+  private remove(sub: Sub): void {
+    this.subs.delete(sub);
+    if (this.subs.size === 0) this.stop();
+  }
+
+  private stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private tick(): void {
+    for (let k = 0; k < this.clients.length; k++) {
+      if (this.fetching[k] !== null) continue;
+      const committed = this.clients[k].control.load(ControlSlot.committedSeq);
+      if (committed > this.cursor(k)) this.startFetch(k);
+    }
+  }
+
+  /**
+   * Resolves once every subscriber was handed the events of `results` it matches: an append on this
+   * thread resolves only after its own subscribers saw its events (as when all writes went through one
+   * thread). Costs one TAIL round trip per shard written, and only while someone subscribes.
+   */
+  async deliverThrough(results: readonly AppendResult[]): Promise<void> {
+    const through = this.clients.map(() => 0);
+    for (const r of results)
+      if (r.ok && r.position.seq > through[r.position.shard]) through[r.position.shard] = r.position.seq;
+    for (let k = 0; k < through.length; k++) {
+      // Bounded: a failing shard must not hold the append forever (the timer keeps trying).
+      for (let attempt = 0; attempt < 3 && this.subs.size > 0 && this.cursor(k) < through[k]; attempt++) {
+        await (this.fetching[k] ?? this.startFetch(k));
+      }
+    }
+  }
+
+  private startFetch(k: number): Promise<void> {
+    const p = this.fetch(k).finally(() => {
+      this.fetching[k] = null;
+    });
+    this.fetching[k] = p;
+    return p;
+  }
+
+  /** Where the next TAIL of shard k starts: the least any subscription has seen. */
+  private cursor(k: number): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const sub of this.subs) if (sub.seen[k] < min) min = sub.seen[k];
+    return min;
+  }
+
+  private async fetch(k: number): Promise<void> {
+    try {
+      for (;;) {
+        const afterSeq = this.cursor(k);
+        if (!Number.isFinite(afterSeq)) return;
+        const asked = [...this.subs];
+        const tenants = [...new Set(asked.map((s) => s.filter.tenant))];
+        const req: TailRequest = { tenants, afterSeq, limit: subscribeTailEventsMax };
+        const answer = JSON.parse(
+          await this.clients[k].requestJson(Ingress.TAIL, req, this.context.ringWaitMs),
+        ) as { events: StoredEvent[]; last: number };
+        for (const stored of answer.events) {
+          const seq = stored.position.seq;
+          let event: LiveEvent | null = null;
+          for (const sub of asked) {
+            if (seq <= sub.seen[k] || !this.subs.has(sub)) continue;
+            event ??= liveOf(stored);
+            if (matches(sub.filter, event)) sub.listener(event);
+          }
+        }
+        // Subscriptions that were asked for had everything of theirs up to `last` delivered; ones added
+        // while the request was out keep their own start and are served by the next request.
+        for (const sub of asked) if (answer.last > sub.seen[k]) sub.seen[k] = answer.last;
+        if (this.clients[k].control.load(ControlSlot.committedSeq) <= this.cursor(k)) return;
+      }
+    } catch (err) {
+      const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
+      // A restart loses nothing here (the next tick asks again from the same position); a shard stopped
+      // for good, or a closed client, ends the subscriptions.
+      if (e.code === ErrorCode.SHARD_FAILED || e.code === ErrorCode.CLOSED) this.closeAll(e);
+    }
+  }
+}
