@@ -49,6 +49,12 @@ export const pumpIdleWaitMs = 1000;
  * the top 8 bits of request ids, so at most 255.
  */
 export const storeClientsMax = 64;
+/**
+ * Ring memory all clients of one store may hold together (each: shards x 2 x its ringBytes, touched as its
+ * rings wrap). 16 writer threads x 16 shards fit with `share({ ringBytes: 1 MiB })` (512 MiB); past the bound
+ * share() fails with E_QUEUE_FULL instead of growing.
+ */
+export const clientRingBytesTotalMax = 4 * 1024 * 1024 * 1024;
 /** Frames a shard takes from one lane before the next lane's turn (fairness between writer threads). */
 export const laneFramesPerTurn = 64;
 /** A client beats its heartbeat this often (an unref'd timer on its thread). */

@@ -4,6 +4,7 @@ import { Piscina } from 'piscina';
 import {
   clientDeadAfterMs,
   clientReclaimCheckMs,
+  clientRingBytesTotalMax,
   shardRestartsMax,
   shardRestartWindowMs,
   storeClientsMax,
@@ -272,6 +273,14 @@ export class Store extends ClientCore {
   share(options: ShareOptions = {}): StoreHandle {
     this.checkOpen();
     const ringBytes = options.ringBytes ?? this.options.ringBytes;
+    const adding = this.shards * 2 * ringBytes;
+    if (this.clientRingBytes + adding > clientRingBytesTotalMax) {
+      throw new StoreError(
+        ErrorCode.QUEUE_FULL,
+        `store clients may hold at most ${clientRingBytesTotalMax} bytes of rings together (${this.clientRingBytes} in use, this one needs ${adding}): close clients or share with a smaller ringBytes`,
+        { ringBytesTotalMax: clientRingBytesTotalMax, inUse: this.clientRingBytes, needed: adding },
+      );
+    }
     // createRing names the option when the size is invalid; make them before taking a slot.
     const rings = this.clients.map(() => ({
       ingress: createRing(ringBytes),
@@ -309,6 +318,14 @@ export class Store extends ClientCore {
         doorbell: this.clients[k].doorbellSab,
       })),
     };
+  }
+
+  /** Ring bytes of every client's lanes together. */
+  private get clientRingBytes(): number {
+    let bytes = 0;
+    for (const lanes of this.clientLanes.values())
+      for (const lane of lanes) bytes += lane.ingress.byteLength + lane.completion.byteLength;
+    return bytes;
   }
 
   /** Clients connected (or handed out and not yet connected) right now. */
