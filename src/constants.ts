@@ -48,7 +48,7 @@ export const pumpIdleWaitMs = 1000;
  * Clients one store serves at once (each has one lane, a pair of rings, into every shard). Lane ids ride in
  * the top 8 bits of request ids, so at most 255.
  */
-export const storeClientsMax = 64;
+export const storeClientsMax = 128;
 /**
  * Ring memory all clients of one store may hold together (each: shards x 2 x its ringBytes, touched as its
  * rings wrap). 16 writer threads x 16 shards fit with `share({ ringBytes: 1 MiB })` (512 MiB); past the bound

@@ -105,7 +105,7 @@ describe('store clients on other threads', () => {
       );
       const handles: StoreHandle[] = [];
       let refused: unknown = null;
-      for (let i = 0; i < 100 && refused === null; i++) {
+      for (let i = 0; i < 300 && refused === null; i++) {
         try {
           handles.push(store.share({ ringBytes: 1 << 16 }));
         } catch (err) {
