@@ -14,6 +14,7 @@ import { tableMarkdown } from './report/markdown.ts';
 import { chartSvg } from './report/svg.ts';
 import { parseScalingArgs, type ScalingArgs, usage } from './scaling/args.ts';
 import { measureShards } from './scaling/measure.ts';
+import { writersKind } from './scaling/pool.ts';
 import {
   fileStem,
   oversubscriptionWarnings,
@@ -60,7 +61,6 @@ async function main(args: ScalingArgs): Promise<void> {
     for (const w of warnings) log(`warning: ${w}`);
     const roundInFlight = Math.min(args.roundInFlight ?? args.roundEvents, args.roundEvents);
     const windowMs = sustainedWindowMsDefault;
-    let writersKind = '';
     const rows: ScalingRow[] = [];
     for (const shards of args.shards) {
       const measured = await measureShards(runDir, shards, {
@@ -75,7 +75,6 @@ async function main(args: ScalingArgs): Promise<void> {
         windowMs,
         cores: machine.cores,
         log,
-        onKind: (kind) => (writersKind = kind),
       });
       rows.push(...measured);
     }

@@ -22,8 +22,6 @@ export interface MeasureOptions {
   windowMs: number;
   cores: number;
   log: (line: string) => void;
-  /** Told the writers' kind once the first pool started. */
-  onKind?: (kind: string) => void;
 }
 
 export async function measureShards(dir: string, shards: number, o: MeasureOptions): Promise<ScalingRow[]> {
@@ -37,7 +35,6 @@ export async function measureShards(dir: string, shards: number, o: MeasureOptio
         batch: o.batch,
         inFlight,
       });
-      o.onKind?.(pool.kind);
       try {
         const rounds = await measureRounds(pool, o);
         const sustained = await measureSustained(pool, store, o, inFlight);

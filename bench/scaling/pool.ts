@@ -1,16 +1,15 @@
 // Owns starting and stopping a run's writers: T worker threads, each with its own store client (store.share()
-// -> connectStore), or one writer on the store's own thread where the store cannot share. Failures of either
-// kind are kept here and raised by check().
+// -> connectStore); a writer's failure, or its thread's, is kept here and raised by check().
 import { Worker } from 'node:worker_threads';
-import type { Store } from '../../src/index.ts';
+import type { Store, StoreHandle } from '../../src/index.ts';
 import { Command, Control } from './control.ts';
-import { runWriter, type WriterPlan } from './writer.ts';
+import type { WriterPlan } from './writer.ts';
 
 export type WriterPlanCommon = Omit<WriterPlan, 'index'>;
 
 /** What a writer thread is given (structured-cloned): the store handle, the control block, its plan. */
 export interface WriterThreadData {
-  handle: unknown;
+  handle: StoreHandle;
   control: SharedArrayBuffer;
   writers: number;
   plan: WriterPlan;
@@ -20,10 +19,8 @@ export const writerThreadUrl = new URL('./writer-thread.ts', import.meta.url);
 /** How long a writer may take to leave after exit before it is terminated. */
 const exitWaitMs = 30_000;
 
-export const writersKind = Object.freeze({
-  threads: 'worker threads, one store client each',
-  inThread: "one writer on the store's own thread (the store cannot share)",
-});
+/** Said in the report, so that nobody reads the figures as async callers on one thread. */
+export const writersKind = 'worker threads, one store client each (store.share() -> connectStore)';
 
 export interface WriterPool {
   kind: string;
@@ -33,49 +30,8 @@ export interface WriterPool {
   close(): Promise<void>;
 }
 
-interface Shareable {
-  share(): unknown;
-}
-
-/** Whether `store` can hand out client handles for other threads (store.share()). */
-export function canShare(store: Store): boolean {
-  return typeof (store as unknown as Partial<Shareable>).share === 'function';
-}
-
+/** Starts `count` writer threads, each with its own client of `store`, and waits until all are connected. */
 export async function startWriters(store: Store, count: number, plan: WriterPlanCommon): Promise<WriterPool> {
-  const pool = canShare(store) ? threadWriters(store, count, plan) : inThreadWriter(store, count, plan);
-  try {
-    await pool.control.waitReady();
-    await pool.check();
-  } catch (err) {
-    await pool.close();
-    throw err;
-  }
-  return pool;
-}
-
-function inThreadWriter(store: Store, count: number, plan: WriterPlanCommon): WriterPool {
-  if (count !== 1) {
-    throw new Error(
-      `${count} writers need worker threads, and this store has no share(): only --writers 1 runs (on the store's thread)`,
-    );
-  }
-  const control = new Control(1);
-  const failures = new Failures(control);
-  const running = runWriter(store, control, { ...plan, index: 0 }).catch((err: Error) => failures.add(err));
-  return {
-    kind: writersKind.inThread,
-    control,
-    check: () => failures.check(),
-    async close() {
-      control.stop();
-      control.release(Command.exit);
-      await running;
-    },
-  };
-}
-
-function threadWriters(store: Store, count: number, plan: WriterPlanCommon): WriterPool {
   const control = new Control(count);
   const failures = new Failures(control);
   const fail = (err: Error) => {
@@ -83,12 +39,11 @@ function threadWriters(store: Store, count: number, plan: WriterPlanCommon): Wri
     if (!control.failed()) control.fail();
     failures.add(err);
   };
-  const share = () => (store as unknown as Shareable).share();
   const exits: Promise<void>[] = [];
   const workers: Worker[] = [];
   for (let index = 0; index < count; index++) {
     const data: WriterThreadData = {
-      handle: share(),
+      handle: store.share(),
       control: control.buffer,
       writers: count,
       plan: { ...plan, index },
@@ -105,8 +60,8 @@ function threadWriters(store: Store, count: number, plan: WriterPlanCommon): Wri
       ),
     );
   }
-  return {
-    kind: writersKind.threads,
+  const pool: WriterPool = {
+    kind: writersKind,
     control,
     check: () => failures.check(),
     async close() {
@@ -118,6 +73,14 @@ function threadWriters(store: Store, count: number, plan: WriterPlanCommon): Wri
       }
     },
   };
+  try {
+    await control.waitReady();
+    await pool.check();
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+  return pool;
 }
 
 /** How long check() waits for the error of a writer that marked a failure (it travels as a message). */

@@ -1,17 +1,12 @@
 // Writer thread entry (thin): connects its own store client from the handle it was given, runs one writer,
 // closes the client. A failure is thrown: the parent sees it as the worker's 'error'.
 import { workerData } from 'node:worker_threads';
-import type { StoreApi } from '../../src/engine/api.ts';
-import * as library from '../../src/index.ts';
+import { connectStore } from '../../src/index.ts';
 import { Control } from './control.ts';
 import type { WriterThreadData } from './pool.ts';
 import { runWriter } from './writer.ts';
 
-type Connect = (handle: unknown) => Promise<StoreApi>;
-
 const data = workerData as WriterThreadData;
-const connectStore = (library as unknown as { connectStore?: Connect }).connectStore;
-if (connectStore === undefined) throw new Error('src/index.ts exports no connectStore');
 const client = await connectStore(data.handle);
 try {
   await runWriter(client, new Control(data.writers, data.control), data.plan);

@@ -1,5 +1,11 @@
-// Owns the tests of the write-scaling bench's pure parts: its arguments, the control block's barrier, the writer
-// loop against a fake store, and the tables, warnings, charts and Markdown made from fixed numbers.
+// Owns the tests of the write-scaling bench: its arguments, the control block's barrier, the writer loop against
+// a fake store, the tables, warnings, charts and Markdown from fixed numbers, and one tiny real run (its shape
+// and that its figures are positive; never how fast).
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { Machine } from '../../bench/lib/results.ts';
 import { chartSvg } from '../../bench/report/svg.ts';
@@ -353,5 +359,67 @@ describe('write-scaling report from fixed numbers', () => {
     expect(md).toContain('| 2 | 2 | 16 | 1,000,000 events/s | x2.00 | x2.50 | 900 | 4 |');
     expect(md).toContain('(s-rounds.svg)');
     expect(md).toContain('(s-sustained.svg)');
+  });
+});
+
+describe('a tiny real run (1 shard, 1 and 2 writer threads, --quick)', () => {
+  it('writes JSON of the expected shape with positive figures, the Markdown and both charts', async () => {
+    const repo = fileURLToPath(new URL('../../', import.meta.url));
+    // On the repository's disk, as the bench's own default (git ignores bench/.scratch).
+    const scratch = join(repo, 'bench', '.scratch');
+    mkdirSync(scratch, { recursive: true });
+    const dir = mkdtempSync(join(scratch, 'test-scaling-'));
+    try {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          'bench/scaling.ts',
+          '--quick',
+          '--writers',
+          '1,2',
+          '--shards',
+          '1',
+          '--seconds',
+          '0.5',
+          '--data-dir',
+          join(dir, 'data'),
+          '--out',
+          join(dir, 'out'),
+          '--label',
+          'test',
+        ],
+        { cwd: repo, timeout: 50_000 },
+      );
+      expect(stdout).toContain('**(a) Rounds:');
+      expect(stdout).toContain('**(b) Sustained:');
+      const stem = join(dir, 'out', 'scaling-threads-test-quick');
+      const r = JSON.parse(readFileSync(`${stem}.json`, 'utf8')) as ScalingResults;
+      expect(r.format).toBe(1);
+      expect(r.quick).toBe(true);
+      expect(r.durability).toBe('fsync');
+      expect(r.writersKind).toMatch(/worker threads/);
+      expect(r.machine.cores).toBeGreaterThan(0);
+      expect(r.rows.map((x) => [x.shards, x.writers])).toEqual([
+        [1, 1],
+        [1, 2],
+      ]);
+      for (const x of r.rows) {
+        expect(x.rounds.rounds).toBeGreaterThan(0);
+        expect(x.rounds.roundUs).toBeGreaterThan(0);
+        expect(x.rounds.eventsPerSecond).toBeGreaterThan(0);
+        expect(x.sustained.eventsPerSecond).toBeGreaterThan(0);
+        expect(x.sustained.windows.length).toBeGreaterThan(0);
+        expect(x.sustained.eventsPerFsync).toBeGreaterThan(0);
+        expect(x.oversubscribed).toBe(x.writers + x.shards > r.machine.cores);
+      }
+      expect(r.warnings).toHaveLength(r.rows.filter((x) => x.oversubscribed).length);
+      for (const f of [`${stem}.md`, `${stem}-rounds.svg`, `${stem}-sustained.svg`])
+        expect(existsSync(f)).toBe(true);
+      // Each configuration's store lived in a directory of its own, removed afterwards.
+      expect(existsSync(join(dir, 'data'))).toBe(true);
+      expect(readdirSync(join(dir, 'data'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
