@@ -47,9 +47,29 @@ export async function measureShards(dir: string, shards: number, o: MeasureOptio
         await pool.close();
       }
       await pool.check();
+      await lanesReclaimed(store, o.log);
     }
     return rows;
   });
+}
+
+/** How long the owner may take to reclaim closed clients' lanes (it checks about every second). */
+const reclaimWaitMs = 10_000;
+
+/**
+ * Waits until the store has dropped the closed writers' lanes, so that the next writer count starts with its
+ * own lanes only (shards drain every lane in turn) and the rings of clients gone do not count against the
+ * store's bound on client ring memory.
+ */
+async function lanesReclaimed(store: Store, log: (line: string) => void): Promise<void> {
+  const deadline = performance.now() + reclaimWaitMs;
+  while (store.clientCount > 0) {
+    if (performance.now() > deadline) {
+      log(`warning: ${store.clientCount} closed client(s) still hold lanes after ${reclaimWaitMs} ms`);
+      return;
+    }
+    await sleep(20);
+  }
 }
 
 async function oneRound(pool: WriterPool): Promise<{ roundUs: number; startLagUs: number }> {
