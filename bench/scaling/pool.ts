@@ -41,25 +41,6 @@ export async function startWriters(store: Store, count: number, plan: WriterPlan
   };
   const exits: Promise<void>[] = [];
   const workers: Worker[] = [];
-  for (let index = 0; index < count; index++) {
-    const data: WriterThreadData = {
-      handle: store.share(),
-      control: control.buffer,
-      writers: count,
-      plan: { ...plan, index },
-    };
-    const worker = new Worker(writerThreadUrl, { workerData: data });
-    workers.push(worker);
-    worker.on('error', (err) => fail(new Error(`writer thread ${index}: ${err.message}`, { cause: err })));
-    exits.push(
-      new Promise((resolve) =>
-        worker.once('exit', (code) => {
-          if (code !== 0) fail(new Error(`writer thread ${index} exited with code ${code}`));
-          resolve();
-        }),
-      ),
-    );
-  }
   const pool: WriterPool = {
     kind: writersKind,
     control,
@@ -74,6 +55,27 @@ export async function startWriters(store: Store, count: number, plan: WriterPlan
     },
   };
   try {
+    for (let index = 0; index < count; index++) {
+      // share() may refuse (E_QUEUE_FULL: too many clients or too much ring memory); the threads started
+      // before then are told to exit below.
+      const data: WriterThreadData = {
+        handle: store.share(),
+        control: control.buffer,
+        writers: count,
+        plan: { ...plan, index },
+      };
+      const worker = new Worker(writerThreadUrl, { workerData: data });
+      workers.push(worker);
+      worker.on('error', (err) => fail(new Error(`writer thread ${index}: ${err.message}`, { cause: err })));
+      exits.push(
+        new Promise((resolve) =>
+          worker.once('exit', (code) => {
+            if (code !== 0) fail(new Error(`writer thread ${index} exited with code ${code}`));
+            resolve();
+          }),
+        ),
+      );
+    }
     await control.waitReady();
     await pool.check();
   } catch (err) {
