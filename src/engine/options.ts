@@ -11,6 +11,7 @@ import {
   compactTargetBytesMax,
   compactTargetBytesMin,
   dedupWindowEntriesDefault,
+  frozenClockUsForTestMax,
   fsyncIntervalMsDefault,
   payloadBytesMaxDefault,
   ringBytesDefault,
@@ -69,6 +70,14 @@ export interface StoreOptions {
   logLevel?: 'info' | 'silent';
   /** File I/O used by shards; tests pass a fault plan here. */
   io?: FileIOSpec;
+  /**
+   * Test hook, never for production: every shard's wall clock reads this many microseconds forever, so each
+   * shard hands out T, T+1, T+2... and shards share timestamps (to test store order (timestamp, shard, seq)).
+   * It freezes the shard's every use of the wall clock: seals by age, retention checks and snapshot times
+   * stand still too, and durability "interval" (whose fsync timer would never fire) is refused with it.
+   * null (default): the real wall clock.
+   */
+  frozenClockUsForTest?: number | null;
 }
 
 export type FilledOptions = Readonly<Required<StoreOptions>>;
@@ -93,6 +102,7 @@ export const defaultOptions: FilledOptions = Object.freeze({
   defaultTenant: 'default',
   logLevel: 'info',
   io: Object.freeze({ kind: 'node' }) as FileIOSpec,
+  frozenClockUsForTest: null,
 });
 
 const known = new Set(Object.keys(defaultOptions));
@@ -149,6 +159,16 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
     throw invalid('logLevel', 'must be "info" or "silent"', o.logLevel);
   if (o.io === null || typeof o.io !== 'object' || (o.io.kind !== 'node' && o.io.kind !== 'faulty')) {
     throw invalid('io', 'must be {kind: "node"} or {kind: "faulty", faults}', o.io);
+  }
+  if (o.frozenClockUsForTest !== null) {
+    integer('frozenClockUsForTest', o.frozenClockUsForTest, 0, frozenClockUsForTestMax);
+    if (o.durability === 'interval') {
+      throw invalid(
+        'frozenClockUsForTest',
+        'cannot be used with durability "interval"',
+        o.frozenClockUsForTest,
+      );
+    }
   }
   return Object.freeze({ ...o, dataDir: resolve(o.dataDir) });
 }

@@ -1,5 +1,6 @@
-// Owns the front half of a query: validating parameters, opaque cursors, and merging shard answers.
-import { entityIdBytesMax, queryLimitDefault, queryLimitMax } from '../constants.ts';
+// Owns the front half of a query: validating parameters, opaque cursors, and merging shard answers in store
+// order (timestamp, shard, seq).
+import { entityIdBytesMax, queryLimitDefault, queryLimitMax, shardsMax } from '../constants.ts';
 
 /** The event_type rule of DESIGN.md section 3, for filters (writes check it in src/event/validate.ts). */
 const eventTypePattern = /^(?!\.)(?!.*\.\.)(?!.*\.$)[a-z0-9._]{1,128}$/;
@@ -8,7 +9,7 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import type { StoredEvent } from '../event/codec.ts';
 import { parseTimestampUs } from '../event/timestamp.ts';
 import { validateTenantId } from '../event/validate.ts';
-import type { QueryRequest, ShardQueryResult } from '../shard/protocol.ts';
+import type { QueryRequest, ShardQueryResult, StorePosition } from '../shard/protocol.ts';
 
 /** Timestamps in queries: RFC3339 text or integer microseconds since the Unix epoch. */
 export type TimeInput = string | number;
@@ -85,33 +86,59 @@ function queryTenant(value: unknown): string {
   }
 }
 
-export function encodeCursor(tsUs: number, order: 'asc' | 'desc'): string {
-  return Buffer.from(JSON.stringify({ v: 1, t: tsUs, o: order })).toString('base64url');
+/**
+ * A cursor is base64url JSON of the position of the last event returned, and the order it was issued for:
+ * `{v: 2, t: timestampUs, s: shard, q: seq, o: order}`. The next page starts strictly after that position.
+ */
+export function encodeCursor(p: StorePosition, order: 'asc' | 'desc'): string {
+  return Buffer.from(JSON.stringify({ v: 2, t: p.tsUs, s: p.shard, q: p.seq, o: order })).toString(
+    'base64url',
+  );
 }
 
-function decodeCursor(cursor: string, order: 'asc' | 'desc'): number {
+const notIssued = 'cursor is not one this store issued';
+
+/**
+ * The position a cursor resumes after. A v1 cursor (`{v: 1, t, o}`, issued while one store-wide clock made
+ * timestamps unique) resumes after every event at its timestamp: a shard number past every shard in `order`.
+ * `shards`, when known, bounds a v2 cursor's shard (a cursor of a store with more shards is refused).
+ */
+function decodeCursor(cursor: string, order: 'asc' | 'desc', shards: number): StorePosition {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw bad('cursor', 'cursor is not one this store issued');
+    throw bad('cursor', notIssued);
   }
-  const c = parsed as { v?: unknown; t?: unknown; o?: unknown };
-  if (
-    c === null ||
-    typeof c !== 'object' ||
-    c.v !== 1 ||
-    typeof c.t !== 'number' ||
-    !Number.isSafeInteger(c.t)
+  if (parsed === null || typeof parsed !== 'object') throw bad('cursor', notIssued);
+  const c = parsed as { v?: unknown; t?: unknown; s?: unknown; q?: unknown; o?: unknown };
+  if (typeof c.t !== 'number' || !Number.isSafeInteger(c.t) || c.t < 0) throw bad('cursor', notIssued);
+  let position: StorePosition;
+  if (c.v === 1) {
+    position = { tsUs: c.t, shard: order === 'asc' ? shardsMax : -1, seq: 0 };
+  } else if (
+    c.v === 2 &&
+    typeof c.s === 'number' &&
+    Number.isSafeInteger(c.s) &&
+    c.s >= 0 &&
+    c.s < shards &&
+    typeof c.q === 'number' &&
+    Number.isSafeInteger(c.q) &&
+    c.q >= 1
   ) {
-    throw bad('cursor', 'cursor is not one this store issued');
+    position = { tsUs: c.t, shard: c.s, seq: c.q };
+  } else {
+    throw bad('cursor', notIssued);
   }
   if (c.o !== order) throw bad('cursor', `cursor was issued for order=${String(c.o)}, not ${order}`);
-  return c.t;
+  return position;
 }
 
-/** Validates `q` into the request each shard runs (asking for one extra event to know if more exist). */
-export function shardQuery(q: QueryOptions, defaultTenant: string): QueryRequest {
+/**
+ * Validates `q` into the request each shard runs (asking for one extra event to know if more exist).
+ * `shards` (the store's shard count) lets a cursor naming a shard the store does not have be refused.
+ */
+export function shardQuery(q: QueryOptions, defaultTenant: string, shards = shardsMax): QueryRequest {
   if (q === null || typeof q !== 'object') throw bad('query', 'query must be an object');
   for (const key of Object.keys(q)) if (!allowed.has(key)) throw bad(key, `unknown query parameter ${key}`);
   const tenant = q.tenant === undefined ? defaultTenant : queryTenant(q.tenant);
@@ -138,52 +165,57 @@ export function shardQuery(q: QueryOptions, defaultTenant: string): QueryRequest
   if (sinceUs !== undefined) req.sinceUs = sinceUs;
   const upper = untilUs === undefined ? asOfUs : asOfUs === undefined ? untilUs : Math.min(untilUs, asOfUs);
   if (upper !== undefined) req.untilUs = upper;
-  if (q.cursor !== undefined) req.afterUs = decodeCursor(String(q.cursor), order);
+  if (q.cursor !== undefined) req.after = decodeCursor(String(q.cursor), order, shards);
   return req;
 }
 
+/** Store order: timestamp, then shard number, then the shard's sequence (no two events share all three). */
+export function comparePositions(a: StorePosition, b: StorePosition): number {
+  return a.tsUs - b.tsUs || a.shard - b.shard || a.seq - b.seq;
+}
+
 /**
- * Merges shard answers in timestamp order (timestamps are unique per store, so they order events totally).
- * A shard that stopped at its byte budget bounds the merge: nothing past its last event can be returned yet.
+ * Merges shard answers in store order (timestamp, shard, seq); descending reverses it. Two shards may hold
+ * events at one timestamp, so the timestamp alone does not order them. A shard that stopped at its byte
+ * budget bounds the merge: nothing past its last event can be returned yet (the next page resumes there).
  */
 export function mergeResults(req: QueryRequest, answers: ShardQueryResult[]): QueryResult {
   const limit = req.limit - 1;
-  const asc = req.order === 'asc';
-  let bound = asc ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-  let cut = false;
-  for (const a of answers) {
-    if (!a.cut || a.ts.length === 0) continue;
-    cut = true;
-    const last = a.ts[a.ts.length - 1];
-    bound = asc ? Math.min(bound, last) : Math.max(bound, last);
-  }
-  let ts: number[];
-  let events: unknown[];
+  // One answer is already in order (an entity's shard, or a one-shard store), and a cut bounds only itself.
   if (answers.length === 1) {
-    ts = answers[0].ts;
-    events = answers[0].events;
-  } else {
-    const order: number[] = [];
-    const all: { ts: number; event: unknown }[] = [];
-    for (const a of answers)
-      for (let i = 0; i < a.ts.length; i++) all.push({ ts: a.ts[i], event: a.events[i] });
-    all.sort(asc ? (x, y) => x.ts - y.ts : (x, y) => y.ts - x.ts);
-    ts = order;
-    events = [];
-    for (const e of all) {
-      ts.push(e.ts);
-      events.push(e.event);
+    const a = answers[0];
+    const n = Math.min(a.ts.length, limit);
+    const more = a.ts.length > limit || a.cut;
+    return {
+      events: (n === a.events.length ? a.events : a.events.slice(0, n)) as StoredEvent[],
+      next_cursor:
+        more && n > 0
+          ? encodeCursor({ tsUs: a.ts[n - 1], shard: a.shard, seq: a.seq[n - 1] }, req.order)
+          : null,
+    };
+  }
+  const sign = req.order === 'asc' ? 1 : -1;
+  const rows: { p: StorePosition; event: unknown }[] = [];
+  let bound: StorePosition | null = null;
+  for (const a of answers) {
+    const count = a.ts.length;
+    for (let i = 0; i < count; i++) {
+      rows.push({ p: { tsUs: a.ts[i], shard: a.shard, seq: a.seq[i] }, event: a.events[i] });
     }
+    if (!a.cut || count === 0) continue;
+    const last = { tsUs: a.ts[count - 1], shard: a.shard, seq: a.seq[count - 1] };
+    if (bound === null || sign * comparePositions(last, bound) < 0) bound = last;
   }
-  let n = ts.length;
-  if (cut) {
+  rows.sort((x, y) => sign * comparePositions(x.p, y.p));
+  let n = rows.length;
+  if (bound !== null) {
+    const b = bound;
     n = 0;
-    while (n < ts.length && (asc ? ts[n] <= bound : ts[n] >= bound)) n++;
+    while (n < rows.length && sign * comparePositions(rows[n].p, b) <= 0) n++;
   }
-  const more = n > limit || cut;
+  const more = n > limit || bound !== null;
   if (n > limit) n = limit;
-  return {
-    events: (n === events.length ? events : events.slice(0, n)) as StoredEvent[],
-    next_cursor: more && n > 0 ? encodeCursor(ts[n - 1], req.order) : null,
-  };
+  const events = new Array<StoredEvent>(n);
+  for (let i = 0; i < n; i++) events[i] = rows[i].event as StoredEvent;
+  return { events, next_cursor: more && n > 0 ? encodeCursor(rows[n - 1].p, req.order) : null };
 }

@@ -55,7 +55,7 @@ export class StoreReads {
 
   async query(q: QueryOptions = {}): Promise<QueryResult> {
     this.checkOpen();
-    const req = shardQuery(q, this.options.defaultTenant);
+    const req = shardQuery(q, this.options.defaultTenant, this.shards);
     const targets =
       req.entity_id === undefined
         ? this.clients

@@ -1,4 +1,4 @@
-// Owns the store-wide clock: strictly increasing microsecond timestamps shared by every shard thread.
+// Owns a shard's clock: strictly increasing microsecond timestamps, in shared memory so they outlive the thread.
 import assert from 'node:assert';
 import { clockBytes, clockLastIndex } from './layout.ts';
 
@@ -8,8 +8,12 @@ export function createSharedClock(): SharedArrayBuffer {
 
 /**
  * Hands out timestamps that are unique and strictly increasing across all threads sharing the buffer,
- * and follow the wall clock while it is sane. A stalled or backwards-stepping wall clock only makes
- * timestamps run ahead of it by one microsecond per timestamp until it catches up.
+ * and follow the wall clock while it is sane. The store gives each shard a buffer of its own (no store-wide
+ * atomic on the write path), so timestamps are unique per shard only: two shards may hand out the same
+ * microsecond, and store order is (timestamp, shard, seq). The buffer outlives a shard's thread, so a
+ * restarted shard continues above every timestamp its previous thread handed out. A stalled or
+ * backwards-stepping wall clock only makes timestamps run ahead of it by one microsecond per timestamp
+ * until it catches up.
  */
 export class SharedClock {
   readonly #last: BigInt64Array;

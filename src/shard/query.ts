@@ -1,12 +1,16 @@
-// Owns query execution inside one shard: pick a posting list, bound it by time, walk it to the limit.
+// Owns query execution inside one shard: pick a posting list, bound it by time and cursor, walk it to the limit.
 
-import { queryResponseBytesMax, queryResponseOverheadBytes } from '../constants.ts';
+import {
+  queryPositionBytesPerEventMax,
+  queryResponseBytesMax,
+  queryResponseOverheadBytes,
+} from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
 import type { U32List } from './growable.ts';
 import { keyOf } from './keys.ts';
 import { lowerBound, type Memtable } from './memtable.ts';
-import type { QueryRequest } from './protocol.ts';
+import type { QueryRequest, StorePosition } from './protocol.ts';
 
 /** Where runQuery writes: a growable byte buffer with room for a message header at the start. */
 export interface QueryOutput {
@@ -29,6 +33,34 @@ function writeText(out: QueryOutput, pos: number, text: string): number {
   return pos + buf.write(text, pos, 'latin1');
 }
 
+/** First position in `list` (local indexes, ascending) holding a local index >= `index`. */
+function indexBound(list: U32List, index: number): number {
+  let lo = 0;
+  let hi = list.length;
+  const data = list.data;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (data[mid] < index) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Narrows [lowTs, highTs] to the events of shard `shard` strictly after `after` in the query's order, for
+ * the shards other than the cursor's own: at the cursor's timestamp, a higher shard number comes later.
+ */
+function afterBounds(
+  after: StorePosition,
+  shard: number,
+  asc: boolean,
+  lowTs: number,
+  highTs: number,
+): [number, number] {
+  if (asc) return [Math.max(lowTs, shard > after.shard ? after.tsUs : after.tsUs + 1), highTs];
+  return [lowTs, Math.min(highTs, shard < after.shard ? after.tsUs : after.tsUs - 1)];
+}
+
 /**
  * Runs `req` and writes the JSON of a ShardQueryResult into `out` from `out.start`; returns the end.
  * Events are written as bytes with payloads copied raw (never parsed or turned into strings); the walk
@@ -42,7 +74,7 @@ export function runQuery(
   responseBytesMax: number,
   out: QueryOutput,
 ): number {
-  const empty = '{"events":[],"ts":[],"cut":false}';
+  const empty = `{"events":[],"shard":${shard},"ts":[],"seq":[],"cut":false}`;
   const tenant = memtable.tenants.get(keyOf(req.tenant));
   if (tenant === undefined) return writeText(out, out.start, empty);
   let list: U32List | undefined;
@@ -68,22 +100,26 @@ export function runQuery(
   // Retention: events older than the tenant's enforced cutoff are gone, whether purged from files yet or not.
   let lowTs = Math.max(req.sinceUs ?? Number.NEGATIVE_INFINITY, tenant.expiredBefore);
   let highTs = req.untilUs ?? Number.POSITIVE_INFINITY;
-  if (req.afterUs !== undefined) {
-    if (req.order === 'asc') lowTs = Math.max(lowTs, req.afterUs + 1);
-    else highTs = Math.min(highTs, req.afterUs - 1);
-  }
-  const from = lowerBound(list, tsOf, lowTs);
-  const to = highTs === Number.POSITIVE_INFINITY ? list.length : lowerBound(list, tsOf, highTs + 1);
+  const asc = req.order === 'asc';
+  const after = req.after;
+  const ownCursor = after !== undefined && after.shard === shard;
+  if (after !== undefined && !ownCursor) [lowTs, highTs] = afterBounds(after, shard, asc, lowTs, highTs);
+  let from = lowerBound(list, tsOf, lowTs);
+  let to = highTs === Number.POSITIVE_INFINITY ? list.length : lowerBound(list, tsOf, highTs + 1);
+  // The cursor's own shard resumes by seq (local index = seq - 1): exact whatever timestamps neighbours share.
+  if (ownCursor && asc) from = Math.max(from, indexBound(list, after.seq));
+  else if (ownCursor) to = Math.min(to, indexBound(list, after.seq - 1));
 
-  // A page must fit one completion-ring message, whatever the ring size: events, their timestamps in the
-  // ts array (at most 17 digits and a comma each) and the fixed JSON around them.
+  // A page must fit one completion-ring message, whatever the ring size: events, their timestamps and seqs
+  // in the ts and seq arrays and the fixed JSON around them.
   const budget = Math.min(queryResponseBytesMax, responseBytesMax) - queryResponseOverheadBytes;
   const ts: number[] = [];
+  const seqs: number[] = [];
   let pos = writeText(out, out.start, '{"events":[');
   let cut = false;
-  const step = req.order === 'asc' ? 1 : -1;
+  const step = asc ? 1 : -1;
   const data = list.data;
-  for (let p = req.order === 'asc' ? from : to - 1; p >= from && p < to; p += step) {
+  for (let p = asc ? from : to - 1; p >= from && p < to; p += step) {
     const i = data[p];
     if (typeFilter !== -1 && memtable.typeOf.data[i] !== typeFilter) continue;
     // Tenant and type lists still hold a deleted entity's events until a compaction purges them.
@@ -91,7 +127,7 @@ export function runQuery(
     const chunk = memtable.chunkAt(i);
     const off = memtable.offsetAt(i);
     const bound = eventJsonBytesMax(chunk, off) + 1;
-    if (pos - out.start + bound + 18 * (ts.length + 1) > budget) {
+    if (pos - out.start + bound + queryPositionBytesPerEventMax * (ts.length + 1) > budget) {
       if (ts.length === 0) {
         throw new StoreError(
           ErrorCode.FRAME_TOO_LARGE,
@@ -108,7 +144,12 @@ export function runQuery(
     if (ts.length > 0) buf[pos++] = 44; // ','
     pos = writeEventJson(buf, pos, chunk, off, shard);
     ts.push(tsOf[i]);
+    seqs.push(i + 1);
     if (ts.length >= req.limit) break;
   }
-  return writeText(out, pos, `],"ts":[${ts.join(',')}],"cut":${cut}}`);
+  return writeText(
+    out,
+    pos,
+    `],"shard":${shard},"ts":[${ts.join(',')}],"seq":[${seqs.join(',')}],"cut":${cut}}`,
+  );
 }

@@ -24,7 +24,10 @@ export async function runShard(input: ShardTaskInput): Promise<ShardTaskResult> 
             `${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg, ...fields })}\n`,
           );
         };
-  const shard = new Shard(input, createFileIO(input.io), log, wallClockUs);
+  // Test hook (option frozenClockUsForTest): a wall clock that stands still, so shards share timestamps.
+  const frozen = input.frozenClockUsForTest;
+  const now = frozen === null ? wallClockUs : () => frozen;
+  const shard = new Shard(input, createFileIO(input.io), log, now);
   try {
     shard.open();
     await shard.run();

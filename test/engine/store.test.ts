@@ -15,7 +15,7 @@ function ok(r: AppendResult): AppendOk {
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 
 describe('append', () => {
-  it('assigns gapless per-entity versions, per-shard sequences and strictly increasing timestamps', async () => {
+  it('assigns gapless per-entity versions, per-shard sequences and timestamps strictly increasing per shard', async () => {
     const store = await openTestStore({ shards: 3 });
     try {
       const events = [];
@@ -34,10 +34,23 @@ describe('append', () => {
       for (const r of results)
         perShard.set(r.position.shard, [...(perShard.get(r.position.shard) ?? []), r.position.seq]);
       for (const seqs of perShard.values()) expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      // Each shard has its own clock: timestamps strictly increase with seq inside a shard; two shards may
+      // share one, so the store's order is (timestamp, shard, seq), strictly increasing over a query.
+      for (let i = 0; i < 300; i++) {
+        for (let j = i + 1; j < 300; j++) {
+          if (results[j].position.shard !== results[i].position.shard) continue;
+          expect(results[j].timestamp > results[i].timestamp).toBe(true);
+          break;
+        }
+      }
       const all = await store.query({ limit: 1000 });
       expect(all.events).toHaveLength(300);
-      const ts = all.events.map((e) => e.timestamp);
-      for (let i = 1; i < ts.length; i++) expect(ts[i] > ts[i - 1]).toBe(true);
+      const key = (e: (typeof all.events)[0]) => [e.timestamp, e.position.shard, e.position.seq] as const;
+      for (let i = 1; i < all.events.length; i++) {
+        const [t0, s0, q0] = key(all.events[i - 1]);
+        const [t1, s1, q1] = key(all.events[i]);
+        expect(t1 > t0 || (t1 === t0 && (s1 > s0 || (s1 === s0 && q1 > q0)))).toBe(true);
+      }
       expect(new Set(results.map((r) => r.id)).size).toBe(300);
     } finally {
       await store.close();
@@ -174,7 +187,7 @@ describe('query', () => {
     const store = await openTestStore({ shards: 4 });
     try {
       const rand = seeded(7);
-      const all: { entity: string; type: string; ts: string; id: string }[] = [];
+      const all: { entity: string; type: string; ts: string; shard: number; seq: number; id: string }[] = [];
       for (let round = 0; round < 20; round++) {
         const batch: { event_type: string; entity_id: string; payload: unknown }[] = [];
         for (let i = 0; i < 25; i++) {
@@ -186,10 +199,18 @@ describe('query', () => {
         }
         const results = (await store.append(batch)).map(ok);
         for (const [i, r] of results.entries()) {
-          all.push({ entity: batch[i].entity_id, type: batch[i].event_type, ts: r.timestamp, id: r.id });
+          all.push({
+            entity: batch[i].entity_id,
+            type: batch[i].event_type,
+            ts: r.timestamp,
+            shard: r.position.shard,
+            seq: r.position.seq,
+            id: r.id,
+          });
         }
       }
-      all.sort((a, b) => (a.ts < b.ts ? -1 : 1));
+      // Store order: timestamp, then shard, then seq (shards may share a timestamp).
+      all.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.shard - b.shard || a.seq - b.seq));
       const since = all[100].ts;
       const until = all[400].ts;
       const cases = [

@@ -42,14 +42,20 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-/** Every index exactly once, and timestamps strictly in the asked order (store order across shards). */
+/** Store order: timestamp, then shard, then seq (each shard has its own clock, so shards share timestamps). */
+function compareStoreOrder(a: Json, b: Json): number {
+  if (a.timestamp !== b.timestamp) return a.timestamp < b.timestamp ? -1 : 1;
+  return a.position.shard - b.position.shard || a.position.seq - b.position.seq;
+}
+
+/** Every index exactly once, and events strictly in the asked store order across shards. */
 function expectAll(events: Json[], count: number, order: 'asc' | 'desc' = 'asc'): void {
   expect([...events.map((e) => e.payload.i)].sort((a, b) => a - b)).toEqual(
     Array.from({ length: count }, (_, i) => i),
   );
   for (let k = 1; k < events.length; k++) {
-    const [a, b] = [events[k - 1].timestamp, events[k].timestamp];
-    expect(order === 'asc' ? a < b : a > b).toBe(true);
+    const c = compareStoreOrder(events[k - 1], events[k]);
+    expect(order === 'asc' ? c < 0 : c > 0).toBe(true);
   }
 }
 
