@@ -83,23 +83,19 @@ export function encodeEvent(e: PreparedEvent, target: Buffer, offset: number): n
     for (let i = offset + OFF_ID; i < offset + OFF_ID + ID_BYTES; i++) target[i] = 0;
   }
   if (e.metadataJson === null) flags |= FLAG_METADATA_NULL;
-  // Header fields one by one (no fill): every byte of the 68 is written exactly once below or above.
-  target.writeUInt32LE(frameBytes, offset + OFF_FRAME_BYTES);
-  target.writeUInt32LE(0, offset + OFF_CRC);
-  target[offset + OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
-  target[offset + OFF_FLAGS] = flags;
-  target[offset + OFF_EXPECTED_KIND] = e.expectedKind;
-  target[offset + OFF_RESERVED_1] = 0;
-  target.writeUInt32LE(e.expectedKind === 3 ? e.expectedVersion : 0, offset + OFF_EXPECTED_VERSION);
-  target.writeDoubleLE(0, offset + OFF_TIMESTAMP);
-  target.writeDoubleLE(0, offset + OFF_SEQ);
-  target.writeUInt32LE(0, offset + OFF_VERSION);
-  target.writeUInt16LE(e.tenantBytes, offset + OFF_TENANT_BYTES);
-  target.writeUInt16LE(e.entityBytes, offset + OFF_ENTITY_BYTES);
-  target.writeUInt16LE(e.typeBytes, offset + OFF_TYPE_BYTES);
-  target.writeUInt16LE(0, offset + OFF_RESERVED_2);
-  target.writeUInt32LE(e.payloadBytes, offset + OFF_PAYLOAD_BYTES);
-  target.writeUInt32LE(e.metadataBytes, offset + OFF_METADATA_BYTES);
+  writeFrameHeader(
+    target,
+    offset,
+    frameBytes,
+    flags,
+    e.expectedKind,
+    e.expectedKind === 3 ? e.expectedVersion : 0,
+    e.tenantBytes,
+    e.entityBytes,
+    e.typeBytes,
+    e.payloadBytes,
+    e.metadataBytes,
+  );
   let pos = offset + EVENT_HEADER_BYTES;
   // The lengths must come from prepareEvent. A string shorter than its length is caught below; a longer one
   // would be cut, and catching that too costs a Buffer.byteLength per field on the hot path.
@@ -121,21 +117,81 @@ export function encodeEvent(e: PreparedEvent, target: Buffer, offset: number): n
   return frameBytes;
 }
 
+function writeU32(target: Uint8Array, at: number, value: number): void {
+  target[at] = value;
+  target[at + 1] = value >>> 8;
+  target[at + 2] = value >>> 16;
+  target[at + 3] = value >>> 24;
+}
+
+/**
+ * Writes every header byte of an uncommitted frame but the id (OFF_ID, 16 bytes, the caller's): CRC, commit
+ * fields and reserved bytes zero. Byte stores: Buffer#writeUInt32LE checks its arguments on every call, and
+ * this runs once per event on every ingress thread. Lengths must fit their fields (u16 for the strings).
+ */
+export function writeFrameHeader(
+  target: Uint8Array,
+  off: number,
+  frameBytes: number,
+  flags: number,
+  expectedKind: number,
+  expectedVersion: number,
+  tenantBytes: number,
+  entityBytes: number,
+  typeBytes: number,
+  payloadBytes: number,
+  metadataBytes: number,
+): void {
+  writeU32(target, off + OFF_FRAME_BYTES, frameBytes);
+  writeU32(target, off + OFF_CRC, 0);
+  target[off + OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
+  target[off + OFF_FLAGS] = flags;
+  target[off + OFF_EXPECTED_KIND] = expectedKind;
+  target[off + OFF_RESERVED_1] = 0;
+  writeU32(target, off + OFF_EXPECTED_VERSION, expectedVersion);
+  // Timestamp (f64 0.0), seq (f64 0.0) and version (u32) are all-zero bytes until the shard commits.
+  for (let i = off + OFF_TIMESTAMP; i < off + OFF_VERSION + 4; i++) target[i] = 0;
+  target[off + OFF_TENANT_BYTES] = tenantBytes;
+  target[off + OFF_TENANT_BYTES + 1] = tenantBytes >>> 8;
+  target[off + OFF_ENTITY_BYTES] = entityBytes;
+  target[off + OFF_ENTITY_BYTES + 1] = entityBytes >>> 8;
+  target[off + OFF_TYPE_BYTES] = typeBytes;
+  target[off + OFF_TYPE_BYTES + 1] = typeBytes >>> 8;
+  target[off + OFF_RESERVED_2] = 0;
+  target[off + OFF_RESERVED_2 + 1] = 0;
+  writeU32(target, off + OFF_PAYLOAD_BYTES, payloadBytes);
+  writeU32(target, off + OFF_METADATA_BYTES, metadataBytes);
+}
+
 /** Strings up to this many UTF-16 units are copied by a JS loop when ASCII: cheaper than a native call. */
 const asciiLoopCharsMax = 48;
 
+interface Utf8Writable {
+  utf8Write(text: string, offset: number, length: number): number;
+}
+
+/**
+ * Writes `text` as UTF-8 at `pos`, at most `room` bytes (a string longer than that is cut at a character
+ * boundary: callers pass room for the whole of it), and returns the bytes written. Buffer#utf8Write is what
+ * buf.write(text, pos, room, 'utf8') calls after normalising its arguments; on Node 24 it is a fast API call,
+ * quicker than Buffer.byteLength followed by a latin1 write (measured: 19 against 47 ns for 30 characters,
+ * 47 against 303 ns for 2,000).
+ */
+export function writeUtf8(target: Buffer, text: string, pos: number, room: number): number {
+  return (target as unknown as Utf8Writable).utf8Write(text, pos, room);
+}
+
 /**
  * Writes `text` (UTF-8, `bytes` long) at `pos`. ASCII text (bytes === length) is copied code unit by code
- * unit for short strings and with latin1 (no UTF-8 encoder) for long ones; anything else goes through utf8.
+ * unit for short strings; anything else goes through writeUtf8.
  */
 function writeString(target: Buffer, text: string, pos: number, bytes: number): number {
   const n = text.length;
-  if (bytes !== n) return target.write(text, pos, bytes, 'utf8');
-  if (n <= asciiLoopCharsMax) {
+  if (bytes === n && n <= asciiLoopCharsMax) {
     for (let i = 0; i < n; i++) target[pos + i] = text.charCodeAt(i);
     return n;
   }
-  return target.write(text, pos, n, 'latin1');
+  return writeUtf8(target, text, pos, bytes);
 }
 
 export function readFrameBytes(buf: Buffer, off: number): number {
@@ -389,7 +445,8 @@ export function writeEventJson(target: Buffer, pos: number, buf: Buffer, off: nu
   return writeAscii(target, p, '}}');
 }
 
-function writeAscii(target: Buffer, pos: number, text: string): number {
+/** Writes `text`, known to be ASCII, at `pos` one code unit per byte; returns the end. */
+export function writeAscii(target: Uint8Array, pos: number, text: string): number {
   for (let i = 0; i < text.length; i++) target[pos + i] = text.charCodeAt(i);
   return pos + text.length;
 }

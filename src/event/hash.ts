@@ -50,3 +50,15 @@ export function entityHash(tenant: string, entityId: string): number {
 export function shardFor(tenant: string, entityId: string, shardCount: number): number {
   return entityHash(tenant, entityId) % shardCount;
 }
+
+/**
+ * The hash state after tenant_id and the 0x00 separator: a call's events share a tenant, so it is folded
+ * once per call and entityHashFrom(tenantHashSeed(t), e) === entityHash(t, e).
+ */
+export function tenantHashSeed(tenant: string): number {
+  return Math.imul(fnvUtf8(fnvOffsetBasis, tenant), fnvPrime);
+}
+
+export function entityHashFrom(seed: number, entityId: string): number {
+  return fnvUtf8(seed, entityId) >>> 0;
+}

@@ -205,10 +205,179 @@ let lastValidTenant = '';
 // Last event type that passed validation (always valid, so reusing it is safe).
 let lastValidType: string | null = null;
 
+/** Checks the tenant of a call (cached: a call's events share one), reporting `index` on failure. */
+export function checkCallTenant(tenant: string, index: number): void {
+  if (tenant !== lastValidTenant) {
+    checkTenant(tenant, index);
+    lastValidTenant = tenant;
+  }
+}
+
+/**
+ * Reads one untrusted event, field by field, in the order every consumer checks them (so the first error an
+ * event has is the one reported, whoever validates it). One instance per consumer is reused for every event:
+ * its fields are scratch, valid until the next `read`. It never copies the input's properties into another
+ * object, so keys such as __proto__ or constructor (own keys from JSON.parse) are rejected as unknown and
+ * cannot pollute anything.
+ *
+ * The order is: read (shape, unknown fields, event_type, entity_id, tenant_id, id), then payloadJson and the
+ * payload size (checkPayloadBytes), then metadataJson and its size (checkMetadataBytes), then expected.
+ */
+export class EventReader {
+  eventType = '';
+  entityId = '';
+  /** UTF-8 bytes of entityId. */
+  entityBytes = 0;
+  /** The id as given (a UUID in either case), or null: the shard assigns a UUIDv7. */
+  id: string | null = null;
+  private payload: unknown = undefined;
+  private hasPayload = false;
+  private metadata: unknown = undefined;
+  private expected: unknown = undefined;
+  expectedKind: ExpectedKind = EXPECTED_NONE;
+  /** Meaningful when expectedKind is 3. */
+  expectedVersion = 0;
+
+  /** Checks the event's shape and its string fields; payload, metadata and expected_version come next. */
+  read(input: unknown, index: number, tenant: string): void {
+    if (!isPlainObject(input)) {
+      throw fail(index, 'event', 'event must be a JSON object');
+    }
+    let eventType: unknown;
+    let entityId: unknown;
+    let hasEventType = false;
+    let hasEntityId = false;
+    let id: unknown;
+    let eventTenant: unknown;
+    this.payload = undefined;
+    this.hasPayload = false;
+    this.metadata = undefined;
+    this.expected = undefined;
+
+    for (const key in input) {
+      if (!Object.hasOwn(input, key)) continue;
+      const value = input[key];
+      switch (key) {
+        case 'event_type':
+          eventType = value;
+          hasEventType = true;
+          break;
+        case 'entity_id':
+          entityId = value;
+          hasEntityId = true;
+          break;
+        case 'payload':
+          this.payload = value;
+          this.hasPayload = true;
+          break;
+        case 'id':
+          id = value;
+          break;
+        case 'metadata':
+          this.metadata = value;
+          break;
+        case 'expected_version':
+          this.expected = value;
+          break;
+        case 'tenant_id':
+          eventTenant = value;
+          break;
+        default:
+          throw fail(
+            index,
+            shownKey(key),
+            `unknown field ${JSON.stringify(shownKey(key))} (allowed: id, event_type, entity_id, tenant_id, payload, metadata, expected_version)`,
+          );
+      }
+    }
+    // Own non-enumerable properties are invisible to for-in; a JS caller defining one gets no special path.
+
+    if (!hasEventType) throw fail(index, 'event_type', 'event_type is required');
+    // Calls usually repeat one event type: a type equal to the last valid one needs no second scan.
+    const type = eventType === lastValidType ? (eventType as string) : checkEventType(eventType, index);
+    lastValidType = type;
+    this.eventType = type;
+    if (!hasEntityId) throw fail(index, 'entity_id', 'entity_id is required');
+    this.entityBytes = checkEntityId(entityId, index);
+    this.entityId = entityId as string;
+
+    // Optional fields given as undefined (JS callers spreading options) count as absent.
+    if (eventTenant !== undefined && eventTenant !== tenant) {
+      throw fail(index, 'tenant_id', 'tenant_id does not match the tenant of the request (tenant mismatch)');
+    }
+
+    this.id = null;
+    if (id !== undefined) {
+      if (typeof id !== 'string' || !isUuid(id)) {
+        throw fail(index, 'id', 'id must be a UUID string (8-4-4-4-12 hex digits)');
+      }
+      this.id = id;
+    }
+  }
+
+  /** The payload as JSON text (what is stored); its size is checked next, by checkPayloadBytes. */
+  payloadJson(index: number): string {
+    if (!this.hasPayload) throw fail(index, 'payload', 'payload is required');
+    return toJson(this.payload, index, 'payload');
+  }
+
+  /** The metadata as JSON text, or null when absent or null; its size is checked by checkMetadataBytes. */
+  metadataJson(index: number): string | null {
+    const metadata = this.metadata;
+    if (metadata === undefined || metadata === null) return null;
+    if (!isPlainObject(metadata)) throw fail(index, 'metadata', 'metadata must be a JSON object or null');
+    return toJson(metadata, index, 'metadata');
+  }
+
+  /** Sets expectedKind and expectedVersion from expected_version. */
+  readExpected(index: number): void {
+    const expected = this.expected;
+    this.expectedKind = EXPECTED_NONE;
+    this.expectedVersion = 0;
+    if (expected === undefined) return;
+    if (typeof expected === 'number') {
+      if (!Number.isSafeInteger(expected) || expected < 0 || expected > entityVersionMax) {
+        throw fail(index, 'expected_version', expectedVersionRule);
+      }
+      this.expectedKind = EXPECTED_EXACT;
+      this.expectedVersion = expected;
+    } else if (expected === 'any') {
+      this.expectedKind = EXPECTED_ANY;
+    } else if (expected === 'no_entity') {
+      this.expectedKind = EXPECTED_NO_ENTITY;
+    } else {
+      throw fail(index, 'expected_version', expectedVersionRule);
+    }
+  }
+}
+
+/** Refuses a payload of `bytes` UTF-8 bytes of JSON over the limit. */
+export function checkPayloadBytes(bytes: number, index: number, limits: EventLimits): void {
+  if (bytes > limits.payloadBytesMax) {
+    throw fail(
+      index,
+      'payload',
+      `payload must be at most ${limits.payloadBytesMax} bytes of JSON (got ${bytes})`,
+    );
+  }
+}
+
+/** Refuses metadata of `bytes` UTF-8 bytes of JSON over metadataBytesMax. */
+export function checkMetadataBytes(bytes: number, index: number): void {
+  if (bytes > metadataBytesMax) {
+    throw fail(
+      index,
+      'metadata',
+      `metadata must be at most ${metadataBytesMax} bytes of JSON (got ${bytes})`,
+    );
+  }
+}
+
+const reader = new EventReader();
+
 /**
  * Validates one event of an append request (index = its position, reported in errors) for `tenant`.
- * Reads only the input's own properties and never copies them into another object, so keys such as
- * __proto__ or constructor (own keys from JSON.parse) are rejected as unknown and cannot pollute anything.
+ * Reads only the input's own properties and never copies them into another object (see EventReader).
  */
 export function prepareEvent(
   input: unknown,
@@ -216,138 +385,27 @@ export function prepareEvent(
   tenant: string,
   limits: EventLimits,
 ): PreparedEvent {
-  if (tenant !== lastValidTenant) {
-    checkTenant(tenant, index);
-    lastValidTenant = tenant;
-  }
-  if (!isPlainObject(input)) {
-    throw fail(index, 'event', 'event must be a JSON object');
-  }
-
-  let eventType: unknown;
-  let entityId: unknown;
-  let payload: unknown;
-  let hasEventType = false;
-  let hasEntityId = false;
-  let hasPayload = false;
-  let id: unknown;
-  let metadata: unknown;
-  let expected: unknown;
-  let eventTenant: unknown;
-
-  for (const key in input) {
-    if (!Object.hasOwn(input, key)) continue;
-    const value = input[key];
-    switch (key) {
-      case 'event_type':
-        eventType = value;
-        hasEventType = true;
-        break;
-      case 'entity_id':
-        entityId = value;
-        hasEntityId = true;
-        break;
-      case 'payload':
-        payload = value;
-        hasPayload = true;
-        break;
-      case 'id':
-        id = value;
-        break;
-      case 'metadata':
-        metadata = value;
-        break;
-      case 'expected_version':
-        expected = value;
-        break;
-      case 'tenant_id':
-        eventTenant = value;
-        break;
-      default:
-        throw fail(
-          index,
-          shownKey(key),
-          `unknown field ${JSON.stringify(shownKey(key))} (allowed: id, event_type, entity_id, tenant_id, payload, metadata, expected_version)`,
-        );
-    }
-  }
-  // Own non-enumerable properties are invisible to for-in; a JS caller defining one gets no special path.
-
-  if (!hasEventType) throw fail(index, 'event_type', 'event_type is required');
-  // Calls usually repeat one event type: a type equal to the last valid one needs no second scan.
-  const type = eventType === lastValidType ? (eventType as string) : checkEventType(eventType, index);
-  lastValidType = type;
-  if (!hasEntityId) throw fail(index, 'entity_id', 'entity_id is required');
-  const entityBytes = checkEntityId(entityId, index);
-
-  // Optional fields given as undefined (JS callers spreading options) count as absent.
-  if (eventTenant !== undefined && eventTenant !== tenant) {
-    throw fail(index, 'tenant_id', 'tenant_id does not match the tenant of the request (tenant mismatch)');
-  }
-
-  let eventId: string | null = null;
-  if (id !== undefined) {
-    if (typeof id !== 'string' || !isUuid(id)) {
-      throw fail(index, 'id', 'id must be a UUID string (8-4-4-4-12 hex digits)');
-    }
-    eventId = id.toLowerCase();
-  }
-
-  if (!hasPayload) throw fail(index, 'payload', 'payload is required');
-  const payloadJson = toJson(payload, index, 'payload');
+  checkCallTenant(tenant, index);
+  reader.read(input, index, tenant);
+  const payloadJson = reader.payloadJson(index);
   const payloadBytes = Buffer.byteLength(payloadJson, 'utf8');
-  if (payloadBytes > limits.payloadBytesMax) {
-    throw fail(
-      index,
-      'payload',
-      `payload must be at most ${limits.payloadBytesMax} bytes of JSON (got ${payloadBytes})`,
-    );
-  }
-
-  let metadataJson: string | null = null;
-  let metadataBytes = 0;
-  if (metadata !== undefined && metadata !== null) {
-    if (!isPlainObject(metadata)) throw fail(index, 'metadata', 'metadata must be a JSON object or null');
-    metadataJson = toJson(metadata, index, 'metadata');
-    metadataBytes = Buffer.byteLength(metadataJson, 'utf8');
-    if (metadataBytes > metadataBytesMax) {
-      throw fail(
-        index,
-        'metadata',
-        `metadata must be at most ${metadataBytesMax} bytes of JSON (got ${metadataBytes})`,
-      );
-    }
-  }
-
-  let expectedKind: ExpectedKind = EXPECTED_NONE;
-  let expectedVersion = 0;
-  if (expected !== undefined) {
-    if (typeof expected === 'number') {
-      if (!Number.isSafeInteger(expected) || expected < 0 || expected > entityVersionMax) {
-        throw fail(index, 'expected_version', expectedVersionRule);
-      }
-      expectedKind = EXPECTED_EXACT;
-      expectedVersion = expected;
-    } else if (expected === 'any') {
-      expectedKind = EXPECTED_ANY;
-    } else if (expected === 'no_entity') {
-      expectedKind = EXPECTED_NO_ENTITY;
-    } else {
-      throw fail(index, 'expected_version', expectedVersionRule);
-    }
-  }
-
+  checkPayloadBytes(payloadBytes, index, limits);
+  const metadataJson = reader.metadataJson(index);
+  const metadataBytes = metadataJson === null ? 0 : Buffer.byteLength(metadataJson, 'utf8');
+  checkMetadataBytes(metadataBytes, index);
+  reader.readExpected(index);
+  const type = reader.eventType;
   return {
     tenant,
-    entityId: entityId as string,
+    entityId: reader.entityId,
     eventType: type,
-    id: eventId,
+    id: reader.id === null ? null : reader.id.toLowerCase(),
     payloadJson,
     metadataJson,
-    expectedKind,
-    expectedVersion,
+    expectedKind: reader.expectedKind,
+    expectedVersion: reader.expectedVersion,
     tenantBytes: tenant.length,
-    entityBytes,
+    entityBytes: reader.entityBytes,
     typeBytes: type.length,
     payloadBytes,
     metadataBytes,
