@@ -76,6 +76,8 @@ export class Shard {
   private readonly flushRequests: number[] = [];
   private readonly compactRequests: number[] = [];
   private closeRequestId = -1;
+  /** A delete in the open batch is visible before it is durable: reads then wait for the commit. */
+  private batchHasDelete = false;
   private stallRequestId = -1;
   private stallMs = 0;
 
@@ -259,6 +261,12 @@ export class Shard {
       }
       // Release before the fsync: the front refills the ring while this batch is on its way to disk.
       this.lanes.release();
+      // Reads are answered from what is committed before this batch's fsync, never behind it: a write
+      // acknowledged before the read was sent is in; this batch's writes are not acknowledged yet, so a
+      // read must not see them (and does not: they are indexed after the fsync). A delete in the batch
+      // detaches its entity at once, so then the reads wait for the commit as before.
+      if (!this.batchHasDelete) await this.reads.answerAll();
+      this.batchHasDelete = false;
       this.commit.commitBatch();
       this.memtable.endBatch(true);
       for (const requestId of this.flushRequests.splice(0))
@@ -344,6 +352,7 @@ export class Shard {
         return;
       }
       case Ingress.DELETE:
+        this.batchHasDelete = true;
         this.commit.prepareDelete(requestId, JSON.parse(bodyText(frame)) as DeleteRequest);
         return;
       case Ingress.STALL:
