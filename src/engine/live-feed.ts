@@ -151,6 +151,8 @@ export class LiveFeed {
     }
     for (const e of buffer) if (!closed && e.position.seq > delivered[e.position.shard]) onEvent(e);
     buffer.length = 0;
+    // A TAIL answer still on its way may hold events the history delivered: it skips what this marks seen.
+    for (let k = 0; k < delivered.length; k++) if (delivered[k] > sub.seen[k]) sub.seen[k] = delivered[k];
     live = true;
     return subscription;
   }
