@@ -71,6 +71,14 @@ const monthDays = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** RFC3339 UTC with exactly six fractional digits, e.g. 2026-11-26T17:03:43.123456Z. */
 export function formatTimestampUs(us: number): string {
+  const p = fractionAt(us);
+  writeFraction(us, timestampScratch, p);
+  // One flat string out of the bytes (a chain of + allocates per step).
+  return latin1Slice(timestampScratch, 0, p + 8);
+}
+
+/** Checks `us`, caches its second's prefix in timestampScratch, and returns where the fraction goes. */
+function fractionAt(us: number): number {
   // Outside the safe integer range microseconds lose precision; a caller passing one has a bug.
   if (!Number.isSafeInteger(us)) {
     throw new StoreError(ErrorCode.INTERNAL, 'timestamp must be a safe integer of microseconds', {
@@ -83,22 +91,37 @@ export function formatTimestampUs(us: number): string {
     cachedSecond = second;
     // The prefix is ASCII: "YYYY-MM-DDTHH:MM:SS" (or a wider year), then '.', six digits, 'Z'.
     prefixBytes = timestampScratch.write(cachedPrefix, 0, 'latin1');
-    timestampScratch[prefixBytes] = 46; // '.'
   }
-  // Digits go into a byte buffer and come out as one flat string (a chain of + allocates per step).
-  const fraction = us - second * usPerSecond;
+  return prefixBytes;
+}
+
+/** Writes ".ffffffZ" (8 bytes) of `us` at p. */
+function writeFraction(us: number, out: Uint8Array, p: number): void {
+  const fraction = us - cachedSecond * usPerSecond;
   const millis = Math.floor(fraction / 1000);
   const micros = fraction - millis * 1000;
-  const out = timestampScratch;
-  const p = prefixBytes + 1;
-  out[p] = digitCodes[millis * 3];
-  out[p + 1] = digitCodes[millis * 3 + 1];
-  out[p + 2] = digitCodes[millis * 3 + 2];
-  out[p + 3] = digitCodes[micros * 3];
-  out[p + 4] = digitCodes[micros * 3 + 1];
-  out[p + 5] = digitCodes[micros * 3 + 2];
-  out[p + 6] = 90; // 'Z'
-  return latin1Slice(out, 0, p + 7);
+  out[p] = 46; // '.'
+  out[p + 1] = digitCodes[millis * 3];
+  out[p + 2] = digitCodes[millis * 3 + 1];
+  out[p + 3] = digitCodes[millis * 3 + 2];
+  out[p + 4] = digitCodes[micros * 3];
+  out[p + 5] = digitCodes[micros * 3 + 1];
+  out[p + 6] = digitCodes[micros * 3 + 2];
+  out[p + 7] = 90; // 'Z'
+}
+
+/** Longest text writeTimestampUs writes (a six-digit year with sign, then the rest): room a caller keeps. */
+export const timestampTextBytesMax = 32;
+
+/**
+ * Writes formatTimestampUs(us) as ASCII bytes at `at` and returns the end: for answers built as bytes, with
+ * no string per timestamp. The caller keeps timestampTextBytesMax bytes of room.
+ */
+export function writeTimestampUs(us: number, target: Uint8Array, at: number): number {
+  const n = fractionAt(us);
+  for (let k = 0; k < n; k++) target[at + k] = timestampScratch[k];
+  writeFraction(us, target, at + n);
+  return at + n + 8;
 }
 
 // Date, time, 0..9 fraction digits, then Z or a numeric offset. 'T'/'t'/' ' and 'Z'/'z' per RFC3339 5.6 notes.

@@ -2,7 +2,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, StoreError } from '../../src/errors.ts';
-import { formatTimestampUs, parseTimestampUs, wallClockUs } from '../../src/event/timestamp.ts';
+import {
+  formatTimestampUs,
+  parseTimestampUs,
+  timestampTextBytesMax,
+  wallClockUs,
+  writeTimestampUs,
+} from '../../src/event/timestamp.ts';
 
 const usOf = (iso: string, micros = 0) => Date.parse(iso) * 1000 + micros;
 
@@ -155,5 +161,28 @@ describe('wallClockUs', () => {
     const us = wallClockUs();
     expect(Number.isSafeInteger(us)).toBe(true);
     expect(Math.abs(us / 1000 - Date.now())).toBeLessThan(1000);
+  });
+});
+
+describe('writeTimestampUs', () => {
+  it('writes exactly the bytes of formatTimestampUs, at any offset, across seconds and before 1970', () => {
+    const out = Buffer.alloc(64);
+    fc.assert(
+      fc.property(usRange, fc.nat(timestampTextBytesMax), (us, at) => {
+        out.fill(0xaa);
+        const end = writeTimestampUs(us, out, at);
+        const text = formatTimestampUs(us);
+        expect(out.toString('latin1', at, end)).toBe(text);
+        expect(end - at).toBeLessThanOrEqual(timestampTextBytesMax);
+        expect(out[end]).toBe(0xaa);
+        if (at > 0) expect(out[at - 1]).toBe(0xaa);
+      }),
+      { seed: 5, numRuns: 2000 },
+    );
+  });
+
+  it('refuses what formatTimestampUs refuses', () => {
+    expect(() => writeTimestampUs(1.5, Buffer.alloc(64), 0)).toThrow(StoreError);
+    expect(() => writeTimestampUs(2 ** 53, Buffer.alloc(64), 0)).toThrow(StoreError);
   });
 });
