@@ -18,6 +18,9 @@ export interface RouteSpec {
   inactiveTenant?: boolean;
 }
 
+/** Response header of StartOptions.threadHeader (tests): the HTTP thread that answered. */
+export const threadHeader = 'x-allsource-thread';
+
 interface Registered {
   handler: Route;
   public: boolean;
@@ -73,6 +76,7 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
   const handle: HttpHandler = async (req, rawRes) => {
     const started = performance.now();
     const res = new TrackedResponse(rawRes);
+    if (services.threadTag !== null) res.header(threadHeader, services.threadTag);
     let route = 'unmatched';
     let ctxRef: Ctx | null = null;
     try {
@@ -91,6 +95,8 @@ export function createHandler(services: Services, routes: RouteSpec[]): HttpHand
           });
         }
       }
+      // Login reads users too: every route sees the security state as of its start.
+      services.syncSecurity();
       if (!match.handler.public) {
         const principal = await services.auth.authenticate(req.headers);
         ctx.principal = principal;

@@ -1,5 +1,6 @@
 // Owns server configuration: the option table, flags > env > config file > defaults, validation naming option and source.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
   apiKeyBodyCharsMin,
@@ -18,6 +19,8 @@ import {
   httpRequestTimeoutMsMin,
   httpShutdownGraceMsDefault,
   httpShutdownGraceMsMax,
+  httpThreadsDefaultMax,
+  httpThreadsMax,
   jwtTtlSecondsDefault,
   jwtTtlSecondsMax,
   jwtTtlSecondsMin,
@@ -43,6 +46,8 @@ export interface ServerConfig {
   shards?: number;
   durability: Durability;
   http: HttpTransportKind;
+  /** HTTP servers on one port, each on its own thread (1: on the main thread, as before). */
+  httpThreads: number;
   /** An admin API key to accept (`ask_...`); absent: the server creates one on first start. */
   adminKey?: string;
   jwtAlg: JwtAlg;
@@ -148,6 +153,16 @@ function checkTiers(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Default `--http-threads`: half the cores this process may use, from 1 to httpThreadsDefaultMax. The other
+ * half is left to the shard workers (one per core by default), which do the WAL, indexing and segments: an
+ * HTTP thread parses, validates and encodes, about as much CPU per event as a shard spends. Capped because
+ * every thread holds its own lanes into every shard and its own copy of the auth and tenant tables.
+ */
+export function httpThreadsDefault(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(httpThreadsDefaultMax, Math.floor(cores / 2)));
+}
+
 /** Every server option, in help order. README tables can be generated from this. */
 export const serverOptions: readonly OptionSpec[] = Object.freeze([
   option({
@@ -197,6 +212,16 @@ export const serverOptions: readonly OptionSpec[] = Object.freeze([
     default: 'auto',
     description:
       'HTTP transport; auto uses hyper-express if it loads and passes a loopback self-test, else node:http.',
+  }),
+  option({
+    key: 'httpThreads',
+    type: 'integer',
+    min: 1,
+    max: httpThreadsMax,
+    default: httpThreadsDefault(),
+    defaultText: `half the CPU cores, 1 to ${httpThreadsDefaultMax}`,
+    description:
+      'HTTP servers sharing the port (SO_REUSEPORT), each on a worker thread with its own store client; 1 serves from the main thread. Needs node:http on Linux, FreeBSD, Solaris or AIX; elsewhere, or with hyper-express, one thread and a log line say why.',
   }),
   option({
     key: 'adminKey',

@@ -1,6 +1,5 @@
 // Owns what every route gets: the request, the response, path params, the principal and the services.
 import { isUtf8 } from 'node:buffer';
-import type { Store } from '../engine/store.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { parseJsonExact } from '../event/json-numbers.ts';
 import type { AuthService } from './auth/auth-service.ts';
@@ -8,15 +7,17 @@ import type { Principal } from './auth/principal.ts';
 import type { CorsPolicy } from './cors.ts';
 import type { HttpRequest, HttpResponse } from './http-types.ts';
 import type { Metrics } from './metrics.ts';
-import type { RateLimiter } from './rate-limit.ts';
+import type { Limiter } from './rate-limit.ts';
+import type { ServerStore } from './server-store.ts';
 import type { TenantService } from './tenants/tenant-service.ts';
 
 export interface Services {
-  store: Store;
+  /** The Store (one HTTP thread), or this thread's store client (several). */
+  store: ServerStore;
   auth: AuthService;
   tenants: TenantService;
   /** Null when rate limiting is off (rateLimitPerSecond 0). */
-  limiter: RateLimiter | null;
+  limiter: Limiter | null;
   metrics: Metrics;
   bodyLimitBytes: number;
   /** Unsent bytes a stream client may fall behind before it is closed (4001). */
@@ -25,6 +26,13 @@ export interface Services {
   /** CORS headers on every response, and the answer to preflights. */
   cors: CorsPolicy;
   log: (msg: string, fields?: object) => void;
+  /**
+   * Brings this thread's copy of keys, users and tenants up to date before a request is authenticated: one
+   * Atomics.load when nothing changed (several HTTP threads); nothing at all with one.
+   */
+  syncSecurity: () => void;
+  /** Test hook (StartOptions.threadHeader): each response names the HTTP thread that answered it. */
+  threadTag: string | null;
 }
 
 export interface Ctx {

@@ -19,7 +19,7 @@ if (config.help === true) {
 const server = await startServer(config);
 const stats = await server.store.stats();
 process.stdout.write(
-  `AllSource TS listening on ${server.url} (transport ${server.transport}, ${stats.shards} shards, durability ${config.durability}, data ${server.store.options.dataDir})\n`,
+  `AllSource TS listening on ${server.url} (transport ${server.transport}, ${stats.shards} shards, ${server.httpThreads} HTTP thread${server.httpThreads === 1 ? '' : 's'}, durability ${config.durability}, data ${server.store.options.dataDir})\n`,
 );
 
 const onSignal = stopOnSignals(config.shutdownGraceMs + shutdownBackstopMarginMs, {

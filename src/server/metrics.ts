@@ -7,8 +7,13 @@ import type { StoreStats } from '../engine/store.ts';
 export const overflowLabel = 'other';
 
 export interface MetricsOptions {
-  /** Called once per scrape for the per-shard series. */
-  statsProvider: () => Promise<StoreStats>;
+  /** Called once per scrape for the per-shard series; absent: no store series (an HTTP worker thread's metrics). */
+  statsProvider?: () => Promise<StoreStats>;
+  /**
+   * Request, ingest and rate-limit series (default true). The main thread of a server with several HTTP
+   * threads has none of its own: it serves no request, and sums its threads' series (threads/metrics-gather.ts).
+   */
+  requestSeries?: boolean;
   /** Process metrics (cpu, memory, event loop lag, gc); on by default. */
   defaultMetrics?: boolean;
   tenantLabelsMax?: number;
@@ -64,43 +69,8 @@ class CappedLabel {
   }
 }
 
-/** A registry of its own (not prom-client's global), so two servers in one process never share series. */
-export function createMetrics(options: MetricsOptions): Metrics {
-  const registry = new Registry();
-  const registers = [registry];
-  const tenantRegistry = new Registry();
-  const tenantRegisters = [tenantRegistry];
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-  const tenants = new CappedLabel(options.tenantLabelsMax ?? metricsTenantLabelsMax);
-  const routes = new CappedLabel(options.routesMax ?? metricsRoutesMax);
-  const requestLabels = ['route', 'method', 'status'] as const;
-
-  const requests = new Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests answered, by route template, method and status',
-    labelNames: requestLabels,
-    registers,
-  });
-  const duration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration from first byte to response end',
-    labelNames: requestLabels,
-    buckets: [...metricsDurationBucketsSeconds],
-    registers,
-  });
-  const ingested = new Counter({
-    name: 'events_ingested_total',
-    help: `Events appended, by tenant (first ${metricsTenantLabelsMax} tenants; the rest as "${overflowLabel}")`,
-    labelNames: ['tenant'] as const,
-    registers: tenantRegisters,
-  });
-  const rejections = new Counter({
-    name: 'rate_limit_rejections_total',
-    help: `Requests refused by the rate limiter, by tenant (capped like events_ingested_total)`,
-    labelNames: ['tenant'] as const,
-    registers: tenantRegisters,
-  });
-
+/** The per-shard series, from one store.stats() per scrape. */
+function storeSeries(statsProvider: () => Promise<StoreStats>, registers: Registry[]): void {
   // One store.stats() round trip per scrape, shared by all per-shard series: prom-client starts every
   // collect callback of a scrape in the same tick, so the first one starts it and the others join it.
   const statsErrors = new Counter({
@@ -116,7 +86,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const scrapeStats = (): Promise<StoreStats | null> => {
     if (pending === null) {
       // A closed or failing store must not fail the whole scrape: process metrics still matter then.
-      pending = options.statsProvider().then(
+      pending = statsProvider().then(
         (s) => s,
         () => {
           statsErrors.inc();
@@ -168,6 +138,50 @@ export function createMetrics(options: MetricsOptions): Metrics {
   shardGauge('fsync_latency_avg_seconds', 'Average WAL fsync latency', (s) => s.fsyncMicrosAvg / 1e6);
   shardGauge('shard_events', 'Events held by each shard', (s) => s.events);
   shardCounter('shard_restarts_total', 'Shard worker restarts after a crash', (s) => s.restarts);
+}
+
+/** A registry of its own (not prom-client's global), so two servers in one process never share series. */
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const tenantRegistry = new Registry();
+  const tenantRegisters = [tenantRegistry];
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const tenants = new CappedLabel(options.tenantLabelsMax ?? metricsTenantLabelsMax);
+  const routes = new CappedLabel(options.routesMax ?? metricsRoutesMax);
+  const requestLabels = ['route', 'method', 'status'] as const;
+
+  // Without request series the metrics stay registered nowhere (the owner of a threaded server never counts).
+  const requestRegisters = options.requestSeries === false ? [] : registers;
+  const tenantRequestRegisters = options.requestSeries === false ? [] : tenantRegisters;
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by route template, method and status',
+    labelNames: requestLabels,
+    registers: requestRegisters,
+  });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration from first byte to response end',
+    labelNames: requestLabels,
+    buckets: [...metricsDurationBucketsSeconds],
+    registers: requestRegisters,
+  });
+  const ingested = new Counter({
+    name: 'events_ingested_total',
+    help: `Events appended, by tenant (first ${metricsTenantLabelsMax} tenants; the rest as "${overflowLabel}")`,
+    labelNames: ['tenant'] as const,
+    registers: tenantRequestRegisters,
+  });
+  const rejections = new Counter({
+    name: 'rate_limit_rejections_total',
+    help: `Requests refused by the rate limiter, by tenant (capped like events_ingested_total)`,
+    labelNames: ['tenant'] as const,
+    registers: tenantRequestRegisters,
+  });
+
+  const statsProvider = options.statsProvider;
+  if (statsProvider !== undefined) storeSeries(statsProvider, registers);
   // Children per (route, method, status), so the per-request path is three Map lookups and no label hashing.
   const series = new Map<string, Map<string, Map<number, RequestSeries>>>();
   const seriesFor = (route: string, method: string, status: number): RequestSeries => {

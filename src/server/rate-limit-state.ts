@@ -1,7 +1,7 @@
 // Owns persistence of rate-limit buckets across restarts: one snapshot event in the system tenant.
 import { rateLimitSnapshotBucketsMax } from '../constants.ts';
-import type { Store } from '../engine/store.ts';
-import type { RateLimiter, RateLimitSnapshot } from './rate-limit.ts';
+import type { StoreApi } from '../engine/api.ts';
+import type { Limiter, RateLimitSnapshot } from './rate-limit.ts';
 import { appendSystem, systemTenant } from './system-log.ts';
 
 const entity = 'ratelimit';
@@ -11,7 +11,7 @@ const eventType = 'ratelimit.snapshot';
  * Saves the buckets that are not full (a full bucket is the state a restart would create anyway), the
  * emptiest first, so a restart cannot be used to reset a tenant's rate limit.
  */
-export async function saveRateLimits(store: Store, limiter: RateLimiter): Promise<number> {
+export async function saveRateLimits(store: StoreApi, limiter: Limiter): Promise<number> {
   const snapshot = limiter.snapshot();
   const buckets = snapshot.buckets.sort((a, b) => a.tokens - b.tokens).slice(0, rateLimitSnapshotBucketsMax);
   const payload: RateLimitSnapshot = { ...snapshot, buckets };
@@ -21,8 +21,8 @@ export async function saveRateLimits(store: Store, limiter: RateLimiter): Promis
 
 /** Restores the newest snapshot, if any; a damaged one is logged and ignored (buckets start full). */
 export async function restoreRateLimits(
-  store: Store,
-  limiter: RateLimiter,
+  store: StoreApi,
+  limiter: Limiter,
   log: (msg: string, fields?: object) => void,
 ): Promise<number> {
   const page = await store.query({ tenant: systemTenant, entity_id: entity, order: 'desc', limit: 1 });

@@ -1,28 +1,31 @@
-// Owns the server's lifecycle: open the store and services, wire routes to a transport, shut down in order.
-import { rateLimitTiersDefault, streamClientBufferBytesMax, tenantTierDefault } from '../constants.ts';
+// Owns the server's lifecycle: open the store and services, serve them from this thread or from HTTP threads, shut down in order.
+import type { Logger } from 'pino';
+import { streamClientBufferBytesMax, tenantTierDefault } from '../constants.ts';
 import { openStore, type Store } from '../engine/store.ts';
-import { createHandler, type RouteSpec } from './app.ts';
 import { AuthService } from './auth/auth-service.ts';
-import { parseTiers, type ServerConfig } from './config.ts';
-import type { Services } from './context.ts';
-import { CorsPolicy } from './cors.ts';
-import type { Transport, WebSocketHandler } from './http-types.ts';
+import type { ServerConfig } from './config.ts';
+import type { Transport } from './http-types.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { type Limiter, RateLimiter } from './rate-limit.ts';
 import { restoreRateLimits, saveRateLimits } from './rate-limit-state.ts';
-import * as auth from './routes/auth.ts';
-import * as events from './routes/events.ts';
-import * as ops from './routes/ops.ts';
-import { query } from './routes/query.ts';
-import { streamHandler } from './routes/stream.ts';
 import { TenantService } from './tenants/tenant-service.ts';
-import { createTransport } from './transport/index.ts';
+import { HttpThreads } from './threads/http-threads.ts';
+import { planThreads } from './threads/placement.ts';
+import { SecurityOwner } from './threads/security-channel.ts';
+import { SharedRateLimiter } from './threads/shared-rate-limiter.ts';
+import { SharedUsageTable } from './threads/shared-usage.ts';
+import { makeServices, openTransport, rateLimitTiers, type ServiceLog, serviceLog, urlOf } from './wiring.ts';
+
+export { routes } from './wiring.ts';
 
 export interface RunningServer {
   url: string;
   port: number;
   transport: Transport['name'];
+  /** HTTP threads serving the port: 1 is the main thread itself (see --http-threads). */
+  httpThreads: number;
+  /** The store, on the thread that called startServer (HTTP threads have clients of their own). */
   store: Store;
   /** Stops accepting, finishes in-flight requests (up to the grace period), flushes state, closes the store. */
   close(): Promise<void>;
@@ -37,51 +40,26 @@ export interface StartOptions {
   scryptCost?: number;
   /** Test hook: a smaller per-client stream buffer than streamClientBufferBytesMax. */
   streamClientBufferBytes?: number;
+  /** Test hook: every response carries x-allsource-thread, naming the HTTP thread that answered it. */
+  threadHeader?: boolean;
 }
 
-export const routes: RouteSpec[] = [
-  { method: 'GET', path: '/health', handler: ops.health, public: true },
-  { method: 'GET', path: '/metrics', handler: ops.metrics },
-  { method: 'POST', path: '/api/v1/events', handler: events.appendOne },
-  { method: 'POST', path: '/api/v1/events/batch', handler: events.appendBatch },
-  { method: 'GET', path: '/api/v1/events/query', handler: query },
-  { method: 'GET', path: '/api/v1/entities/:id/state', handler: events.entityState },
-  { method: 'DELETE', path: '/api/v1/entities/:id', handler: events.deleteEntity },
-  { method: 'GET', path: '/api/v1/entities/:id/snapshot', handler: events.entitySnapshot },
-  { method: 'GET', path: '/api/v1/snapshots', handler: events.entitySnapshot },
-  { method: 'POST', path: '/api/v1/snapshots', handler: events.createSnapshot },
-  { method: 'GET', path: '/api/v1/snapshots/:entity_id/latest', handler: events.latestSnapshot },
-  { method: 'GET', path: '/api/v1/stats', handler: ops.stats },
-  { method: 'POST', path: '/api/v1/compaction/trigger', handler: ops.triggerCompaction },
-  { method: 'GET', path: '/api/v1/compaction/stats', handler: ops.compactionStats },
-  { method: 'POST', path: '/api/v1/auth/register', handler: auth.register },
-  { method: 'POST', path: '/api/v1/auth/login', handler: auth.login, public: true },
-  { method: 'GET', path: '/api/v1/auth/me', handler: auth.me, inactiveTenant: true },
-  { method: 'GET', path: '/api/v1/auth/users', handler: auth.listUsers },
-  { method: 'DELETE', path: '/api/v1/auth/users/:id', handler: auth.deleteUser },
-  { method: 'POST', path: '/api/v1/auth/api-keys', handler: auth.createApiKey },
-  { method: 'GET', path: '/api/v1/auth/api-keys', handler: auth.listApiKeys },
-  { method: 'DELETE', path: '/api/v1/auth/api-keys/:id', handler: auth.revokeApiKey },
-  { method: 'POST', path: '/api/v1/tenants', handler: auth.createTenant },
-  { method: 'GET', path: '/api/v1/tenants', handler: auth.listTenants },
-  { method: 'GET', path: '/api/v1/tenants/:id', handler: auth.getTenant },
-  { method: 'PATCH', path: '/api/v1/tenants/:id', handler: auth.updateTenant },
-  { method: 'GET', path: '/api/v1/tenants/:id/stats', handler: auth.tenantStats },
-  { method: 'PUT', path: '/api/v1/tenants/:id/quotas', handler: auth.updateQuotas },
-  { method: 'POST', path: '/api/v1/tenants/:id/deactivate', handler: auth.deactivateTenant },
-  { method: 'POST', path: '/api/v1/tenants/:id/activate', handler: auth.activateTenant },
-  { method: 'DELETE', path: '/api/v1/tenants/:id', handler: auth.deleteTenant },
-];
+/** With several HTTP threads: what they share with the main thread, which owns it. */
+interface Shared {
+  usage: SharedUsageTable;
+  security: SecurityOwner;
+}
+
+interface Owned {
+  auth: AuthService;
+  tenants: TenantService;
+  limiter: Limiter | null;
+}
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
-  // Services log as (msg, fields) with an optional fields.level; pino wants (fields, msg) per level.
-  const log = (msg: string, fields?: object) => {
-    const { level, ...rest } = (fields ?? {}) as { level?: string };
-    if (level === 'debug') logger.debug(rest, msg);
-    else if (level === 'warn') logger.warn(rest, msg);
-    else logger.info(rest, msg);
-  };
+  const log = serviceLog(logger);
+  const plan = planThreads(config, logger);
   const store = await openStore({
     dataDir: config.dataDir,
     ...(config.shards === undefined ? {} : { shards: config.shards }),
@@ -89,91 +67,144 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     logLevel: config.logLevel === 'silent' ? 'silent' : 'info',
     ...options.storeOverrides,
   });
-  let tenants: TenantService | undefined;
+  const shared: Shared | null =
+    plan.threads > 1 ? { usage: new SharedUsageTable(), security: new SecurityOwner() } : null;
+  let owned: Owned | undefined;
   try {
-    tenants = await TenantService.open({ store, log: logger });
-    const authService = await AuthService.open({
-      store,
-      dataDir: config.dataDir,
-      ...(config.adminKey === undefined ? {} : { adminKey: config.adminKey }),
-      jwt: {
-        alg: config.jwtAlg,
-        issuer: config.jwtIssuer,
-        audience: config.jwtAudience,
-        ttlSeconds: config.jwtTtlSeconds,
-      },
-      log,
-      print: options.print ?? ((line) => process.stdout.write(`${line}\n`)),
-      ...(options.scryptCost === undefined ? {} : { scryptCost: options.scryptCost }),
-    });
-    const tiers = {
-      ...rateLimitTiersDefault,
-      ...(config.rateLimitTiers === undefined ? {} : parseTiers(config.rateLimitTiers)),
-      [tenantTierDefault]: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
-    };
-    const limiter =
-      config.rateLimitPerSecond === 0
-        ? null
-        : new RateLimiter({ tiers, defaultTier: tenantTierDefault, perKey: config.rateLimitPerKey });
-    if (limiter !== null) await restoreRateLimits(store, limiter, log);
-    const services: Services = {
-      store,
-      auth: authService,
-      tenants,
-      limiter,
-      metrics: createMetrics({ statsProvider: () => store.stats() }),
-      bodyLimitBytes: config.bodyLimitBytes,
-      streamClientBufferBytes: options.streamClientBufferBytes ?? streamClientBufferBytesMax,
-      metricsPublic: config.metricsPublic,
-      cors: new CorsPolicy(config.corsOrigins),
-      log,
-    };
-    const websockets = new Map<string, WebSocketHandler>([
-      ['/api/v1/events/stream', streamHandler(services)],
-    ]);
-    const transport = await createTransport(
-      config.http,
-      {
-        host: config.host,
-        port: config.port,
-        requestTimeoutMs: config.requestTimeoutMs,
-        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-        maxConnections: config.maxConnections,
-        handler: createHandler(services, routes),
-        websockets,
-        bodyBytesMax: config.bodyLimitBytes,
-        onError: (error, req) =>
-          logger.error({ err: error, req_id: req.id, path: req.path }, 'request failed'),
-      },
-      logger,
-    );
-    const { port } = await transport.listen();
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    const url = `http://${host}:${port}`;
-    let closing: Promise<void> | null = null;
-    const openTenants = tenants;
-    return {
-      url,
-      port,
-      transport: transport.name,
-      store,
-      close: () => {
-        closing ??= (async () => {
-          await transport.close(config.shutdownGraceMs);
-          if (limiter !== null) {
-            await saveRateLimits(store, limiter).catch((err: unknown) =>
-              log('rate limit snapshot not saved', { level: 'warn', message: String(err) }),
-            );
-          }
-          await openTenants.close();
-          await store.close();
-        })();
-        return closing;
-      },
-    };
+    owned = await openOwned(config, options, store, log, logger, shared);
+    if (shared === null) return await serveHere(config, options, store, owned, log, logger, plan.transport);
+    return await serveFromThreads(config, options, store, owned, shared, logger, plan.threads);
   } catch (err) {
-    await tenants?.close().catch(() => {});
+    await owned?.tenants.close().catch(() => {});
     await store.close();
     throw err;
   }
+}
+
+/** Tenants, auth and the rate limiter: owned by this thread, shared with HTTP threads when there are some. */
+async function openOwned(
+  config: ServerConfig,
+  options: StartOptions,
+  store: Store,
+  log: ServiceLog,
+  logger: Logger,
+  shared: Shared | null,
+): Promise<Owned> {
+  const tenants = await TenantService.open({
+    store,
+    log: logger,
+    ...(shared === null
+      ? {}
+      : { usage: shared.usage, announce: (tenant) => shared.security.publish({ tenant }) }),
+  });
+  const auth = await AuthService.open({
+    store,
+    dataDir: config.dataDir,
+    ...(config.adminKey === undefined ? {} : { adminKey: config.adminKey }),
+    jwt: {
+      alg: config.jwtAlg,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      ttlSeconds: config.jwtTtlSeconds,
+    },
+    log,
+    print: options.print ?? ((line) => process.stdout.write(`${line}\n`)),
+    ...(options.scryptCost === undefined ? {} : { scryptCost: options.scryptCost }),
+    ...(shared === null ? {} : { announce: (events) => shared.security.publish({ auth: events }) }),
+  });
+  const limits = {
+    tiers: rateLimitTiers(config),
+    defaultTier: tenantTierDefault,
+    perKey: config.rateLimitPerKey,
+  };
+  let limiter: Limiter | null = null;
+  if (config.rateLimitPerSecond !== 0) {
+    limiter = shared === null ? new RateLimiter(limits) : new SharedRateLimiter(limits);
+    await restoreRateLimits(store, limiter, log);
+  }
+  return { auth, tenants, limiter };
+}
+
+/** One HTTP thread: this one (no worker, no shared memory: the server as it always was). */
+async function serveHere(
+  config: ServerConfig,
+  options: StartOptions,
+  store: Store,
+  owned: Owned,
+  log: ServiceLog,
+  logger: Logger,
+  transportKind: ServerConfig['http'],
+): Promise<RunningServer> {
+  const services = makeServices(config, {
+    store,
+    ...owned,
+    metrics: createMetrics({ statsProvider: () => store.stats() }),
+    log,
+    threadTag: options.threadHeader === true ? 'main' : null,
+    streamClientBufferBytes: options.streamClientBufferBytes ?? streamClientBufferBytesMax,
+  });
+  const transport = await openTransport(transportKind, config, services, logger);
+  const { port } = await transport.listen();
+  return running(config, store, owned, port, transport.name, 1, log, (graceMs) => transport.close(graceMs));
+}
+
+async function serveFromThreads(
+  config: ServerConfig,
+  options: StartOptions,
+  store: Store,
+  owned: Owned,
+  shared: Shared,
+  logger: Logger,
+  threads: number,
+): Promise<RunningServer> {
+  const http = await HttpThreads.start({
+    threads,
+    config,
+    store,
+    auth: owned.auth,
+    tenants: owned.tenants,
+    limiter: owned.limiter as SharedRateLimiter | null,
+    usage: shared.usage,
+    security: shared.security,
+    metrics: createMetrics({ statsProvider: () => store.stats(), requestSeries: false }),
+    logger,
+    streamClientBufferBytes: options.streamClientBufferBytes ?? streamClientBufferBytesMax,
+    ...(options.scryptCost === undefined ? {} : { scryptCost: options.scryptCost }),
+    threadHeader: options.threadHeader === true,
+  });
+  const log = serviceLog(logger);
+  return running(config, store, owned, http.port, 'node', http.count, log, (graceMs) => http.close(graceMs));
+}
+
+function running(
+  config: ServerConfig,
+  store: Store,
+  owned: Owned,
+  port: number,
+  transport: Transport['name'],
+  httpThreads: number,
+  log: ServiceLog,
+  stopServing: (graceMs: number) => Promise<void>,
+): RunningServer {
+  let closing: Promise<void> | null = null;
+  return {
+    url: urlOf(config.host, port),
+    port,
+    transport,
+    httpThreads,
+    store,
+    close: () => {
+      closing ??= (async () => {
+        await stopServing(config.shutdownGraceMs);
+        if (owned.limiter !== null) {
+          await saveRateLimits(store, owned.limiter).catch((err: unknown) =>
+            log('rate limit snapshot not saved', { level: 'warn', message: String(err) }),
+          );
+        }
+        await owned.tenants.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
 }

@@ -1,22 +1,33 @@
 // Owns the system tenant: where the server keeps its own state (users, keys, tenants, usage) as events.
-import type { Store } from '../engine/store.ts';
+import type { StoreApi } from '../engine/api.ts';
 import type { StoredEvent } from '../event/codec.ts';
 
 /** Reserved tenant id; no principal can name it, and tenant ids starting with '_' cannot be created. */
 export const systemTenant = '_system';
 
+/** A system event as it was appended: what replicas on other HTTP threads fold, as a replay would. */
+export interface SystemEvent {
+  id: string;
+  event_type: string;
+  entity_id: string;
+  payload: unknown;
+}
+
 /** Appends state-change events to the system tenant; throws when any of them was not written. */
 export async function appendSystem(
-  store: Store,
+  store: StoreApi,
   events: { event_type: string; entity_id: string; payload: unknown }[],
-): Promise<void> {
+): Promise<SystemEvent[]> {
   const results = await store.append(events, { tenant: systemTenant });
-  for (const r of results) {
+  const written: SystemEvent[] = [];
+  results.forEach((r, i) => {
     if (!r.ok)
       throw Object.assign(new Error(`system state write failed: ${r.error.code} ${r.error.message}`), {
         code: r.error.code,
       });
-  }
+    written.push({ id: r.id, ...events[i] });
+  });
+  return written;
 }
 
 /**
@@ -24,7 +35,7 @@ export async function appendSystem(
  * the store so a large history is never held in memory at once.
  */
 export async function replaySystem(
-  store: Store,
+  store: StoreApi,
   typePrefix: string,
   visit: (event: StoredEvent) => void,
 ): Promise<number> {

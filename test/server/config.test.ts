@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { helpText, loadConfig, serverOptions } from '../../src/server/config.ts';
+import { helpText, httpThreadsDefault, loadConfig, serverOptions } from '../../src/server/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'allsource-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,6 +80,7 @@ describe('loadConfig defaults and precedence', () => {
       ALLSOURCE_SHARDS: '8',
       ALLSOURCE_DURABILITY: 'interval',
       ALLSOURCE_HTTP: 'node',
+      ALLSOURCE_HTTP_THREADS: '3',
       ALLSOURCE_ADMIN_KEY: adminKey,
       ALLSOURCE_JWT_ALG: 'EdDSA',
       ALLSOURCE_JWT_ISSUER: 'iss',
@@ -104,6 +105,7 @@ describe('loadConfig defaults and precedence', () => {
       shards: 8,
       durability: 'interval',
       http: 'node',
+      httpThreads: 3,
       adminKey,
       jwtAlg: 'EdDSA',
       jwtIssuer: 'iss',
@@ -188,6 +190,19 @@ describe('loadConfig validation names the option and its source', () => {
       source: 'env',
     },
     { name: 'http unknown', argv: ['--http', 'uws'], option: 'http', source: 'flag' },
+    { name: 'httpThreads zero', argv: ['--http-threads', '0'], option: 'httpThreads', source: 'flag' },
+    {
+      name: 'httpThreads above the maximum',
+      env: { ALLSOURCE_HTTP_THREADS: '65' },
+      option: 'httpThreads',
+      source: 'env',
+    },
+    {
+      name: 'httpThreads as a string in the file',
+      file: { httpThreads: '3' },
+      option: 'httpThreads',
+      source: 'file',
+    },
     {
       name: 'adminKey malformed',
       env: { ALLSOURCE_ADMIN_KEY: 'hunter2' },
@@ -367,6 +382,19 @@ describe('helpText', () => {
       flag: '--data-dir',
       env: 'ALLSOURCE_DATA_DIR',
     });
+  });
+});
+
+describe('httpThreads', () => {
+  it('is taken from the flag, env and config file, and defaults to half the cores from 1 to 4', () => {
+    expect(loadConfig(['--http-threads', '3'], {}).httpThreads).toBe(3);
+    expect(loadConfig([], { ALLSOURCE_HTTP_THREADS: '2' }).httpThreads).toBe(2);
+    expect(loadConfig([], { ALLSOURCE_CONFIG: configFile({ httpThreads: 5 }) }).httpThreads).toBe(5);
+    expect(loadConfig([], {}).httpThreads).toBe(httpThreadsDefault());
+    expect([1, 2, 3, 4, 7, 8, 9, 64].map((cores) => httpThreadsDefault(cores))).toEqual([
+      1, 1, 1, 2, 3, 4, 4, 4,
+    ]);
+    expect(helpText()).toContain('--http-threads <int>');
   });
 });
 

@@ -7,14 +7,17 @@ import {
   usernameCharsMax,
   usernameCharsMin,
 } from '../../constants.ts';
-import type { Store } from '../../engine/store.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
+import type { ServerStore } from '../server-store.ts';
+import type { SystemEvent } from '../system-log.ts';
+import type { ApiKeyRecord } from './api-keys.ts';
 import { apiKeyPrefix, isApiKeyShaped } from './api-keys.ts';
-import type { JwtConfig } from './jwt.ts';
+import type { JwtConfig, SigningKeys } from './jwt.ts';
 import { isRole, type Role } from './roles.ts';
+import type { UserRecord } from './users.ts';
 
 export interface AuthServiceOptions {
-  store: Store;
+  store: ServerStore;
   dataDir: string;
   /** ALLSOURCE_ADMIN_KEY: accepted as an admin key while configured; never persisted. */
   adminKey?: string;
@@ -29,6 +32,30 @@ export interface AuthServiceOptions {
   now?: () => number;
   /** Verified-token cache size; 0 disables it. */
   tokenCacheEntries?: number;
+  /** JWT signing material already loaded (from the data dir); absent: loaded or created there. */
+  signingKeys?: SigningKeys;
+  /** Called after each change is durable and in memory, with the system events it appended. */
+  announce?: (events: SystemEvent[]) => void;
+}
+
+/** A replica of the auth state on another HTTP thread (see AuthService.replica). */
+export interface AuthReplicaOptions {
+  /** The owner's users and keys when the replica starts. */
+  state: { users: UserRecord[]; keys: ApiKeyRecord[] };
+  signingKeys: SigningKeys;
+  jwt: JwtConfig;
+  adminKey?: string;
+  /** The store's default tenant: ALLSOURCE_ADMIN_KEY's. */
+  defaultTenant: string;
+  log: (msg: string, fields?: object) => void;
+  scryptCost?: number;
+  now?: () => number;
+  tokenCacheEntries?: number;
+  /** Runs a change (register, deleteUser, createApiKey, revokeApiKey) on the owner's thread. */
+  forward: (
+    method: 'register' | 'deleteUser' | 'createApiKey' | 'revokeApiKey',
+    args: unknown[],
+  ) => Promise<unknown>;
 }
 
 export const usernamePattern = new RegExp(`^[A-Za-z0-9_.@-]{${usernameCharsMin},${usernameCharsMax}}$`);

@@ -19,7 +19,11 @@ export const authEvents = Object.freeze({
  * Applies one replayed auth event. Anything that does not fit the state is E_CORRUPTION: an auth event
  * this version cannot read could be a restriction (a revocation), and skipping it would be unsafe.
  */
-export function applyAuthEvent(e: StoredEvent, users: UserTable, keys: ApiKeyTable): void {
+export function applyAuthEvent(
+  e: Pick<StoredEvent, 'id' | 'event_type' | 'payload'>,
+  users: UserTable,
+  keys: ApiKeyTable,
+): void {
   const p = e.payload as Record<string, unknown> | null;
   const bad = (why: string) =>
     new StoreError(ErrorCode.CORRUPTION, `auth event ${e.id} (${e.event_type}): ${why}`, { eventId: e.id });

@@ -9,26 +9,22 @@ import {
   usernameCharsMax,
   usersPerTenantMax,
 } from '../../constants.ts';
-import type { Store } from '../../engine/store.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import { appendSystem, replaySystem } from '../system-log.ts';
+import type { ServerStore } from '../server-store.ts';
+import { appendSystem, replaySystem, type SystemEvent } from '../system-log.ts';
 import {
   type ApiKeyCreated,
   type ApiKeyRecord,
-  ApiKeyTable,
   type ApiKeyView,
-  apiKeyPrefix,
   generateApiKey,
   hashApiKey,
-  isApiKeyShaped,
-  isKeyActive,
   iso,
   keyPayload,
   keyView,
 } from './api-keys.ts';
 import {
+  type AuthReplicaOptions,
   type AuthServiceOptions,
-  bearer,
   bodyObject,
   checkOptions,
   controlChars,
@@ -39,15 +35,17 @@ import {
   validateUsername,
 } from './auth-input.ts';
 import { applyAuthEvent, authEvents } from './auth-log.ts';
-import { type AuthLog, isJwtShaped, JwtCodec, loadSigningKeys, TokenCache } from './jwt.ts';
+import { Authenticator, type TokenCacheStats } from './authenticator.ts';
+import { type AuthLog, JwtCodec, loadSigningKeys, type SigningKeys } from './jwt.ts';
 import { PasswordHasher, validatePassword } from './passwords.ts';
-import { isAdmin, makePrincipal, type Principal, principalRef, resolveTenant } from './principal.ts';
+import { isAdmin, type Principal, principalRef, resolveTenant } from './principal.ts';
 import { permissions as allPermissions, canGrant, type Permission, type Role } from './roles.ts';
-import { nameKey, type UserRecord, UserTable, type UserView, userView } from './users.ts';
+import { nameKey, type UserRecord, type UserView, userView } from './users.ts';
 
 export type { ApiKeyCreated, ApiKeyView } from './api-keys.ts';
-export type { AuthServiceOptions } from './auth-input.ts';
+export type { AuthReplicaOptions, AuthServiceOptions } from './auth-input.ts';
 export { authEvents } from './auth-log.ts';
+export type { TokenCacheStats } from './authenticator.ts';
 export type { UserView } from './users.ts';
 
 export interface LoginResult {
@@ -77,81 +75,140 @@ export interface Revocation {
   id: string;
 }
 
-export interface TokenCacheStats {
-  size: number;
-  max: number;
-  hits: number;
-  misses: number;
-  evictions: number;
+/** Users and keys as the owner holds them, for a replica to start from (see AuthService.replica). */
+export interface AuthState {
+  users: UserRecord[];
+  keys: ApiKeyRecord[];
 }
 
+/** The changes a replica cannot make itself: they run on the thread that owns auth state. */
+export type AuthMutation = 'register' | 'deleteUser' | 'createApiKey' | 'revokeApiKey';
+
 const dayMs = 86_400_000;
-const envKeySubject = 'env';
-/** Shown instead of the reason: which check failed is for the debug log, not for whoever holds the credential. */
-const rejectedMessage = 'invalid or expired credentials';
 
 /**
  * Authentication (API keys, JWTs) and the user / key lifecycle. State lives in memory, rebuilt at open
  * from auth.* events in the system tenant; every change is appended (durably) before it takes effect.
  */
 export class AuthService {
-  private readonly store: Store;
+  /** Null in a replica, which changes nothing itself. */
+  private readonly store: ServerStore | null;
   private readonly jwt: JwtCodec;
   private readonly hasher: PasswordHasher;
   private readonly now: () => number;
   private readonly logFn: AuthLog;
-  private readonly keys = new ApiKeyTable();
-  private readonly users = new UserTable();
+  private readonly authn: Authenticator;
   /** Usernames being registered (between the uniqueness check and the durable append). */
   private readonly pendingNames = new Set<string>();
   /** Users being deleted (between the existence check and the durable append): one deletion event each. */
   private readonly pendingDeletes = new Set<string>();
   private readonly revocationListeners = new Set<(r: Revocation) => void>();
-  private readonly tokens: TokenCache<Readonly<Principal>>;
-  private envKeyHash: string | null = null;
-  private envPrincipal: Readonly<Principal> | null = null;
+  /** Owner: told of every change once it is durable and in memory. */
+  private readonly announce: ((events: SystemEvent[]) => void) | null;
+  /** Replica: runs a change on the owner's thread. */
+  private readonly forward: ((method: AuthMutation, args: unknown[]) => Promise<unknown>) | null;
   /** Hash of a random password: login runs scrypt against it for unknown users, so timing does not tell. */
   private dummyHash = '';
 
-  private constructor(options: AuthServiceOptions, jwt: JwtCodec, hasher: PasswordHasher, now: () => number) {
+  private constructor(
+    options: {
+      store: ServerStore | null;
+      log: AuthLog;
+      tokenCacheEntries?: number;
+      announce?: (events: SystemEvent[]) => void;
+      forward?: (method: AuthMutation, args: unknown[]) => Promise<unknown>;
+    },
+    jwt: JwtCodec,
+    hasher: PasswordHasher,
+    now: () => number,
+  ) {
     this.store = options.store;
     this.jwt = jwt;
     this.hasher = hasher;
     this.now = now;
     this.logFn = options.log;
-    this.tokens = new TokenCache(options.tokenCacheEntries ?? tokenCacheEntriesMax, now);
+    this.authn = new Authenticator(jwt, now, options.log, options.tokenCacheEntries ?? tokenCacheEntriesMax);
+    this.announce = options.announce ?? null;
+    this.forward = options.forward ?? null;
   }
 
   static async open(options: AuthServiceOptions): Promise<AuthService> {
     checkOptions(options);
     const now = options.now ?? Date.now;
     const hasher = new PasswordHasher(options.scryptCost);
-    const keys = loadSigningKeys(options.dataDir, options.jwt.alg, options.log);
+    const keys = options.signingKeys ?? loadSigningKeys(options.dataDir, options.jwt.alg, options.log);
     const service = new AuthService(options, new JwtCodec(options.jwt, keys, now), hasher, now);
     const replayed = await replaySystem(options.store, 'auth.', (e) =>
-      applyAuthEvent(e, service.users, service.keys),
+      applyAuthEvent(e, service.authn.users, service.authn.keys),
     );
     service.dummyHash = await hasher.hash(randomBytes(24).toString('base64url'));
     if (options.adminKey !== undefined) {
-      service.envKeyHash = hashApiKey(options.adminKey);
-      service.envPrincipal = makePrincipal({
-        kind: 'api_key',
-        subject: envKeySubject,
-        name: 'ALLSOURCE_ADMIN_KEY',
-        role: 'admin',
-        tenant: options.store.options.defaultTenant,
-        keyId: envKeySubject,
-      });
+      service.authn.acceptEnvKey(options.adminKey, options.store.options.defaultTenant);
       service.info('auth: ALLSOURCE_ADMIN_KEY accepted as an admin key', {});
     } else if (replayed === 0) {
       await service.bootstrap(options.print, options.store.options.defaultTenant);
     }
     service.info('auth: ready', {
       alg: options.jwt.alg,
-      users: service.users.size,
-      apiKeys: service.keys.size,
+      users: service.authn.users.size,
+      apiKeys: service.authn.keys.size,
     });
     return service;
+  }
+
+  /**
+   * A replica for another HTTP thread: it authenticates and answers reads from `state` plus every change
+   * the owner announces (applyChange), and sends changes to the owner (`forward`) instead of making them.
+   */
+  static async replica(options: AuthReplicaOptions): Promise<AuthService> {
+    const now = options.now ?? Date.now;
+    const hasher = new PasswordHasher(options.scryptCost);
+    const service = new AuthService(
+      {
+        store: null,
+        log: options.log,
+        tokenCacheEntries: options.tokenCacheEntries,
+        forward: options.forward,
+      },
+      new JwtCodec(options.jwt, options.signingKeys, now),
+      hasher,
+      now,
+    );
+    for (const u of options.state.users) service.authn.users.add(u);
+    for (const k of options.state.keys) service.authn.keys.add(k);
+    if (options.adminKey !== undefined) service.authn.acceptEnvKey(options.adminKey, options.defaultTenant);
+    service.dummyHash = await hasher.hash(randomBytes(24).toString('base64url'));
+    return service;
+  }
+
+  /** Users and keys now, oldest first, for a replica to start from; changes after it come as applyChange. */
+  exportState(): AuthState {
+    return { users: this.authn.users.list(), keys: this.authn.keys.list() };
+  }
+
+  /** The JWT signing material in use, for replicas on other threads (never written anywhere). */
+  signingKeys(): SigningKeys {
+    return this.jwt.signingKeys;
+  }
+
+  /**
+   * Replica: folds changes the owner made, as a replay would, and tells listeners of revocations, so streams
+   * on this thread close as they would on the owner's.
+   */
+  applyChange(events: readonly SystemEvent[]): void {
+    for (const e of events) {
+      if (e.event_type === authEvents.userDeleted) {
+        const id = (e.payload as { id?: unknown } | null)?.id;
+        applyAuthEvent(e, this.authn.users, this.authn.keys);
+        this.authn.removeUser(id as string);
+        this.emitRevocation({ kind: 'user', id: id as string });
+        continue;
+      }
+      applyAuthEvent(e, this.authn.users, this.authn.keys);
+      if (e.event_type === authEvents.keyRevoked) {
+        this.emitRevocation({ kind: 'api_key', id: (e.payload as { id: string }).id });
+      }
+    }
   }
 
   /**
@@ -171,18 +228,13 @@ export class AuthService {
       revokedAt: null,
       createdBy: 'system',
     };
-    await appendSystem(this.store, [
+    const written = await appendSystem(this.owner(), [
       { event_type: authEvents.keyCreated, entity_id: `key:${record.id}`, payload: keyPayload(record, true) },
     ]);
-    this.keys.add(record);
+    this.authn.keys.add(record);
+    this.changed(written);
     this.info('auth: created the first-start admin API key', { keyId: record.id, tenant });
     print(`AllSource admin API key (shown only this once; store it now, only its hash is kept): ${key}`);
-  }
-
-  /** Also forgets the user's verified tokens, so none of them is honoured from the cache. */
-  private removeUser(id: string): void {
-    this.users.remove(id);
-    this.tokens.deleteSubject(id);
   }
 
   // --- authentication ---
@@ -193,81 +245,12 @@ export class AuthService {
    * (only one of them). No credentials: E_UNAUTHENTICATED 'credentials required'; anything
    * wrong with them: E_UNAUTHENTICATED 'invalid or expired credentials', the reason only in the debug log.
    */
-  async authenticate(headers: Readonly<Record<string, string | undefined>>): Promise<Principal> {
-    const authorization = headers.authorization;
-    const apiKey = headers['x-api-key'];
-    const hasAuthorization = authorization !== undefined && authorization !== '';
-    const hasApiKey = apiKey !== undefined && apiKey !== '';
-    if (!hasAuthorization && !hasApiKey) {
-      throw new StoreError(ErrorCode.UNAUTHENTICATED, 'credentials required');
-    }
-    // Two credentials could name two principals; which one a proxy or client meant is not ours to guess.
-    if (hasAuthorization && hasApiKey) throw this.reject('both authorization and x-api-key sent', {});
-    if (hasApiKey) {
-      if (!apiKey.startsWith(apiKeyPrefix)) throw this.reject('x-api-key is not an API key', {});
-      return this.authenticateKey(apiKey);
-    }
-    // A bare API key: the prefix says what it is, so no scheme is needed to tell it from a JWT.
-    if (authorization!.startsWith(apiKeyPrefix)) return this.authenticateKey(authorization!);
-    const credential = bearer(authorization!);
-    if (credential === null) throw this.reject('authorization is not a single Bearer credential', {});
-    if (credential.startsWith(apiKeyPrefix)) return this.authenticateKey(credential);
-    return this.authenticateJwt(credential);
-  }
-
-  private authenticateKey(key: string): Principal {
-    if (!isApiKeyShaped(key)) throw this.reject('malformed API key', {});
-    const hash = hashApiKey(key);
-    if (this.envKeyHash !== null && hash === this.envKeyHash) return this.envPrincipal!;
-    const r = this.keys.findByHash(hash);
-    if (r === undefined) throw this.reject('unknown API key', {});
-    if (r.revokedAt !== null) throw this.reject('revoked API key', { keyId: r.id });
-    if (r.expiresAt !== null && this.now() >= r.expiresAt)
-      throw this.reject('expired API key', { keyId: r.id });
-    return makePrincipal({
-      kind: 'api_key',
-      subject: r.id,
-      name: r.name,
-      role: r.role,
-      tenant: r.tenant,
-      keyId: r.id,
-      expiresAt: r.expiresAt ?? undefined,
-    });
-  }
-
-  private async authenticateJwt(token: string): Promise<Principal> {
-    // Junk is refused before it is hashed for the cache or counted as a cache miss.
-    if (!isJwtShaped(token)) throw this.reject('malformed token', {});
-    const cached = this.tokens.get(token);
-    if (cached !== undefined) {
-      // Deletion purges the cache too; this check keeps that true even if a purge and a hit ever interleave.
-      if (!this.users.has(cached.subject)) throw this.reject('user deleted', { userId: cached.subject });
-      return cached;
-    }
-    const verified = await this.jwt.verify(token);
-    if (!verified.ok) throw this.reject(`JWT rejected: ${verified.reason}`, {});
-    const c = verified.claims;
-    // Checked after the await: a user deleted while the signature was being verified is not let in.
-    const user = this.users.get(c.sub);
-    if (user === undefined) throw this.reject('JWT of an unknown or deleted user', { userId: c.sub });
-    if (user.role !== c.role || user.tenant !== c.tenant) {
-      throw this.reject('JWT claims do not match the user', { userId: c.sub });
-    }
-    const principal = makePrincipal({
-      kind: 'jwt',
-      subject: user.id,
-      name: user.username,
-      role: user.role,
-      tenant: user.tenant,
-      expiresAt: c.exp * 1000,
-    });
-    this.tokens.set(token, user.id, principal, c.exp * 1000);
-    return principal;
+  authenticate(headers: Readonly<Record<string, string | undefined>>): Promise<Principal> {
+    return this.authn.authenticate(headers);
   }
 
   private reject(reason: string, fields: object): StoreError {
-    this.logFn('auth: credentials rejected', { level: 'debug', reason, ...fields });
-    return new StoreError(ErrorCode.UNAUTHENTICATED, rejectedMessage);
+    return this.authn.reject(reason, fields);
   }
 
   // --- users ---
@@ -279,6 +262,7 @@ export class AuthService {
    */
   async register(input: unknown, actor: Principal | null): Promise<UserView> {
     if (actor === null) throw new StoreError(ErrorCode.UNAUTHENTICATED, 'credentials required');
+    if (this.forward !== null) return (await this.forward('register', [input, actor])) as UserView;
     const body = bodyObject(input, ['username', 'password', 'role', 'tenant_id']);
     const username = validateUsername(field(body, 'username'));
     const password = validatePassword(field(body, 'password'));
@@ -290,10 +274,10 @@ export class AuthService {
     }
     const tenant = resolveTenant(actor, optionalTenant(field(body, 'tenant_id')));
     const key = nameKey(username);
-    if (this.users.hasName(username) || this.pendingNames.has(key)) {
+    if (this.authn.users.hasName(username) || this.pendingNames.has(key)) {
       throw new StoreError(ErrorCode.ALREADY_EXISTS, 'username is taken', { field: 'username' });
     }
-    if (this.users.countInTenant(tenant) >= usersPerTenantMax) {
+    if (this.authn.users.countInTenant(tenant) >= usersPerTenantMax) {
       throw new StoreError(ErrorCode.QUOTA_EXCEEDED, `at most ${usersPerTenantMax} users per tenant`, {
         field: 'username',
         limit: usersPerTenantMax,
@@ -310,7 +294,7 @@ export class AuthService {
         createdAt: this.now(),
         createdBy: principalRef(actor),
       };
-      await appendSystem(this.store, [
+      const written = await appendSystem(this.owner(), [
         {
           event_type: authEvents.userRegistered,
           entity_id: `user:${user.id}`,
@@ -325,7 +309,8 @@ export class AuthService {
           },
         },
       ]);
-      this.users.add(user);
+      this.authn.users.add(user);
+      this.changed(written);
       this.info('auth: user registered', { userId: user.id, role, tenant, by: user.createdBy });
       return userView(user);
     } finally {
@@ -346,7 +331,7 @@ export class AuthService {
     if (typeof password !== 'string') throw invalid('password', 'password must be a string');
     // Longer than any valid password: refused before scrypt so it cannot be made to hash megabytes.
     if (password.length > passwordCharsMax * 2) throw this.reject('login: password too long', {});
-    const user = username.length <= usernameCharsMax ? this.users.byUsername(username) : undefined;
+    const user = username.length <= usernameCharsMax ? this.authn.users.byUsername(username) : undefined;
     const ok = await this.hasher.verify(password, user?.passwordHash ?? this.dummyHash);
     if (user === undefined || !ok) {
       throw this.reject(user === undefined ? 'login: unknown user' : 'login: wrong password', {});
@@ -379,17 +364,19 @@ export class AuthService {
    */
   async deleteUser(actor: Principal, id: unknown): Promise<UserView> {
     if (typeof id !== 'string' || id === '') throw invalid('id', 'id must be a non-empty string');
+    if (this.forward !== null) return (await this.forward('deleteUser', [actor, id])) as UserView;
     const self = actor.kind === 'jwt' && actor.subject === id;
     if (!isAdmin(actor) && !self)
       throw new StoreError(ErrorCode.FORBIDDEN, 'only admins may delete other users');
-    const user = this.users.get(id);
+    const user = this.authn.users.get(id);
     // A deletion in flight counts as done: two deletion events of one user would fail the next replay.
     if (user === undefined || this.pendingDeletes.has(id)) {
       throw new StoreError(ErrorCode.NOT_FOUND, 'no such user', { field: 'id' });
     }
     this.pendingDeletes.add(id);
+    let written: SystemEvent[];
     try {
-      await appendSystem(this.store, [
+      written = await appendSystem(this.owner(), [
         {
           event_type: authEvents.userDeleted,
           entity_id: `user:${id}`,
@@ -399,9 +386,10 @@ export class AuthService {
     } finally {
       this.pendingDeletes.delete(id);
     }
-    this.removeUser(id);
+    this.authn.removeUser(id);
     this.info('auth: user deleted', { userId: id, by: principalRef(actor) });
     this.emitRevocation({ kind: 'user', id });
+    this.changed(written);
     return userView(user);
   }
 
@@ -415,7 +403,7 @@ export class AuthService {
     }
     const requested = optionalTenant(options.tenant_id);
     const tenant = isAdmin(actor) && requested === undefined ? undefined : resolveTenant(actor, requested);
-    return this.users.list(tenant).map(userView);
+    return this.authn.users.list(tenant).map(userView);
   }
 
   // --- API keys ---
@@ -425,6 +413,7 @@ export class AuthService {
    * tenant other than their own. The key is returned once and only its SHA-256 is stored.
    */
   async createApiKey(actor: Principal, input: unknown): Promise<ApiKeyCreated> {
+    if (this.forward !== null) return (await this.forward('createApiKey', [actor, input])) as ApiKeyCreated;
     const body = bodyObject(input, ['name', 'role', 'tenant_id', 'expires_in_days']);
     const name = field(body, 'name');
     if (
@@ -450,7 +439,7 @@ export class AuthService {
       throw invalid('expires_in_days', `expires_in_days must be a number in (0, ${apiKeyExpiresInDaysMax}]`);
     }
     const now = this.now();
-    if (this.keys.countActive(tenant, now) >= apiKeysActivePerTenantMax) {
+    if (this.authn.keys.countActive(tenant, now) >= apiKeysActivePerTenantMax) {
       throw new StoreError(
         ErrorCode.QUOTA_EXCEEDED,
         `at most ${apiKeysActivePerTenantMax} active API keys per tenant`,
@@ -471,14 +460,15 @@ export class AuthService {
       revokedAt: null,
       createdBy: principalRef(actor),
     };
-    await appendSystem(this.store, [
+    const written = await appendSystem(this.owner(), [
       {
         event_type: authEvents.keyCreated,
         entity_id: `key:${record.id}`,
         payload: keyPayload(record, false),
       },
     ]);
-    this.keys.add(record);
+    this.authn.keys.add(record);
+    this.changed(written);
     this.info('auth: API key created', { keyId: record.id, role, tenant, by: record.createdBy });
     return { id: record.id, name, key, role, tenant_id: tenant, expires_at: iso(record.expiresAt) };
   }
@@ -487,7 +477,7 @@ export class AuthService {
   listApiKeys(actor: Principal, options: { tenant_id?: string } = {}): ApiKeyView[] {
     const requested = optionalTenant(options.tenant_id);
     const tenant = isAdmin(actor) && requested === undefined ? undefined : resolveTenant(actor, requested);
-    return this.keys.list(tenant).map(keyView);
+    return this.authn.keys.list(tenant).map(keyView);
   }
 
   /**
@@ -496,7 +486,8 @@ export class AuthService {
    */
   async revokeApiKey(actor: Principal, id: unknown): Promise<ApiKeyView> {
     if (typeof id !== 'string' || id === '') throw invalid('id', 'id must be a non-empty string');
-    const r = this.keys.get(id);
+    if (this.forward !== null) return (await this.forward('revokeApiKey', [actor, id])) as ApiKeyView;
+    const r = this.authn.keys.get(id);
     if (r === undefined) throw new StoreError(ErrorCode.NOT_FOUND, 'no such API key', { field: 'id' });
     if (!isAdmin(actor)) {
       if (r.tenant !== actor.tenant) {
@@ -510,16 +501,17 @@ export class AuthService {
     }
     if (r.revokedAt !== null) return keyView(r);
     const at = this.now();
-    await appendSystem(this.store, [
+    const written = await appendSystem(this.owner(), [
       {
         event_type: authEvents.keyRevoked,
         entity_id: `key:${id}`,
         payload: { id, revoked_at: at, revoked_by: principalRef(actor) },
       },
     ]);
-    this.keys.revoke(id, at);
+    this.authn.keys.revoke(id, at);
     this.info('auth: API key revoked', { keyId: id, by: principalRef(actor) });
     this.emitRevocation({ kind: 'api_key', id });
+    this.changed(written);
     return keyView(r);
   }
 
@@ -542,15 +534,7 @@ export class AuthService {
    * and its token has not expired. The backstop for events nobody announces, such as expiry.
    */
   isCurrent(principal: Principal): boolean {
-    const now = this.now();
-    if (principal.expiresAt !== undefined && now >= principal.expiresAt) return false;
-    if (principal.kind === 'api_key') {
-      if (principal === this.envPrincipal) return true;
-      const r = principal.keyId === undefined ? undefined : this.keys.get(principal.keyId);
-      return r !== undefined && isKeyActive(r, now);
-    }
-    const user = this.users.get(principal.subject);
-    return user !== undefined && user.role === principal.role && user.tenant === principal.tenant;
+    return this.authn.isCurrent(principal);
   }
 
   private emitRevocation(r: Revocation): void {
@@ -567,8 +551,26 @@ export class AuthService {
   // --- observability ---
 
   tokenCacheStats(): TokenCacheStats {
-    const t = this.tokens;
-    return { size: t.size, max: t.max, hits: t.hits, misses: t.misses, evictions: t.evictions };
+    return this.authn.tokenCacheStats();
+  }
+
+  // --- owner and replicas ---
+
+  /** The store to append to; only the owner has one (a replica forwards before it gets here). */
+  private owner(): ServerStore {
+    if (this.store === null)
+      throw new StoreError(ErrorCode.INTERNAL, 'an auth replica cannot change auth state');
+    return this.store;
+  }
+
+  /** Owner: announces a change that is durable and in memory (other HTTP threads apply it). */
+  private changed(events: SystemEvent[]): void {
+    if (this.announce === null) return;
+    try {
+      this.announce(events);
+    } catch (err) {
+      this.logFn('auth: change listener failed', { level: 'warn', message: String(err) });
+    }
   }
 
   private info(msg: string, fields: object): void {

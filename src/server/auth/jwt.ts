@@ -161,6 +161,11 @@ export class JwtCodec {
     this.now = now;
   }
 
+  /** The key material, for replicas of the auth service on other threads (KeyObjects cross postMessage). */
+  get signingKeys(): SigningKeys {
+    return this.keys;
+  }
+
   async issue(sub: string, role: Role, tenant: string): Promise<{ token: string; claims: TokenClaims }> {
     const iat = Math.floor(this.now() / 1000);
     const claims: TokenClaims = {

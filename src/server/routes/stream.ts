@@ -1,8 +1,9 @@
 // Owns GET /api/v1/events/stream: an authenticated, tenant-scoped WebSocket of catch-up then live events.
 
 import { tenantTierDefault } from '../../constants.ts';
+import type { LiveEvent } from '../../engine/live-feed.ts';
 import { shardQuery } from '../../engine/query.ts';
-import type { Subscription } from '../../engine/store.ts';
+import type { SubscribeOptions, Subscription } from '../../engine/types.ts';
 import { ErrorCode, isStoreError, StoreError } from '../../errors.ts';
 import { type Principal, requirePermission, resolveTenant } from '../auth/principal.ts';
 import type { Services } from '../context.ts';
@@ -84,6 +85,143 @@ function parseFilterMessage(principal: Principal, text: string): StreamFilter {
   return filter;
 }
 
+function matchesFilter(f: StreamFilter, e: LiveEvent): boolean {
+  return (
+    f.tenant === e.tenant &&
+    (f.entity_id === undefined || f.entity_id === e.entityId) &&
+    (f.event_type === undefined || f.event_type === e.eventType)
+  );
+}
+
+/**
+ * Feeds one open stream. The store delivers live events a few ms after their commit when they were written on
+ * another thread (its feed polls), so closing one subscription and opening another for a new filter could
+ * drop events committed just before the switch that the old one had not delivered yet. Instead a stream
+ * holds, from the start, a live subscription to its whole tenant (`wide`, opened first) beside the one it
+ * asked for (`primary`, which alone may catch up from history). A filter message for the same tenant then
+ * only changes the filter `wide`'s events are judged by, atomically; what `primary` sent is remembered per
+ * shard (highest seq: each shard delivers in seq order) so nothing goes out twice. An event committed just
+ * before the message and not sent yet is judged by the new filter. A filter naming another tenant (admins)
+ * starts a new `wide` for it; the old tenant's events stop at once.
+ */
+function follow(
+  services: Services,
+  registry: StreamRegistry,
+  ws: WebSocketLike,
+  principal: Principal,
+  options: { tenant: string; entity_id?: string; event_type?: string; from?: string },
+): void {
+  let closed = false;
+  const subs = new Set<Subscription>();
+  /** Null while `primary` feeds the stream; the filter `wide`'s events are judged by after a filter message. */
+  let filter: StreamFilter | null = null;
+  /** Per shard, the highest seq `primary` sent. */
+  const sentByPrimary: number[] = [];
+  let primary: Subscription | null = null;
+  /** Bumped when a filter names another tenant: events of an older `wide` are dropped. */
+  let generation = 0;
+  let wideTenant = options.tenant;
+  const end = (code: number, reason: string) => {
+    if (closed) return;
+    closed = true;
+    unregister();
+    for (const sub of subs) sub.close();
+    subs.clear();
+    ws.close(code, reason);
+  };
+  const guarded = { principal, tenant: options.tenant, close: end };
+  const unregister = registry.add(guarded);
+  ws.onClose(() => {
+    closed = true;
+    unregister();
+    for (const sub of subs) sub.close();
+    subs.clear();
+  });
+  const send = (event: LiveEvent) => {
+    // A bounded buffer per client: a slow reader is closed, never allowed to grow memory.
+    if (ws.bufferedBytes > services.streamClientBufferBytes)
+      end(closeSlowConsumer, 'slow consumer: send buffer limit exceeded');
+    else ws.send(event.json);
+  };
+  const failed = (err: unknown) => end(closeSubscriptionFailed, toStoreError(err).message.slice(0, 120));
+  /** Opens a subscription; store.subscribe registers its live listener before it returns (no await first). */
+  const open = (opts: SubscribeOptions, onEvent: (e: LiveEvent) => void, kept: () => boolean) => {
+    let mine: Subscription | null = null;
+    const handle: Subscription = {
+      close: () => {
+        subs.delete(handle);
+        mine?.close();
+        mine = null;
+      },
+    };
+    subs.add(handle);
+    services.store
+      .subscribe(opts, onEvent, (err) => {
+        if (!closed && kept()) failed(err);
+      })
+      .then(
+        (sub) => {
+          if (closed || !subs.has(handle)) sub.close();
+          else mine = sub;
+        },
+        (err: unknown) => {
+          if (!closed && kept()) failed(err);
+        },
+      );
+    return handle;
+  };
+  const openWide = (tenant: string) => {
+    const mine = generation;
+    open(
+      { tenant },
+      (event) => {
+        if (closed || filter === null || mine !== generation) return;
+        if (event.position.seq <= (sentByPrimary[event.position.shard] ?? 0)) return;
+        if (matchesFilter(filter, event)) send(event);
+      },
+      () => mine === generation,
+    );
+  };
+  openWide(options.tenant);
+  primary = open(
+    options,
+    (event) => {
+      if (closed || filter !== null) return;
+      const k = event.position.shard;
+      if (event.position.seq > (sentByPrimary[k] ?? 0)) sentByPrimary[k] = event.position.seq;
+      send(event);
+    },
+    () => filter === null,
+  );
+  ws.onMessage((text) => {
+    if (closed) return;
+    let next: StreamFilter;
+    try {
+      takeToken(services, principal);
+      next = parseFilterMessage(principal, text);
+      services.tenants.checkQuery(next.tenant);
+    } catch (err) {
+      const e = toStoreError(err);
+      // The same error body an HTTP request would get, then a close: no event after a refused filter.
+      ws.send(errorBody(e, isStoreError(err) ? statusOf(e) : 500));
+      end(closeFilterRefused, 'filter refused');
+      return;
+    }
+    services.tenants.recordQuery(next.tenant);
+    guarded.tenant = next.tenant;
+    filter = next;
+    primary?.close();
+    primary = null;
+    if (next.tenant !== wideTenant) {
+      generation++;
+      for (const sub of subs) sub.close();
+      sentByPrimary.length = 0;
+      wideTenant = next.tenant;
+      openWide(next.tenant);
+    }
+  });
+}
+
 /**
  * Credentials come from the usual headers, or from `?token=` because browsers cannot set headers on a
  * WebSocket (the query string is never logged). The stream is closed when its credentials or tenant stop
@@ -99,6 +237,7 @@ export function streamHandler(services: Services): WebSocketHandler {
         token === undefined || req.headers.authorization !== undefined
           ? req.headers
           : { ...req.headers, authorization: `Bearer ${token}` };
+      services.syncSecurity();
       const principal = await services.auth.authenticate(headers);
       // As in the request pipeline: a deactivated or deleted tenant's credentials open nothing.
       services.tenants.checkActive(principal.tenant);
@@ -124,79 +263,7 @@ export function streamHandler(services: Services): WebSocketHandler {
         tenant,
       );
       services.tenants.recordQuery(tenant);
-      return (ws: WebSocketLike) => {
-        let closed = false;
-        // Each subscription gets a generation; only the newest one's events are sent. An older one may
-        // still be catching up when a filter message replaces it, and is closed as soon as it resolves.
-        let generation = 0;
-        let current: Subscription | null = null;
-        const end = (code: number, reason: string) => {
-          if (closed) return;
-          closed = true;
-          unregister();
-          current?.close();
-          ws.close(code, reason);
-        };
-        const guarded = { principal, tenant, close: end };
-        const unregister = registry.add(guarded);
-        ws.onClose(() => {
-          closed = true;
-          unregister();
-          current?.close();
-        });
-        const subscribe = (opts: typeof options | StreamFilter) => {
-          const mine = ++generation;
-          const stale = () => closed || mine !== generation;
-          // store.subscribe registers the live listener before it returns (no await before it), so
-          // an event committed after this call is never missed and one committed before never arrives.
-          services.store
-            .subscribe(
-              opts,
-              (event) => {
-                if (stale()) return;
-                // A bounded buffer per client: a slow reader is closed, never allowed to grow memory.
-                if (ws.bufferedBytes > services.streamClientBufferBytes)
-                  end(closeSlowConsumer, 'slow consumer: send buffer limit exceeded');
-                else ws.send(event.json);
-              },
-              (err) => {
-                if (!stale()) end(closeSubscriptionFailed, err.message.slice(0, 120));
-              },
-            )
-            .then(
-              (sub) => {
-                if (stale()) sub.close();
-                else current = sub;
-              },
-              (err: unknown) => {
-                if (!stale()) end(closeSubscriptionFailed, toStoreError(err).message.slice(0, 120));
-              },
-            );
-        };
-        ws.onMessage((text) => {
-          if (closed) return;
-          let filter: StreamFilter;
-          try {
-            takeToken(services, principal);
-            filter = parseFilterMessage(principal, text);
-            services.tenants.checkQuery(filter.tenant);
-          } catch (err) {
-            const e = toStoreError(err);
-            // The same error body an HTTP request would get, then a close: no event after a refused filter.
-            ws.send(errorBody(e, isStoreError(err) ? statusOf(e) : 500));
-            end(closeFilterRefused, 'filter refused');
-            return;
-          }
-          services.tenants.recordQuery(filter.tenant);
-          guarded.tenant = filter.tenant;
-          const old = current;
-          current = null;
-          // New listener first, then the old one goes: both happen before any further event is published.
-          subscribe(filter);
-          old?.close();
-        });
-        subscribe(options);
-      };
+      return (ws: WebSocketLike) => follow(services, registry, ws, principal, options);
     } catch (err) {
       const e = toStoreError(err);
       const status = isStoreError(err) ? statusOf(e) : 500;

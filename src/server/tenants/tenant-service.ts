@@ -1,11 +1,18 @@
 // Owns tenants: their lifecycle as system events, and the quota checks the hot path makes.
 import assert from 'node:assert';
-import { dayMs, hourMs, tenantsMax, tenantTierDefault, tenantUsageFlushIntervalMs } from '../../constants.ts';
-import type { Store } from '../../engine/store.ts';
+import { tenantsMax, tenantTierDefault, tenantUsageFlushIntervalMs } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import type { StoredEvent } from '../../event/codec.ts';
 import type { Log } from '../logger.ts';
-import { appendSystem, replaySystem } from '../system-log.ts';
+import type { ServerStore } from '../server-store.ts';
+import { appendSystem, replaySystem, type SystemEvent } from '../system-log.ts';
+import type { SharedUsageTable } from '../threads/shared-usage.ts';
+import {
+  applyTenantEvent,
+  changeOf,
+  type TenantChange,
+  type TenantState,
+  tenantStateOf,
+} from './tenant-fold.ts';
 import {
   checkId,
   checkKeys,
@@ -18,7 +25,6 @@ import {
   entityId,
   invalid,
   isObject,
-  isRecord,
   retentionMs,
   type TenantCreateInput,
   type TenantRecord,
@@ -27,8 +33,9 @@ import {
   updateFields,
   utc,
 } from './tenant-records.ts';
-import { flushUsage, quotaExceeded, restoreUsage, TenantEntry, type TenantStats } from './tenant-usage.ts';
+import { flushUsage, restoreUsage, TenantEntry, type TenantStats } from './tenant-usage.ts';
 
+export type { TenantChange, TenantState } from './tenant-fold.ts';
 export type {
   TenantCreateInput,
   TenantQuotas,
@@ -37,8 +44,17 @@ export type {
 } from './tenant-records.ts';
 export { type TenantStats, type TenantUsage, tenantUsageTenant } from './tenant-usage.ts';
 
+/** A change the owner made, for replicas: the system events it appended and the usage slots of new tenants. */
+export interface TenantStateChange {
+  events: SystemEvent[];
+  slots: [string, number][];
+}
+
+/** The changes a replica cannot make itself: they run on the thread that owns tenant state. */
+export type TenantMutation = 'create' | 'update' | 'deactivate' | 'activate' | 'delete';
+
 export interface TenantServiceOptions {
-  store: Store;
+  store: ServerStore;
   log: Log;
   /** Wall clock in ms; quotas reset on its UTC day and hour boundaries. */
   now?: () => number;
@@ -46,15 +62,25 @@ export interface TenantServiceOptions {
   flushIntervalMs?: number;
   /** Tier names a tenant may be given; any `[a-z0-9_-]` name when omitted. */
   tiers?: readonly string[];
+  /** Several HTTP threads: every tenant's usage counters live in this table, one budget for all threads. */
+  usage?: SharedUsageTable;
+  /** Called after each change is durable and in memory (other HTTP threads apply it). */
+  announce?: (change: TenantStateChange) => void;
+}
+
+/** A replica of the tenant state on another HTTP thread (see TenantService.replica). */
+export interface TenantReplicaOptions {
+  state: TenantState;
+  usage: SharedUsageTable;
+  defaultTenant: string;
+  log: Log;
+  now?: () => number;
+  tiers?: readonly string[];
+  /** Runs a change on the owner's thread. */
+  forward: (method: TenantMutation, args: unknown[]) => Promise<unknown>;
 }
 
 type Lifecycle = 'opening' | 'open' | 'closing' | 'closed';
-
-/** A tenant became usable again, or stopped being usable (`inactive`: deactivated, `deleted`: for good). */
-export interface TenantChange {
-  tenant: string;
-  state: 'active' | 'inactive' | 'deleted';
-}
 
 /**
  * Tenants and their quotas. State is a fold of `tenant.*` events in the system tenant, so it survives
@@ -71,7 +97,8 @@ export interface TenantChange {
 export class TenantService {
   /** The tenant that always exists: the store's default tenant (writes that name no tenant land there). */
   readonly defaultTenant: string;
-  private readonly store: Store;
+  /** Null in a replica, which changes nothing itself. */
+  private readonly store: ServerStore | null;
   private readonly log: Log;
   private readonly now: () => number;
   private readonly tiers: ReadonlySet<string> | null;
@@ -83,13 +110,25 @@ export class TenantService {
   private flushing: Promise<void> = Promise.resolve();
   private closing: Promise<void> | null = null;
   private readonly listeners = new Set<(change: TenantChange) => void>();
+  private readonly usage: SharedUsageTable | null;
+  private readonly announce: ((change: TenantStateChange) => void) | null;
+  private readonly forward: ((method: TenantMutation, args: unknown[]) => Promise<unknown>) | null;
 
-  private constructor(options: TenantServiceOptions) {
+  private constructor(
+    options: Omit<TenantServiceOptions, 'store'> & {
+      store: ServerStore | null;
+      defaultTenant: string;
+      forward?: TenantReplicaOptions['forward'];
+    },
+  ) {
     this.store = options.store;
     this.log = options.log;
     this.now = options.now ?? Date.now;
     this.tiers = options.tiers === undefined ? null : new Set(options.tiers);
-    this.defaultTenant = options.store.options.defaultTenant;
+    this.defaultTenant = options.defaultTenant;
+    this.usage = options.usage ?? null;
+    this.announce = options.announce ?? null;
+    this.forward = options.forward ?? null;
   }
 
   /** Replays tenant state, creates the default tenant on first open, restores today's usage. */
@@ -109,14 +148,14 @@ export class TenantService {
         },
       );
     }
-    const service = new TenantService(options);
+    const service = new TenantService({ ...options, defaultTenant: options.store.options.defaultTenant });
     if (service.defaultTenant.startsWith('_')) {
       throw new StoreError(ErrorCode.INVALID_OPTION, "the store's defaultTenant must not start with '_'", {
         option: 'defaultTenant',
       });
     }
-    await replaySystem(service.store, 'tenant.', (e) => {
-      if (!service.apply(e)) service.skip(e);
+    await replaySystem(options.store, 'tenant.', (e) => {
+      if (!applyTenantEvent(service.entries, e, (record) => service.newEntry(record))) service.skip(e);
     });
     if (!service.entries.has(service.defaultTenant)) {
       await service.persistCreate({
@@ -133,7 +172,7 @@ export class TenantService {
     // Retention lives in the tenant records; the store learns it again on every start.
     for (const e of service.entries.values()) {
       const days = e.deleted ? null : (e.record.retention_days ?? null);
-      if (days !== null) await service.store.setRetention(e.record.id, retentionMs(days));
+      if (days !== null) await options.store.setRetention(e.record.id, retentionMs(days));
     }
     service.lifecycle = 'open';
     if (interval > 0) {
@@ -146,11 +185,50 @@ export class TenantService {
     return service;
   }
 
+  /**
+   * A replica for another HTTP thread: it answers reads and quota checks from `state` plus every change the
+   * owner announces (applyChange), counts usage in the shared table, and sends changes to the owner.
+   */
+  static replica(options: TenantReplicaOptions): TenantService {
+    const service = new TenantService({ ...options, store: null });
+    for (const t of options.state.tenants) {
+      const e = new TenantEntry(t.record, { table: options.usage, slot: t.slot });
+      e.deleted = t.deleted;
+      service.entries.set(t.record.id, e);
+    }
+    service.lifecycle = 'open';
+    return service;
+  }
+
+  /** Tenants now (deleted ones too) with their usage slots, for a replica to start from. */
+  exportState(): TenantState {
+    return tenantStateOf(this.entries.values());
+  }
+
+  /** Replica: folds a change the owner made and tells listeners, so streams on this thread close too. */
+  applyChange(change: TenantStateChange): void {
+    const slots = new Map(change.slots);
+    for (const e of change.events) {
+      const applied = applyTenantEvent(this.entries, e, (record) => {
+        const slot = slots.get(record.id);
+        assert(slot !== undefined && this.usage !== null, 'a replicated tenant comes with its usage slot');
+        return new TenantEntry(record, { table: this.usage, slot });
+      });
+      if (!applied) {
+        this.skip(e);
+        continue;
+      }
+      const c = changeOf(e);
+      if (c !== null) this.emit(c);
+    }
+  }
+
   // --- management (admin routes) ---
 
   /** Validates like a request body (unknown fields rejected): routes may pass parsed JSON as it is. */
   async create(body: TenantCreateInput): Promise<TenantRecord> {
     this.checkOpen();
+    if (this.forward !== null) return (await this.forward('create', [body])) as TenantRecord;
     const input: unknown = body;
     if (!isObject(input)) throw invalid('body', 'tenant must be an object');
     checkKeys(input, createFields, '');
@@ -188,7 +266,7 @@ export class TenantService {
         retention_days: retention,
       };
       await this.persistCreate(record);
-      if (retention !== null) await this.store.setRetention(id, retentionMs(retention));
+      if (retention !== null) await this.owner().setRetention(id, retentionMs(retention));
       return copy(record);
     });
   }
@@ -207,6 +285,7 @@ export class TenantService {
   /** Changes name, tier or quotas; quota fields not named keep their value, `null` makes one unlimited. */
   async update(id: string, body: TenantUpdateInput): Promise<TenantRecord> {
     this.checkOpen();
+    if (this.forward !== null) return (await this.forward('update', [id, body])) as TenantRecord;
     const input: unknown = body;
     if (!isObject(input)) throw invalid('body', 'update must be an object');
     checkKeys(input, updateFields, '');
@@ -228,7 +307,7 @@ export class TenantService {
       };
       await this.persistRecord('tenant.updated', e, next);
       // The store enforces it (with compaction); it follows every change of the setting.
-      if (retention !== undefined) await this.store.setRetention(id, retentionMs(retention));
+      if (retention !== undefined) await this.owner().setRetention(id, retentionMs(retention));
       return copy(next);
     });
   }
@@ -241,13 +320,18 @@ export class TenantService {
    */
   async deactivate(id: string): Promise<TenantRecord> {
     this.checkOpen();
+    if (this.forward !== null) return (await this.forward('deactivate', [id])) as TenantRecord;
     if (id === this.defaultTenant) {
       throw new StoreError(ErrorCode.FORBIDDEN, 'the default tenant cannot be deactivated', { id });
     }
     return this.setActive(id, false);
   }
 
-  activate(id: string): Promise<TenantRecord> {
+  async activate(id: string): Promise<TenantRecord> {
+    if (this.forward !== null) {
+      this.checkOpen();
+      return (await this.forward('activate', [id])) as TenantRecord;
+    }
     return this.setActive(id, true);
   }
 
@@ -257,12 +341,16 @@ export class TenantService {
    */
   async delete(id: string): Promise<void> {
     this.checkOpen();
+    if (this.forward !== null) {
+      await this.forward('delete', [id]);
+      return;
+    }
     if (id === this.defaultTenant) {
       throw new StoreError(ErrorCode.FORBIDDEN, 'the default tenant cannot be deleted', { id });
     }
     await this.serialize(async () => {
       const e = this.live(id);
-      await appendSystem(this.store, [
+      const written = await appendSystem(this.owner(), [
         {
           event_type: 'tenant.deleted',
           entity_id: entityId(id),
@@ -271,31 +359,13 @@ export class TenantService {
       ]);
       e.deleted = true;
       e.record.active = false;
+      this.changed(written, []);
       this.emit({ tenant: id, state: 'deleted' });
     });
   }
 
   stats(id: string): TenantStats {
-    const e = this.live(id);
-    const now = this.now();
-    this.roll(e, now);
-    return {
-      tenant_id: id,
-      active: e.record.active,
-      tier: e.record.tier,
-      quotas: { ...e.record.quotas },
-      usage: {
-        events_today: e.eventsToday,
-        storage_bytes: e.storageBytes,
-        queries_this_hour: e.queriesThisHour,
-        events_total: e.eventsTotal,
-        queries_total: e.queriesTotal,
-      },
-      resets: {
-        events_today_at: utc((e.day + 1) * dayMs),
-        queries_this_hour_at: utc((e.hour + 1) * hourMs),
-      },
-    };
+    return this.live(id).stats(this.now());
   }
 
   /** Whether the tenant exists, is not deleted and is not deactivated. */
@@ -341,22 +411,7 @@ export class TenantService {
     assert(events >= 0 && bytes >= 0, 'checkWrite: events and bytes are non-negative');
     const e = this.entries.get(tenant);
     if (e === undefined || !e.record.active) throw this.inactive(tenant, e);
-    const now = this.now();
-    this.roll(e, now);
-    if (e.eventsToday + events > e.eventsPerDayMax) {
-      throw quotaExceeded(
-        tenant,
-        'events_per_day',
-        e.eventsPerDayMax,
-        e.eventsToday,
-        events,
-        (e.day + 1) * dayMs,
-        now,
-      );
-    }
-    if (e.storageBytes + bytes > e.storageBytesMax) {
-      throw quotaExceeded(tenant, 'storage_bytes', e.storageBytesMax, e.storageBytes, bytes, null, now);
-    }
+    e.checkWriteQuota(events, bytes, this.now());
   }
 
   /** Counts written events and bytes. Unknown tenants are ignored (a tenant deleted during the append). */
@@ -364,39 +419,20 @@ export class TenantService {
     assert(events >= 0 && bytes >= 0, 'recordWrite: events and bytes are non-negative');
     const e = this.entries.get(tenant);
     if (e === undefined) return;
-    this.roll(e, this.now());
-    e.eventsToday += events;
-    e.eventsTotal += events;
-    e.storageBytes += bytes;
-    e.dirty = true;
+    e.addWrite(this.now(), events, bytes);
   }
 
   /** Throws E_TENANT_INACTIVE, or E_QUOTA_EXCEEDED when the tenant used its queries for this hour. */
   checkQuery(tenant: string): void {
     const e = this.entries.get(tenant);
     if (e === undefined || !e.record.active) throw this.inactive(tenant, e);
-    const now = this.now();
-    this.roll(e, now);
-    if (e.queriesThisHour + 1 > e.queriesPerHourMax) {
-      throw quotaExceeded(
-        tenant,
-        'queries_per_hour',
-        e.queriesPerHourMax,
-        e.queriesThisHour,
-        1,
-        (e.hour + 1) * hourMs,
-        now,
-      );
-    }
+    e.checkQueryQuota(this.now());
   }
 
   recordQuery(tenant: string): void {
     const e = this.entries.get(tenant);
     if (e === undefined) return;
-    this.roll(e, this.now());
-    e.queriesThisHour++;
-    e.queriesTotal++;
-    e.dirty = true;
+    e.addQuery(this.now());
   }
 
   // --- persistence of usage ---
@@ -410,6 +446,8 @@ export class TenantService {
   }
 
   private flushNow(): Promise<void> {
+    // Replicas count into the shared table; the owner persists it.
+    if (this.store === null) return Promise.resolve();
     return flushUsage(this.store, this.entries.values(), this.now());
   }
 
@@ -471,55 +509,50 @@ export class TenantService {
 
   /** Writes first, then changes memory, so memory never holds a state the log does not. */
   private async persistCreate(record: TenantRecord): Promise<void> {
-    await appendSystem(this.store, [
+    const written = await appendSystem(this.owner(), [
       { event_type: 'tenant.created', entity_id: entityId(record.id), payload: { tenant: record } },
     ]);
-    const e = new TenantEntry(record);
+    const e = this.newEntry(record);
     this.roll(e, this.now());
     this.entries.set(record.id, e);
+    this.changed(written, e.slot === -1 ? [] : [[record.id, e.slot]]);
   }
 
   private async persistRecord(type: string, e: TenantEntry, next: TenantRecord): Promise<void> {
-    await appendSystem(this.store, [
+    const written = await appendSystem(this.owner(), [
       { event_type: type, entity_id: entityId(next.id), payload: { tenant: next } },
     ]);
     e.record = next;
     e.setQuotas(next.quotas);
+    this.changed(written, []);
   }
 
-  /** Folds one replayed system event into memory; false when it does not fit the state. */
-  private apply(event: StoredEvent): boolean {
-    const p = event.payload as Record<string, unknown> | null;
-    switch (event.event_type) {
-      case 'tenant.created':
-      case 'tenant.updated':
-      case 'tenant.activated':
-      case 'tenant.deactivated': {
-        const record = isObject(p) ? p.tenant : undefined;
-        if (!isRecord(record)) return false;
-        const e = this.entries.get(record.id);
-        if (e === undefined) {
-          if (event.event_type !== 'tenant.created') return false;
-          this.entries.set(record.id, new TenantEntry(record));
-        } else if (!e.deleted) {
-          e.record = record;
-          e.setQuotas(record.quotas);
-        }
-        return true;
-      }
-      case 'tenant.deleted': {
-        const e = isObject(p) && typeof p.id === 'string' ? this.entries.get(p.id) : undefined;
-        if (e === undefined) return false;
-        e.deleted = true;
-        e.record.active = false;
-        return true;
-      }
-      default:
-        return false;
+  /** An entry for a tenant not in the table yet: with the next usage slot when the table is shared. */
+  private newEntry(record: TenantRecord): TenantEntry {
+    return new TenantEntry(
+      record,
+      this.usage === null ? null : { table: this.usage, slot: this.entries.size },
+    );
+  }
+
+  /** The store to append to; only the owner has one (a replica forwards before it gets here). */
+  private owner(): ServerStore {
+    if (this.store === null)
+      throw new StoreError(ErrorCode.INTERNAL, 'a tenant replica cannot change tenants');
+    return this.store;
+  }
+
+  /** Owner: announces a change that is durable and in memory (other HTTP threads apply it). */
+  private changed(events: SystemEvent[], slots: [string, number][]): void {
+    if (this.announce === null) return;
+    try {
+      this.announce({ events, slots });
+    } catch (err) {
+      this.log.error({ err }, 'tenant change announcement failed');
     }
   }
 
-  private skip(event: StoredEvent): void {
+  private skip(event: Pick<SystemEvent, 'id' | 'event_type' | 'entity_id'>): void {
     this.log.warn(
       { event_id: event.id, event_type: event.event_type, entity_id: event.entity_id },
       'skipped a tenant event that does not fit the tenant state',
@@ -528,7 +561,7 @@ export class TenantService {
 
   private restoreUsage(): Promise<void> {
     const live = [...this.entries.values()].filter((e) => !e.deleted);
-    return restoreUsage(this.store, live, this.now(), (e) => this.skip(e));
+    return restoreUsage(this.owner(), live, this.now(), (e) => this.skip(e));
   }
 
   private roll(e: TenantEntry, now: number): void {

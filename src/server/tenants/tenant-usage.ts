@@ -1,9 +1,10 @@
 // Owns tenant usage: the per-tenant counters and quota limits, their UTC windows, and their flush and restore.
 import { dayMs, hourMs, tenantUsageFlushBatchMax, tenantUsageRestoreConcurrency } from '../../constants.ts';
-import type { Store } from '../../engine/store.ts';
+import type { StoreApi } from '../../engine/api.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../../errors.ts';
 import type { StoredEvent } from '../../event/codec.ts';
-import { entityId, isObject, type TenantQuotas, type TenantRecord } from './tenant-records.ts';
+import type { SharedUsageTable, UsageReading } from '../threads/shared-usage.ts';
+import { entityId, isObject, type TenantQuotas, type TenantRecord, utc } from './tenant-records.ts';
 
 /**
  * Usage events live in their own reserved tenant, not in `_system`: they are written every flush interval
@@ -42,7 +43,17 @@ interface UsagePayload {
   queries_total: number;
 }
 
-/** One tenant's state. A class with every field set in the constructor keeps one hidden class for the hot path. */
+/** Where a tenant's counters live when several HTTP threads share them (see SharedUsageTable). */
+export interface UsageSlot {
+  table: SharedUsageTable;
+  slot: number;
+}
+
+/**
+ * One tenant's state. A class with every field set in the constructor keeps one hidden class for the hot path.
+ * With one HTTP thread the counters are these fields; with several they live in a shared slot, and the
+ * fields are what the last roll() read from it.
+ */
 export class TenantEntry {
   record: TenantRecord;
   deleted = false;
@@ -57,11 +68,15 @@ export class TenantEntry {
   storageBytes = 0;
   eventsTotal = 0;
   queriesTotal = 0;
-  /** Counters changed since the last flush. */
+  /** Counters changed since the last flush (the fields' own mark; a shared slot keeps its own). */
   dirty = false;
+  readonly shared: SharedUsageTable | null;
+  readonly slot: number;
 
-  constructor(record: TenantRecord) {
+  constructor(record: TenantRecord, usage: UsageSlot | null = null) {
     this.record = record;
+    this.shared = usage?.table ?? null;
+    this.slot = usage?.slot ?? -1;
     this.setQuotas(record.quotas);
   }
 
@@ -73,6 +88,10 @@ export class TenantEntry {
 
   /** Resets counters whose UTC day or hour ended. Only moves forward, so a clock step back resets nothing. */
   roll(now: number): void {
+    if (this.shared !== null) {
+      this.shared.read(this.slot, now, this);
+      return;
+    }
     const day = Math.floor(now / dayMs);
     if (day > this.day) {
       this.day = day;
@@ -83,6 +102,111 @@ export class TenantEntry {
       this.hour = hour;
       this.queriesThisHour = 0;
     }
+  }
+
+  addWrite(now: number, events: number, bytes: number): void {
+    if (this.shared !== null) {
+      this.shared.addWrite(this.slot, now, events, bytes);
+      return;
+    }
+    this.roll(now);
+    this.eventsToday += events;
+    this.eventsTotal += events;
+    this.storageBytes += bytes;
+    this.dirty = true;
+  }
+
+  addQuery(now: number): void {
+    if (this.shared !== null) {
+      this.shared.addQuery(this.slot, now);
+      return;
+    }
+    this.roll(now);
+    this.queriesThisHour++;
+    this.queriesTotal++;
+    this.dirty = true;
+  }
+
+  /** Whether the counters changed since the last call; clears the mark. */
+  takeDirty(): boolean {
+    if (this.shared !== null) return this.shared.takeDirty(this.slot);
+    const was = this.dirty;
+    this.dirty = false;
+    return was;
+  }
+
+  markDirty(): void {
+    if (this.shared !== null) this.shared.markDirty(this.slot);
+    else this.dirty = true;
+  }
+
+  /** Throws E_QUOTA_EXCEEDED when writing `events` events of `bytes` bytes would pass the events/day or storage quota. */
+  checkWriteQuota(events: number, bytes: number, now: number): void {
+    this.roll(now);
+    const tenant = this.record.id;
+    if (this.eventsToday + events > this.eventsPerDayMax) {
+      throw quotaExceeded(
+        tenant,
+        'events_per_day',
+        this.eventsPerDayMax,
+        this.eventsToday,
+        events,
+        (this.day + 1) * dayMs,
+        now,
+      );
+    }
+    if (this.storageBytes + bytes > this.storageBytesMax) {
+      throw quotaExceeded(tenant, 'storage_bytes', this.storageBytesMax, this.storageBytes, bytes, null, now);
+    }
+  }
+
+  /** Throws E_QUOTA_EXCEEDED when the tenant used its queries for this hour. */
+  checkQueryQuota(now: number): void {
+    this.roll(now);
+    if (this.queriesThisHour + 1 > this.queriesPerHourMax) {
+      throw quotaExceeded(
+        this.record.id,
+        'queries_per_hour',
+        this.queriesPerHourMax,
+        this.queriesThisHour,
+        1,
+        (this.hour + 1) * hourMs,
+        now,
+      );
+    }
+  }
+
+  stats(now: number): TenantStats {
+    this.roll(now);
+    return {
+      tenant_id: this.record.id,
+      active: this.record.active,
+      tier: this.record.tier,
+      quotas: { ...this.record.quotas },
+      usage: {
+        events_today: this.eventsToday,
+        storage_bytes: this.storageBytes,
+        queries_this_hour: this.queriesThisHour,
+        events_total: this.eventsTotal,
+        queries_total: this.queriesTotal,
+      },
+      resets: {
+        events_today_at: utc((this.day + 1) * dayMs),
+        queries_this_hour_at: utc((this.hour + 1) * hourMs),
+      },
+    };
+  }
+
+  /** Sets every counter at once (restoring persisted usage on open). */
+  restore(u: UsageReading): void {
+    this.day = u.day;
+    this.hour = u.hour;
+    this.eventsToday = u.eventsToday;
+    this.queriesThisHour = u.queriesThisHour;
+    this.storageBytes = u.storageBytes;
+    this.eventsTotal = u.eventsTotal;
+    this.queriesTotal = u.queriesTotal;
+    if (this.shared !== null) this.shared.set(this.slot, u);
   }
 }
 
@@ -117,24 +241,27 @@ function usageOf(e: TenantEntry): UsagePayload {
 }
 
 /** Appends one `tenant.usage` event per entry whose counters changed since the last flush. */
-export async function flushUsage(store: Store, entries: Iterable<TenantEntry>, now: number): Promise<void> {
+export async function flushUsage(
+  store: StoreApi,
+  entries: Iterable<TenantEntry>,
+  now: number,
+): Promise<void> {
   const batch: TenantEntry[] = [];
   const events: { event_type: string; entity_id: string; payload: UsagePayload }[] = [];
   const send = async () => {
-    // Marked clean before the await: a write recorded meanwhile marks it dirty again for the next flush.
-    for (const e of batch) e.dirty = false;
     try {
       const results = await store.append(events, { tenant: tenantUsageTenant });
       for (const r of results) if (!r.ok) throw storeErrorFrom(r.error);
     } catch (err) {
-      for (const e of batch) e.dirty = true;
+      for (const e of batch) e.markDirty();
       throw err;
     }
     batch.length = 0;
     events.length = 0;
   };
   for (const e of entries) {
-    if (!e.dirty) continue;
+    // Marked clean before the append: a write recorded meanwhile marks it dirty again for the next flush.
+    if (!e.takeDirty()) continue;
     e.roll(now);
     batch.push(e);
     events.push({ event_type: 'tenant.usage', entity_id: entityId(e.record.id), payload: usageOf(e) });
@@ -145,7 +272,7 @@ export async function flushUsage(store: Store, entries: Iterable<TenantEntry>, n
 
 /** Loads each entry's latest usage event: one indexed entity query per tenant, a few in flight. */
 export async function restoreUsage(
-  store: Store,
+  store: StoreApi,
   entries: readonly TenantEntry[],
   now: number,
   skip: (event: StoredEvent) => void,
@@ -168,14 +295,16 @@ export async function restoreUsage(
         skip(page.events[0]);
         continue;
       }
-      e.storageBytes = u.storage_bytes;
-      e.eventsTotal = u.events_total;
-      e.queriesTotal = u.queries_total;
-      e.day = day;
-      e.hour = hour;
-      // Windowed counters count only when they were written in the window we are in now.
-      e.eventsToday = u.day === day ? u.events_today : 0;
-      e.queriesThisHour = u.hour === hour ? u.queries_this_hour : 0;
+      e.restore({
+        storageBytes: u.storage_bytes,
+        eventsTotal: u.events_total,
+        queriesTotal: u.queries_total,
+        day,
+        hour,
+        // Windowed counters count only when they were written in the window we are in now.
+        eventsToday: u.day === day ? u.events_today : 0,
+        queriesThisHour: u.hour === hour ? u.queries_this_hour : 0,
+      });
     }
   };
   const workers: Promise<void>[] = [];

@@ -265,6 +265,7 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
   wss.on('headers', (headers, raw) => {
     const id = upgradeIds.get(raw);
     if (id !== undefined) headers.push(`X-Request-Id: ${id}`);
+    for (const [name, value] of options.upgradeHeaders ?? []) headers.push(`${name}: ${value}`);
   });
 
   function report(error: unknown, req: Pick<HttpRequest, 'id' | 'method' | 'path'>): void {
@@ -479,7 +480,12 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
           reject(listenError(error, options.host, options.port));
         };
         server.once('error', onListenError);
-        server.listen(options.port, options.host, () => {
+        const listenOptions = {
+          port: options.port,
+          host: options.host,
+          reusePort: options.reusePort === true,
+        };
+        server.listen(listenOptions, () => {
           server.off('error', onListenError);
           resolve({ port: (server.address() as AddressInfo).port });
         });

@@ -16,6 +16,13 @@ export interface TransportExtras {
   onError?: (error: unknown, request: Pick<HttpRequest, 'id' | 'method' | 'path'>) => void;
   /** Ceiling for any `body(limit)`; hyper-express needs it up front. Default httpBodyBytesMax. */
   bodyBytesMax?: number;
+  /**
+   * node:http only: listen with SO_REUSEPORT, so several HTTP threads share the port and the kernel spreads
+   * connections over them. Only where the platform supports it (see threads/placement.ts).
+   */
+  reusePort?: boolean;
+  /** node:http only: extra headers of every accepted WebSocket upgrade (the test hook naming the HTTP thread). */
+  upgradeHeaders?: readonly [string, string][];
 }
 
 export type FullTransportOptions = TransportOptions & TransportExtras;

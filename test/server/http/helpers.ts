@@ -28,6 +28,17 @@ export interface TestServer {
 }
 
 /**
+ * HTTP threads of test servers: ALLSOURCE_HTTP_THREADS when set (`npm run test:http-threads` runs the HTTP
+ * suite again with 3), else 1 whatever the machine's default, so every test runs on a known setup.
+ */
+export function testHttpThreads(): number {
+  const asked = process.env.ALLSOURCE_HTTP_THREADS;
+  return asked === undefined || asked === ''
+    ? 1
+    : loadConfig([], { ALLSOURCE_HTTP_THREADS: asked }).httpThreads;
+}
+
+/**
  * Starts a server on 127.0.0.1 with an OS-chosen port, 2 shards and quiet logs. `adminKey` is the key of a
  * previous start on the same data dir: a restart prints no key, so the caller passes the old one on.
  */
@@ -38,6 +49,8 @@ export async function startTestServer(
     adminKey?: string;
     streamClientBufferBytes?: number;
     storeOverrides?: Record<string, unknown>;
+    /** Responses name the HTTP thread that answered (x-allsource-thread). */
+    threadHeader?: boolean;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir('allsource-http-');
@@ -48,6 +61,7 @@ export async function startTestServer(
     dataDir,
     logLevel: 'silent',
     shards: 2,
+    httpThreads: testHttpThreads(),
     ...overrides,
   };
   const printed: string[] = [];
@@ -55,6 +69,7 @@ export async function startTestServer(
     print: (line) => printed.push(line),
     storeOverrides: { ringBytes: 1 << 20, logLevel: 'silent', ...options.storeOverrides },
     scryptCost: scryptCostTest,
+    ...(options.threadHeader === true ? { threadHeader: true } : {}),
     ...(options.streamClientBufferBytes === undefined
       ? {}
       : { streamClientBufferBytes: options.streamClientBufferBytes }),
