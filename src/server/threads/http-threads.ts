@@ -1,4 +1,5 @@
 // Owns a server of several HTTP threads from the main thread: start them, serve their changes to security state, gather metrics, stop them.
+import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { httpThreadMetricsMsMax, httpThreadStartMsMax, httpThreadSyncMsMax } from '../../constants.ts';
@@ -9,6 +10,7 @@ import type { Principal } from '../auth/principal.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { TenantMutation, TenantService } from '../tenants/tenant-service.ts';
+import { listenError } from '../transport/node.ts';
 import type { HttpWorkerData, ThreadMetrics } from './http-worker.ts';
 import { gatherMetrics } from './metrics-gather.ts';
 import { Rpc } from './rpc.ts';
@@ -42,6 +44,8 @@ interface Thread {
   exited: Promise<void>;
   /** Set once close() asked it to stop: an exit after that is no failure. */
   stopping: boolean;
+  /** False once the thread ended, for whatever reason: nobody asks it anything any more. */
+  alive: boolean;
 }
 
 /**
@@ -71,10 +75,13 @@ export class HttpThreads {
     const threads: Thread[] = [];
     const render = gatherMetrics(options.metrics, () =>
       threads
-        .filter((t) => !t.stopping)
+        .filter((t) => t.alive && !t.stopping)
         .map((t) => (o) => t.rpc.call<ThreadMetrics>('metricsJson', o, httpThreadMetricsMsMax)),
     );
     try {
+      // Every thread sets SO_REUSEPORT, which would let it share the port with any other process that did
+      // too (another server of this user): the port must be free for an exclusive listener first.
+      if (options.config.port !== 0) await checkPortFree(options.config.host, options.config.port);
       for (let i = 0; i < options.threads; i++) threads.push(spawn(i, options, render));
       const starting = threads.map((t) => t.rpc.call('start', null, httpThreadStartMsMax));
       const settled = await Promise.allSettled(starting);
@@ -124,12 +131,19 @@ function spawn(index: number, options: HttpThreadsOptions, render: ReturnType<ty
     worker,
     rpc,
     stopping: false,
+    alive: true,
     exited: new Promise((resolve) => worker.once('exit', () => resolve())),
   };
-  worker.on('error', (err) => logger.error({ err, http_thread: index }, 'http thread failed'));
+  let failure: Error | null = null;
+  worker.on('error', (err) => {
+    failure = err;
+    logger.error({ err, http_thread: index }, 'http thread failed');
+  });
   worker.once('exit', (code) => {
+    thread.alive = false;
     security.detach(index);
-    rpc.close(new StoreError(ErrorCode.CLOSED, `HTTP thread ${index} exited (code ${code})`));
+    const why = failure === null ? '' : `: ${(failure as Error).message}`;
+    rpc.close(new StoreError(ErrorCode.CLOSED, `HTTP thread ${index} exited (code ${code})${why}`));
     if (!thread.stopping) {
       // Its connections are gone; the kernel sends new ones to the threads still listening.
       logger.error({ http_thread: index, code }, 'http thread exited unexpectedly; the others keep serving');
@@ -139,6 +153,15 @@ function spawn(index: number, options: HttpThreadsOptions, render: ReturnType<ty
   rpc.handle('tenants', (arg) => changeTenants(options, arg as { method: TenantMutation; args: unknown[] }));
   rpc.handle('metrics', (arg) => render(arg as Parameters<typeof render>[0]));
   return thread;
+}
+
+/** Fails like a listen would (EADDRINUSE: E_INVALID_OPTION naming the port) unless `port` is free. */
+function checkPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 /** Makes a change a thread forwarded, then waits (bounded) until every thread applied it. */

@@ -204,7 +204,7 @@ function largeUnreadBody(raw: IncomingMessage): boolean {
   return declared !== undefined && declared > httpUnreadBodyDrainBytesMax;
 }
 
-function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+export function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
   if (error.code === 'EADDRINUSE' || error.code === 'EACCES') {
     return new StoreError(ErrorCode.INVALID_OPTION, `cannot listen on ${host}:${port}: ${error.code}`, {
       option: 'port',

@@ -1,4 +1,5 @@
 // Several HTTP threads on one port: security changes reach every thread, one rate-limit and quota budget, /metrics sums them.
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { reusePortPlatforms } from '../../../src/server/threads/placement.ts';
@@ -220,6 +221,22 @@ describe.skipIf(!reusePortPlatforms.has(process.platform))(`${threads} HTTP thre
     );
     const stats = expectOk(await client(ts.port, { key: ts.adminKey }).get(`/api/v1/tenants/${quota}/stats`));
     expect(stats.usage).toMatchObject({ queries_this_hour: 12, events_today: 9, events_total: 9 });
+  });
+
+  it('refuses a port another listener holds, even one that set SO_REUSEPORT itself (no silent sharing)', async () => {
+    const squatter = createServer();
+    await new Promise<void>((resolve) =>
+      squatter.listen({ host: '127.0.0.1', port: 0, reusePort: true }, () => resolve()),
+    );
+    const port = (squatter.address() as AddressInfo).port;
+    try {
+      await expect(startTestServer({ httpThreads: threads, port })).rejects.toMatchObject({
+        code: 'E_INVALID_OPTION',
+        details: { option: 'port' },
+      });
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   it('/metrics on any thread sums the request and ingest series of every thread, and has the store series once', async () => {
