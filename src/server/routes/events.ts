@@ -132,14 +132,19 @@ export async function appendBatch(ctx: Ctx): Promise<void> {
   const prepared: PreparedEvent[] = new Array(events.length);
   for (let i = 0; i < events.length; i++) prepared[i] = prepareEvent(events[i], i, tenant, lim);
   const results = await commit(ctx, tenant, prepared);
-  // 200 when everything was written; otherwise the status of the first failure, with every result.
-  let status = 200;
+  ctx.res.status(batchStatus(results)).send(appendResultsJson(results, mode, clientIds(prepared)));
+}
+
+/**
+ * A batch's status: 200 when every event was stored, else the status of the first failure as an error
+ * answer would have it (its details count: E_IO with errno ENOSPC is 507, not 500).
+ */
+export function batchStatus(results: readonly AppendResult[]): number {
   for (const r of results) {
     if (r.ok) continue;
-    status = statusOf(new StoreError(r.error.code as ErrorCode, r.error.message));
-    break;
+    return statusOf(new StoreError(r.error.code as ErrorCode, r.error.message, r.error.details));
   }
-  ctx.res.status(status).send(appendResultsJson(results, mode, clientIds(prepared)));
+  return 200;
 }
 
 /** `limit` as a number (the store checks its range), or undefined when absent. */
