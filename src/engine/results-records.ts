@@ -109,6 +109,12 @@ export class AppendRecords {
     return written;
   }
 
+  /** The result of the first event not stored, or undefined when all were. */
+  firstFailure(): AppendFailed | undefined {
+    for (let i = 0; i < this.length; i++) if (!this.ok(i)) return this.failure(i);
+    return undefined;
+  }
+
   /** The result of a failed event i (undefined when it is stored). */
   failure(i: number): AppendFailed | undefined {
     const o = this.outcome(i);

@@ -149,6 +149,7 @@ describe('AppendRecords', () => {
           const results = records.toArray();
           expect(results).toEqual(expected);
           expect(records.failedCount()).toBe(expected.filter((r) => !r.ok).length);
+          expect(records.firstFailure()).toEqual(expected.find((r) => !r.ok));
           expect(records.writtenCount()).toBe(expected.filter((r) => r.ok && r.duplicate !== true).length);
           const through = new Array(shards).fill(0);
           for (const r of expected)

@@ -1,6 +1,6 @@
 // Owns the data routes: append (one, batch, NDJSON), query, entity state and snapshots.
 import { appendResultsJson, type ClientIdOf, type ResultsMode } from '../../engine/results-json.ts';
-import type { AppendResult } from '../../engine/shard-client.ts';
+import type { AppendFailed, AppendResult } from '../../engine/shard-client.ts';
 import type { EntitySnapshot } from '../../engine/types.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import { type PreparedEvent, prepareEvent } from '../../event/validate.ts';
@@ -137,14 +137,16 @@ export async function appendBatch(ctx: Ctx): Promise<void> {
 
 /**
  * A batch's status: 200 when every event was stored, else the status of the first failure as an error
- * answer would have it (its details count: E_IO with errno ENOSPC is 507, not 500).
+ * answer would have it (failureStatus).
  */
 export function batchStatus(results: readonly AppendResult[]): number {
-  for (const r of results) {
-    if (r.ok) continue;
-    return statusOf(new StoreError(r.error.code as ErrorCode, r.error.message, r.error.details));
-  }
+  for (const r of results) if (!r.ok) return failureStatus(r);
   return 200;
+}
+
+/** The status of a failed event's error; its details count (E_IO with errno ENOSPC is 507, not 500). */
+export function failureStatus(f: AppendFailed): number {
+  return statusOf(new StoreError(f.error.code as ErrorCode, f.error.message, f.error.details));
 }
 
 /** `limit` as a number (the store checks its range), or undefined when absent. */
