@@ -108,7 +108,7 @@ export function openTransport(
   config: ServerConfig,
   services: Services,
   logger: Logger,
-  extras: { reusePort?: boolean; port?: number } = {},
+  extras: { reusePort?: boolean; port?: number; threads?: number } = {},
 ): Promise<Transport> {
   const websockets = new Map<string, WebSocketHandler>([['/api/v1/events/stream', streamHandler(services)]]);
   return createTransport(
@@ -118,7 +118,8 @@ export function openTransport(
       port: extras.port ?? config.port,
       requestTimeoutMs: config.requestTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-      maxConnections: config.maxConnections,
+      // The bound is the server's: each of N threads takes its share (the kernel spreads connections evenly).
+      maxConnections: Math.ceil(config.maxConnections / (extras.threads ?? 1)),
       handler: createHandler(services, routes),
       websockets,
       bodyBytesMax: config.bodyLimitBytes,

@@ -109,6 +109,7 @@ function spawn(index: number, options: HttpThreadsOptions, render: ReturnType<ty
   const { port, epoch } = security.attach(index);
   const data: HttpWorkerData = {
     index,
+    threads: options.threads,
     config: options.config,
     handle: options.store.share(),
     security: { buffer: security.buffer, port, epoch },

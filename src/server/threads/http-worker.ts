@@ -20,6 +20,8 @@ import { SharedUsageTable } from './shared-usage.ts';
 export interface HttpWorkerData {
   /** 0..N-1; logs and the test header name it. */
   index: number;
+  /** N: how many threads share the port (and the connection bound). */
+  threads: number;
   config: ServerConfig;
   handle: StoreHandle;
   security: { buffer: SharedArrayBuffer; port: MessagePort; epoch: number };
@@ -66,7 +68,11 @@ export function runHttpWorker(data: HttpWorkerData, parent: MessagePort): void {
   rpc.handle('listen', async (arg) => {
     const b = await built;
     const { port } = arg as { port: number };
-    transport = await openTransport('node', data.config, b.services, logger, { reusePort: true, port });
+    transport = await openTransport('node', data.config, b.services, logger, {
+      reusePort: true,
+      port,
+      threads: data.threads,
+    });
     return transport.listen();
   });
   rpc.handle('metricsJson', async (arg): Promise<ThreadMetrics> => {
