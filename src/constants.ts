@@ -70,6 +70,11 @@ export const clientReclaimCheckMs = 1000;
 export const subscribePollMs = 5;
 /** Events one live-feed request asks a shard for. */
 export const subscribeTailEventsMax = 1000;
+/**
+ * An append waits at most this long for subscribers on other threads to be handed its events (they are
+ * nudged at once, so it normally takes one shard round trip); past it the append resolves anyway.
+ */
+export const subscribeHandOffWaitMsMax = 1000;
 /** Memtable arena chunk: large enough that a group-commit batch rarely straddles two chunks. */
 export const arenaChunkBytes = 16 * 1024 * 1024;
 /** Room for a query page's fixed JSON around its events and for the message header. */

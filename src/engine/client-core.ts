@@ -9,7 +9,7 @@ import type { CompactionSummary } from '../shard/segments/compaction-plan.ts';
 import type { StoreApi } from './api.ts';
 import { AppendRouter } from './append-router.ts';
 import { type CompactionStats, sumCompactions } from './compaction-stats.ts';
-import { type LiveEvent, LiveFeed } from './live-feed.ts';
+import { type FeedPlace, type LiveEvent, LiveFeed } from './live-feed.ts';
 import type { FilledOptions } from './options.ts';
 import type { QueryOptions, QueryResult } from './query.ts';
 import { StoreReads } from './reads.ts';
@@ -38,7 +38,7 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
   private readonly reads: StoreReads;
 
   /** `clients` is shared, not copied: a restarted shard swaps rings inside its client. */
-  constructor(clients: ShardClient[], options: FilledOptions) {
+  constructor(clients: ShardClient[], options: FilledOptions, place: FeedPlace) {
     super();
     this.clients = clients;
     this.shards = clients.length;
@@ -46,7 +46,7 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
     const checkOpen = () => this.checkOpen();
     this.router = new AppendRouter(clients, options);
     this.reads = new StoreReads({ clients, shards: clients.length, options, checkOpen });
-    this.feed = new LiveFeed(clients, {
+    this.feed = new LiveFeed(clients, place, {
       defaultTenant: options.defaultTenant,
       ringWaitMs: options.ringWaitMs,
       queryPages: (q) => this.reads.queryPages(q),
@@ -66,7 +66,7 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
   async append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
     this.checkOpen();
     const results = await this.router.append(events, options);
-    if (this.feed.size > 0) await this.feed.deliverThrough(results);
+    await this.feed.handOff(results);
     return results;
   }
 
@@ -74,7 +74,7 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
   async appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]> {
     this.checkOpen();
     const results = await this.router.appendPrepared(prepared);
-    if (this.feed.size > 0) await this.feed.deliverThrough(results);
+    await this.feed.handOff(results);
     return results;
   }
 

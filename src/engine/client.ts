@@ -48,6 +48,7 @@ export class StoreClient extends ClientCore implements StoreApi {
     super(
       handle.links.map((link) => new ShardClient(link)),
       handle.options,
+      { table, slot: handle.slot },
     );
     this.slot = handle.slot;
     this.generation = handle.generation;
@@ -118,7 +119,7 @@ export async function connectStore(handle: StoreHandle): Promise<StoreClient> {
     handle.links.length === 0
   )
     throw invalidHandle('malformed');
-  const table = new ClientTable(handle.table);
+  const table = new ClientTable(handle.table, handle.links.length);
   if (!table.connect(handle.slot, handle.generation)) {
     throw new StoreError(
       ErrorCode.CLOSED,

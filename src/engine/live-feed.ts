@@ -1,8 +1,15 @@
 // Owns live subscriptions of one client thread: each shard's committed events followed by position, so
 // events appended by any thread reach every subscriber, once each, in each shard's commit order.
-import { subscribeCatchUpBufferMax, subscribePollMs, subscribeTailEventsMax } from '../constants.ts';
+import {
+  clientHeartbeatMs,
+  subscribeCatchUpBufferMax,
+  subscribeHandOffWaitMsMax,
+  subscribePollMs,
+  subscribeTailEventsMax,
+} from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { StoredEvent } from '../event/codec.ts';
+import type { ClientTable } from '../ring/client-table.ts';
 import { ControlSlot } from '../ring/control.ts';
 import { Ingress, type TailRequest } from '../shard/protocol.ts';
 import { type QueryOptions, shardQuery } from './query.ts';
@@ -33,6 +40,12 @@ interface Sub {
   seen: number[];
 }
 
+/** This feed's row in the store's client table (slot 0: the owner thread). */
+export interface FeedPlace {
+  table: ClientTable;
+  slot: number;
+}
+
 /** What subscribe needs besides the shards: the query path for catch-up, and the default tenant. */
 export interface FeedContext {
   defaultTenant: string;
@@ -61,21 +74,27 @@ function matches(f: SubscriptionFilter, e: LiveEvent): boolean {
 }
 
 /**
- * While anyone subscribes, a timer looks at each shard's commit watermark every subscribePollMs (one
- * atomic load: nothing is asked while nothing new was committed) and fetches what is new with a TAIL read
- * for the subscribed tenants. Positions make it exact: no gap, no duplicate, across shard restarts too.
+ * While anyone subscribes, the feed looks at each shard's commit watermark every subscribePollMs, or at once
+ * when an appender nudges it (one atomic load: nothing is asked while nothing new was committed), and
+ * fetches what is new with a TAIL read for the subscribed tenants. Positions make it exact: no gap, no
+ * duplicate, across shard restarts too. How far its subscribers got is published in the client table, so
+ * appenders on every thread can wait for it (handOff).
  */
 export class LiveFeed {
   private readonly clients: readonly ShardClient[];
   private readonly context: FeedContext;
+  private readonly table: ClientTable;
+  private readonly slot: number;
   private readonly subs = new Set<Sub>();
   /** The TAIL request in flight per shard (one at a time, so answers apply in order). */
   private readonly fetching: (Promise<void> | null)[];
-  private timer: NodeJS.Timeout | null = null;
+  private looping = false;
 
-  constructor(clients: readonly ShardClient[], context: FeedContext) {
+  constructor(clients: readonly ShardClient[], place: FeedPlace, context: FeedContext) {
     this.clients = clients;
     this.context = context;
+    this.table = place.table;
+    this.slot = place.slot;
     this.fetching = clients.map(() => null);
   }
 
@@ -160,26 +179,36 @@ export class LiveFeed {
   /** Fails every subscription (the client or store is closing). */
   closeAll(reason: StoreError): void {
     for (const sub of [...this.subs]) sub.fail(reason);
-    this.stop();
   }
 
   private add(sub: Sub): void {
     this.subs.add(sub);
-    if (this.timer === null) {
-      this.timer = setInterval(() => this.tick(), subscribePollMs);
-      // A subscription alone does not keep a process alive (a server's sockets do).
-      this.timer.unref();
-    }
+    this.table.setSubscribed(this.slot, true);
+    this.publish();
+    if (!this.looping) void this.loop();
   }
 
   private remove(sub: Sub): void {
     this.subs.delete(sub);
-    if (this.subs.size === 0) this.stop();
+    if (this.subs.size === 0) this.table.setSubscribed(this.slot, false);
   }
 
-  private stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+  /**
+   * While anyone subscribes: look at the shards every subscribePollMs, or at once when an appender on
+   * another thread nudges. Atomics.waitAsync keeps no event loop alive: a subscription alone does not keep
+   * a process running (a server's sockets do).
+   */
+  private async loop(): Promise<void> {
+    this.looping = true;
+    try {
+      while (this.subs.size > 0) {
+        const observed = this.table.nudges(this.slot);
+        this.tick();
+        await this.table.waitNudge(this.slot, observed, subscribePollMs);
+      }
+    } finally {
+      this.looping = false;
+    }
   }
 
   private tick(): void {
@@ -190,17 +219,57 @@ export class LiveFeed {
     }
   }
 
+  /** Tells appenders on other threads how far this thread's subscribers have been handed each shard. */
+  private publish(): void {
+    for (let k = 0; k < this.clients.length; k++) {
+      const c = this.cursor(k);
+      if (Number.isFinite(c)) this.table.publishHanded(this.slot, k, c);
+    }
+  }
+
+  /**
+   * Resolves once every subscriber, on this thread and on every other, was handed the events of `results`
+   * it matches: as when all writes went through one thread, an append resolves only after the live
+   * streams have its events, so a reader that sees the newest event has seen every earlier acknowledged
+   * one. Costs nothing while nobody subscribes; a subscribing thread that does not keep up delays an
+   * append at most subscribeHandOffWaitMsMax.
+   */
+  async handOff(results: readonly AppendResult[]): Promise<void> {
+    if (this.table.subscribedCount() === 0) return;
+    const through = this.clients.map(() => 0);
+    for (const r of results)
+      if (r.ok && r.position.seq > through[r.position.shard]) through[r.position.shard] = r.position.seq;
+    if (this.subs.size > 0) await this.deliverThrough(through);
+    const deadline = performance.now() + subscribeHandOffWaitMsMax;
+    const others: number[] = [];
+    for (let slot = 0; slot < this.table.slots; slot++) {
+      if (slot === this.slot || !this.table.isSubscribed(slot)) continue;
+      // A thread that stopped beating is dead or stuck: nobody to wait for.
+      if (slot !== 0 && this.table.isGone(slot, 2 * clientHeartbeatMs)) continue;
+      others.push(slot);
+      this.table.nudge(slot);
+    }
+    for (const slot of others) {
+      for (let k = 0; k < through.length; k++) {
+        for (;;) {
+          const epoch = this.table.handedEpoch(slot);
+          if (this.table.handed(slot, k) >= through[k] || !this.table.isSubscribed(slot)) break;
+          const remaining = deadline - performance.now();
+          if (remaining <= 0) return;
+          await this.table.waitHanded(slot, epoch, remaining);
+        }
+      }
+    }
+  }
+
   /**
    * Resolves once every subscriber was handed the events of `results` it matches: an append on this
    * thread resolves only after its own subscribers saw its events (as when all writes went through one
    * thread). Costs one TAIL round trip per shard written, and only while someone subscribes.
    */
-  async deliverThrough(results: readonly AppendResult[]): Promise<void> {
-    const through = this.clients.map(() => 0);
-    for (const r of results)
-      if (r.ok && r.position.seq > through[r.position.shard]) through[r.position.shard] = r.position.seq;
+  private async deliverThrough(through: readonly number[]): Promise<void> {
     for (let k = 0; k < through.length; k++) {
-      // Bounded: a failing shard must not hold the append forever (the timer keeps trying).
+      // Bounded: a failing shard must not hold the append forever (the poll loop keeps trying).
       for (let attempt = 0; attempt < 3 && this.subs.size > 0 && this.cursor(k) < through[k]; attempt++) {
         await (this.fetching[k] ?? this.startFetch(k));
       }
@@ -245,6 +314,8 @@ export class LiveFeed {
         // Subscriptions that were asked for had everything of theirs up to `last` delivered; ones added
         // while the request was out keep their own start and are served by the next request.
         for (const sub of asked) if (answer.last > sub.seen[k]) sub.seen[k] = answer.last;
+        const cursor = this.cursor(k);
+        if (Number.isFinite(cursor)) this.table.publishHanded(this.slot, k, cursor);
         if (this.clients[k].control.load(ControlSlot.committedSeq) <= this.cursor(k)) return;
       }
     } catch (err) {

@@ -75,8 +75,8 @@ export class Store extends ClientCore {
   private lifecycle: Lifecycle = 'opening';
   private closing: Promise<void> | null = null;
   /** Client slots 1..storeClientsMax (slot 0, this thread's lanes, is not in it). */
-  private readonly tableSab = createClientTable(storeClientsMax + 1);
-  private readonly table = new ClientTable(this.tableSab);
+  private readonly tableSab: SharedArrayBuffer;
+  private readonly table: ClientTable;
   /** Lanes of every shared client, by slot: one LaneSpec per shard. */
   private readonly clientLanes = new Map<number, LaneSpec[]>();
   /** Where lanes added or removed while shard k runs are announced (the store's end of its channel). */
@@ -98,7 +98,12 @@ export class Store extends ClientCore {
         }),
       );
     }
-    super(clients, options);
+    const tableSab = createClientTable(storeClientsMax + 1, shards);
+    const table = new ClientTable(tableSab, shards);
+    // Slot 0 of the client table is this thread's: its live feed publishes progress there.
+    super(clients, options, { table, slot: 0 });
+    this.tableSab = tableSab;
+    this.table = table;
     this.releaseLock = releaseLock;
     for (let k = 0; k < shards; k++) {
       // One clock per shard: timestamps strictly increase per shard without a store-wide atomic.

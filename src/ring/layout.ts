@@ -70,12 +70,26 @@ export const doorbellRingsIndex = 0;
 export const doorbellSleepingIndex = cacheLineInts;
 export const doorbellBytes = 2 * cacheLineBytes;
 
-// --- Client table: one row per client slot of a store: [state, heartbeat seconds, generation] ---
+// --- Client table: one row per client slot of a store (slot 0: the owner thread) ---
+// Int32 rows [state, heartbeat seconds, generation, subscribed, nudge, handed epoch, spare, spare], then a
+// BigInt64 handed seq per (slot, shard) after all rows (seqs outgrow 32 bits).
 export const clientStateIndex = 0;
 export const clientHeartbeatIndex = 1;
 /** Bumped each time the slot is handed out, so a client reclaimed while stuck cannot act for the next owner. */
 export const clientGenerationIndex = 2;
-export const clientRowInts = 4;
+/** 1 while the client has live subscriptions: appenders on other threads wait for it to hand them events. */
+export const clientSubscribedIndex = 3;
+/** Rung by an appender on another thread: the client's live feed looks at the shards now, not at its next poll. */
+export const clientNudgeIndex = 4;
+/** Bumped (and notified) whenever the client publishes a new handed seq. */
+export const clientHandedEpochIndex = 5;
+/** Slot 0's row only: how many slots have live subscriptions (appenders skip the scan while it is 0). */
+export const clientSubscribedCountIndex = 6;
+export const clientRowInts = 8;
+/** Bytes of a client table: the Int32 rows, then per slot and shard the handed seq (BigInt64). */
+export function clientTableBytes(slots: number, shards: number): number {
+  return slots * clientRowInts * 4 + slots * shards * 8;
+}
 /** Row states: free, handed out (a handle exists), connected (a client uses it), closed (its client left). */
 export const clientStateFree = 0;
 export const clientStateHandedOut = 1;
