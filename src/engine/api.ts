@@ -1,11 +1,13 @@
 // Owns the contract shared by the Store (the owner thread) and StoreClient (any thread, via connectStore).
 
 import type { StoreError } from '../errors.ts';
+import type { EncodedBatch } from '../event/batch-encoder.ts';
 import type { StoredEvent } from '../event/codec.ts';
 import type { PreparedEvent } from '../event/validate.ts';
 import type { CompactionStats } from './compaction-stats.ts';
 import type { LiveEvent } from './live-feed.ts';
 import type { QueryOptions, QueryResult } from './query.ts';
+import type { AppendRecords } from './results-records.ts';
 import type { AppendResult } from './shard-client.ts';
 import type {
   AppendOptions,
@@ -30,6 +32,13 @@ export interface StoreApi {
   readonly shards: number;
   append(events: readonly unknown[], options?: AppendOptions): Promise<AppendResult[]>;
   appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]>;
+  /**
+   * Validates and encodes a call's events for `tenant` (E_INVALID_EVENT as append would throw it), into this
+   * thread's reusable buffers: pass the batch to appendEncoded before any await.
+   */
+  encode(events: readonly unknown[], tenant: string): EncodedBatch;
+  /** Appends an encoded call; its results as records (AppendRecords.toArray() gives append's answer). */
+  appendEncoded(batch: EncodedBatch): Promise<AppendRecords>;
   query(q?: QueryOptions): Promise<QueryResult>;
   queryPages(q?: QueryOptions): AsyncGenerator<StoredEvent[]>;
   deleteEntity(tenant: string | undefined, entityId: string): Promise<EntityDeleted>;

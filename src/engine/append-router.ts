@@ -2,10 +2,12 @@
 // shard's group into one ring message, and gather the per-event results.
 import { appendEventsMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
+import { BatchEncoder, type EncodedBatch } from '../event/batch-encoder.ts';
 import { encodeEvent, eventFrameBytes } from '../event/codec.ts';
 import { shardFor } from '../event/hash.ts';
-import { type PreparedEvent, prepareEvent, validateTenantId } from '../event/validate.ts';
+import { type PreparedEvent, validateTenantId } from '../event/validate.ts';
 import { MESSAGE_HEADER_BYTES } from '../shard/protocol.ts';
+import { AppendRecords } from './results-records.ts';
 import type { AppendResult, AppendSink, ShardClient } from './shard-client.ts';
 import type { AppendOptions } from './types.ts';
 
@@ -26,8 +28,61 @@ export class AppendRouter {
     this.options = options;
   }
 
+  private encoder: BatchEncoder | null = null;
+
+  /** Validates and encodes a call's events (E_INVALID_EVENT before anything is written); send it with appendEncoded before any await. */
+  encode(events: readonly unknown[], tenant: string): EncodedBatch {
+    this.encoder ??= new BatchEncoder({
+      shards: this.clients.length,
+      headerBytes: MESSAGE_HEADER_BYTES,
+      messageBytesMax: Math.max(...this.clients.map((c) => c.frameBytesMax)),
+    });
+    return this.encoder.encode(events, tenant, { payloadBytesMax: this.options.payloadBytesMax });
+  }
+
+  /** Sends an encoded call; resolves with its results as records. */
+  appendEncoded(batch: EncodedBatch): Promise<AppendRecords> {
+    const n = batch.count;
+    const records = new AppendRecords(n);
+    if (n === 0) return Promise.resolve(records);
+    const shards = this.clients.length;
+    // Check every group's size before sending any, so an oversized call writes nothing.
+    for (let s = 0; s < shards; s++) {
+      const bytes = batch.messageBytes(s);
+      const max = this.clients[s].frameBytesMax;
+      if (bytes > max) {
+        throw new StoreError(
+          ErrorCode.FRAME_TOO_LARGE,
+          `the events of this call for one shard need ${bytes} bytes; the ring takes at most ${max} per message: split the call`,
+          { bytes, frameBytesMax: max },
+        );
+      }
+    }
+    let resolve!: (r: AppendRecords) => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<AppendRecords>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const sink: AppendSink = { records, remaining: 0, resolve, reject };
+    for (let s = 0; s < shards; s++) if (batch.eventsIn(s) > 0) sink.remaining++;
+    for (let s = 0; s < shards; s++) {
+      const count = batch.eventsIn(s);
+      if (count === 0) continue;
+      void this.clients[s].sendAppend(
+        batch.message(s),
+        batch.messageBytes(s),
+        count,
+        sink,
+        batch.indexesOf(s),
+        this.options.ringWaitMs,
+      );
+    }
+    return done;
+  }
+
   /** Validates (throwing before anything is written) and appends; see Store.append. */
-  append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
+  appendRecords(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendRecords> {
     const tenant =
       options.tenant === undefined ? this.options.defaultTenant : validateTenantId(options.tenant);
     if (!Array.isArray(events))
@@ -38,23 +93,25 @@ export class AppendRouter {
         count: events.length,
       });
     }
-    const limits = { payloadBytesMax: this.options.payloadBytesMax };
-    const prepared: PreparedEvent[] = new Array(events.length);
-    for (let i = 0; i < events.length; i++) prepared[i] = prepareEvent(events[i], i, tenant, limits);
-    return this.appendPrepared(prepared);
+    return this.appendEncoded(this.encode(events, tenant));
+  }
+
+  /** Validates (throwing before anything is written) and appends; see Store.append. */
+  append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
+    return this.appendRecords(events, options).then((r) => r.toArray());
   }
 
   /** Appends already validated events (the HTTP layer validates while it parses). */
-  appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]> {
+  appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendRecords> {
     const n = prepared.length;
-    if (n === 0) return Promise.resolve([]);
-    let resolve!: (r: AppendResult[]) => void;
+    if (n === 0) return Promise.resolve(new AppendRecords(0));
+    let resolve!: (r: AppendRecords) => void;
     let reject!: (e: unknown) => void;
-    const done = new Promise<AppendResult[]>((res, rej) => {
+    const done = new Promise<AppendRecords>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    const sink: AppendSink = { results: new Array(n), remaining: 0, resolve, reject };
+    const sink: AppendSink = { records: new AppendRecords(n), remaining: 0, resolve, reject };
     const shards = this.clients.length;
     if (shards === 1) {
       sink.remaining = 1;

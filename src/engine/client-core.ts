@@ -2,6 +2,7 @@
 // the per-shard maintenance requests. Store (owner thread) and StoreClient (other threads) both use it.
 import { EventEmitter } from 'node:events';
 import { ErrorCode, StoreError } from '../errors.ts';
+import type { EncodedBatch } from '../event/batch-encoder.ts';
 import type { StoredEvent } from '../event/codec.ts';
 import { type PreparedEvent, validateTenantId } from '../event/validate.ts';
 import { Ingress } from '../shard/protocol.ts';
@@ -13,6 +14,7 @@ import { type FeedPlace, type LiveEvent, LiveFeed } from './live-feed.ts';
 import type { FilledOptions } from './options.ts';
 import type { QueryOptions, QueryResult } from './query.ts';
 import { StoreReads } from './reads.ts';
+import type { AppendRecords } from './results-records.ts';
 import type { AppendResult, ShardClient } from './shard-client.ts';
 import type {
   AppendOptions,
@@ -65,17 +67,29 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
    */
   async append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
     this.checkOpen();
-    const results = await this.router.append(events, options);
-    await this.feed.handOff(results);
-    return results;
+    const records = await this.router.appendRecords(events, options);
+    await this.feed.handOff(records);
+    return records.toArray();
+  }
+
+  encode(events: readonly unknown[], tenant: string): EncodedBatch {
+    this.checkOpen();
+    return this.router.encode(events, tenant);
+  }
+
+  async appendEncoded(batch: EncodedBatch): Promise<AppendRecords> {
+    this.checkOpen();
+    const records = await this.router.appendEncoded(batch);
+    await this.feed.handOff(records);
+    return records;
   }
 
   /** Appends already validated events (the HTTP layer validates while it parses). */
   async appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]> {
     this.checkOpen();
-    const results = await this.router.appendPrepared(prepared);
-    await this.feed.handOff(results);
-    return results;
+    const records = await this.router.appendPrepared(prepared);
+    await this.feed.handOff(records);
+    return records.toArray();
   }
 
   /** One page of events matching `q` (at most `limit`, default queryLimitDefault) and the cursor to the next. */

@@ -13,7 +13,8 @@ import type { ClientTable } from '../ring/client-table.ts';
 import { ControlSlot } from '../ring/control.ts';
 import { Ingress, type TailRequest } from '../shard/protocol.ts';
 import { type QueryOptions, shardQuery } from './query.ts';
-import type { AppendResult, ShardClient } from './shard-client.ts';
+import type { AppendRecords } from './results-records.ts';
+import type { ShardClient } from './shard-client.ts';
 import type { SubscribeOptions, Subscription } from './types.ts';
 
 export interface SubscriptionFilter {
@@ -234,11 +235,9 @@ export class LiveFeed {
    * one. Costs nothing while nobody subscribes; a subscribing thread that does not keep up delays an
    * append at most subscribeHandOffWaitMsMax.
    */
-  async handOff(results: readonly AppendResult[]): Promise<void> {
+  async handOff(records: AppendRecords): Promise<void> {
     if (this.table.subscribedCount() === 0) return;
-    const through = this.clients.map(() => 0);
-    for (const r of results)
-      if (r.ok && r.position.seq > through[r.position.shard]) through[r.position.shard] = r.position.seq;
+    const through = records.seqThrough(this.clients.length);
     if (this.subs.size > 0) await this.deliverThrough(through);
     const deadline = performance.now() + subscribeHandOffWaitMsMax;
     const others: number[] = [];

@@ -3,8 +3,6 @@
 
 import { pumpIdleWaitMs } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
-import { formatTimestampUs } from '../event/timestamp.ts';
-import { bytesToUuid } from '../event/uuid.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { Doorbell } from '../ring/doorbell.ts';
 import { createRing, RingConsumer, RingProducer } from '../ring/ring.ts';
@@ -13,15 +11,9 @@ import {
   laneIdShift,
   laneRequestIdMask,
   MESSAGE_HEADER_BYTES,
-  Outcome,
-  RESULT_OFF_ID,
-  RESULT_OFF_OUTCOME,
-  RESULT_OFF_SEQ,
-  RESULT_OFF_TIMESTAMP,
-  RESULT_OFF_VERSION,
-  RESULT_RECORD_BYTES,
   writeHeader,
 } from '../shard/protocol.ts';
+import type { AppendRecords } from './results-records.ts';
 
 export interface AppendOk {
   ok: true;
@@ -42,9 +34,9 @@ export type AppendResult = AppendOk | AppendFailed;
 
 /** One call's results, filled by one or more shards; `indexes` maps a shard's k-th event to the call's order. */
 export interface AppendSink {
-  results: AppendResult[];
+  records: AppendRecords;
   remaining: number;
-  resolve: (results: AppendResult[]) => void;
+  resolve: (records: AppendRecords) => void;
   reject: (err: unknown) => void;
 }
 
@@ -269,47 +261,8 @@ export class ShardClient {
       return;
     }
     const count = buf.readUInt32LE(8);
-    const results = p.sink.results;
-    for (let k = 0; k < count; k++) {
-      const at = MESSAGE_HEADER_BYTES + k * RESULT_RECORD_BYTES;
-      results[p.indexes === null ? k : p.indexes[k]] = this.decodeResult(buf, at);
-    }
-    if (--p.sink.remaining === 0) p.sink.resolve(results);
-  }
-
-  private decodeResult(buf: Buffer, at: number): AppendResult {
-    const outcome = buf[at + RESULT_OFF_OUTCOME];
-    const version = buf.readUInt32LE(at + RESULT_OFF_VERSION);
-    if (outcome === Outcome.OK || outcome === Outcome.DUPLICATE) {
-      const ok: AppendOk = {
-        ok: true,
-        id: bytesToUuid(buf, at + RESULT_OFF_ID),
-        version,
-        timestamp: formatTimestampUs(buf.readDoubleLE(at + RESULT_OFF_TIMESTAMP)),
-        position: { shard: this.shard, seq: buf.readDoubleLE(at + RESULT_OFF_SEQ) },
-      };
-      if (outcome === Outcome.DUPLICATE) ok.duplicate = true;
-      return ok;
-    }
-    if (outcome === Outcome.CONFLICT) {
-      return failed(ErrorCode.CONFLICT, `expected_version does not match the entity's version ${version}`, {
-        actual_version: version,
-      });
-    }
-    if (outcome === Outcome.ID_REUSED) {
-      return failed(
-        ErrorCode.CONFLICT,
-        'the event id was already used for another entity or event type in this tenant',
-        { reason: 'id_reused' },
-      );
-    }
-    if (outcome === Outcome.ABORTED) {
-      return failed(ErrorCode.ABORTED, 'not written: another event of this call in the same shard failed');
-    }
-    if (outcome === Outcome.DISK_FULL) {
-      return failed(ErrorCode.IO, 'not written: the disk is full', { errno: 'ENOSPC' });
-    }
-    return failed(ErrorCode.IO, 'not written: the shard could not write its log');
+    p.sink.records.put(this.shard, buf, MESSAGE_HEADER_BYTES, count, p.indexes);
+    if (--p.sink.remaining === 0) p.sink.resolve(p.sink.records);
   }
 
   /**
@@ -367,13 +320,6 @@ export function failEvents(
   count: number,
   reason: StoreError,
 ): void {
-  const result = failed(reason.code, reason.message, reason.details);
-  for (let k = 0; k < count; k++) sink.results[indexes === null ? k : indexes[k]] = result;
-  if (--sink.remaining === 0) sink.resolve(sink.results);
-}
-
-function failed(code: string, message: string, details?: Record<string, unknown>): AppendFailed {
-  return details === undefined
-    ? { ok: false, error: { code, message } }
-    : { ok: false, error: { code, message, details } };
+  sink.records.fail(indexes, count, reason);
+  if (--sink.remaining === 0) sink.resolve(sink.records);
 }

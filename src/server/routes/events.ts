@@ -1,5 +1,5 @@
 // Owns the data routes: append (one, batch, NDJSON), query, entity state and snapshots.
-import { appendResultsJson, type ClientIdOf, type ResultsMode } from '../../engine/results-json.ts';
+import { appendRecordsJson, type ClientIdOf, type ResultsMode } from '../../engine/results-json.ts';
 import type { AppendFailed, AppendResult } from '../../engine/shard-client.ts';
 import type { EntitySnapshot } from '../../engine/types.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
@@ -108,9 +108,12 @@ function resultsMode(ctx: Ctx): ResultsMode {
   throw new StoreError(ErrorCode.INVALID_QUERY, 'results must be all or errors', { field: 'results' });
 }
 
-/** The id each prepared event was given by its client (lower-cased, as stored), for `errors` entries. */
-function clientIds(prepared: readonly PreparedEvent[]): ClientIdOf {
-  return (i) => prepared[i].id;
+/** The id each event was given by its client (lower-cased, as stored), for `errors` entries. */
+function clientIds(events: readonly unknown[]): ClientIdOf {
+  return (i) => {
+    const id = (events[i] as { id?: unknown }).id;
+    return typeof id === 'string' ? id.toLowerCase() : null;
+  };
 }
 
 /**
@@ -128,11 +131,20 @@ export async function appendBatch(ctx: Ctx): Promise<void> {
   const events = parseBatch(kind, body);
   if (events.length === 0) throw new StoreError(ErrorCode.INVALID_REQUEST, 'batch is empty');
   const tenant = tenantFor(ctx, tenantField(events[0]));
-  const lim = limits(ctx);
-  const prepared: PreparedEvent[] = new Array(events.length);
-  for (let i = 0; i < events.length; i++) prepared[i] = prepareEvent(events[i], i, tenant, lim);
-  const results = await commit(ctx, tenant, prepared);
-  ctx.res.status(batchStatus(results)).send(appendResultsJson(results, mode, clientIds(prepared)));
+  const { store, tenants, metrics } = ctx.services;
+  // Validated and encoded in one go (400 before anything else); sent before any await (the encoder's buffers
+  // are reused by the next call).
+  const batch = store.encode(events, tenant);
+  tenants.checkWrite(tenant, batch.count, batch.dataBytes);
+  const records = await store.appendEncoded(batch);
+  const written = records.writtenCount();
+  if (written > 0) {
+    tenants.recordWrite(tenant, written, batch.dataBytes);
+    metrics.eventsIngested(tenant, written);
+  }
+  const first = records.firstFailure();
+  const status = first === undefined ? 200 : failureStatus(first);
+  ctx.res.status(status).send(appendRecordsJson(records, mode, clientIds(events)));
 }
 
 /**
