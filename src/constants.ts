@@ -68,6 +68,11 @@ export const clientDeadAfterMs = 5000;
 export const clientReclaimCheckMs = 1000;
 /** A live subscription looks at each shard's commit watermark this often (no request while nothing new). */
 export const subscribePollMs = 5;
+/**
+ * A stream subscribes before its upgrade answer is written; if the transport never attaches the socket
+ * (the upgrade failed), the subscriptions end after this long.
+ */
+export const streamAttachMsMax = 10_000;
 /** Events one live-feed request asks a shard for. */
 export const subscribeTailEventsMax = 1000;
 /**
@@ -463,6 +468,9 @@ export const rateLimitSharedKeyBytesMax = 128;
 /** A slot lock held longer than this (its holder is a few arithmetic operations long) fails the request with E_INTERNAL. */
 export const rateLimitSharedLockWaitMsMax = 100;
 
-assert(httpThreadsDefaultMax >= 1 && httpThreadsDefaultMax <= httpThreadsMax, 'default HTTP threads in range');
+assert(
+  httpThreadsDefaultMax >= 1 && httpThreadsDefaultMax <= httpThreadsMax,
+  'default HTTP threads in range',
+);
 assert(rateLimitSharedProbeSlots <= rateLimitSharedBucketsMax, 'a probe window fits the shared bucket table');
 assert(rateLimitSharedKeyBytesMax >= 64 + 1 + 36, 'a tenant id, a NUL and a key id fit a shared bucket key');

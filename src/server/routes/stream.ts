@@ -9,6 +9,7 @@ import { type Principal, requirePermission, resolveTenant } from '../auth/princi
 import type { Services } from '../context.ts';
 import { errorBody, statusOf, toStoreError } from '../http-errors.ts';
 import type { HttpRequest, WebSocketHandler, WebSocketLike } from '../http-types.ts';
+import { DeferredSocket } from './deferred-socket.ts';
 import { closeCredentialsRevoked, closeTenantInactive, StreamRegistry } from './stream-registry.ts';
 
 export { closeCredentialsRevoked, closeTenantInactive };
@@ -263,7 +264,11 @@ export function streamHandler(services: Services): WebSocketHandler {
         tenant,
       );
       services.tenants.recordQuery(tenant);
-      return (ws: WebSocketLike) => follow(services, registry, ws, principal, options);
+      // Subscribed before the 101 is written (see DeferredSocket): no write the client makes after the
+      // upgrade, on any HTTP thread, can slip past the stream.
+      const socket = new DeferredSocket();
+      follow(services, registry, socket, principal, options);
+      return (ws: WebSocketLike) => socket.attach(ws);
     } catch (err) {
       const e = toStoreError(err);
       const status = isStoreError(err) ? statusOf(e) : 500;
