@@ -15,6 +15,7 @@ import {
   clientSubscribedCountIndex,
   clientSubscribedIndex,
   clientTableBytes,
+  keepAliveMs,
 } from './layout.ts';
 
 export function createClientTable(slots: number, shards: number): SharedArrayBuffer {
@@ -155,7 +156,10 @@ export class ClientTable {
     return Atomics.load(this.#words, this.#at(slot, clientHandedEpochIndex));
   }
 
-  /** Resolves when the slot publishes progress (or the timeout passes); the event loop stays free. */
+  /**
+   * Resolves when the slot publishes progress (or the timeout passes); the event loop stays free, and alive
+   * (an append waits here).
+   */
   async waitHanded(slot: number, observedEpoch: number, timeoutMs: number): Promise<void> {
     const r = Atomics.waitAsync(
       this.#words,
@@ -163,7 +167,13 @@ export class ClientTable {
       observedEpoch,
       timeoutMs,
     );
-    if (r.async) await r.value;
+    if (!r.async) return;
+    const keep = setTimeout(() => {}, keepAliveMs(timeoutMs));
+    try {
+      await r.value;
+    } finally {
+      clearTimeout(keep);
+    }
   }
 
   nudge(slot: number): void {

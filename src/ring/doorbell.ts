@@ -1,9 +1,7 @@
 // Owns a shard's doorbell: the one word a shard sleeps on while every lane (ring) into it is empty.
 import assert from 'node:assert';
-import { doorbellBytes, doorbellRingsIndex, doorbellSleepingIndex } from './layout.ts';
+import { doorbellBytes, doorbellRingsIndex, doorbellSleepingIndex, keepAliveMs } from './layout.ts';
 
-/** Largest delay Node's timers accept. */
-const timerMsMax = 2_147_483_647;
 const noop = (): void => {};
 
 export function createDoorbell(): SharedArrayBuffer {
@@ -48,7 +46,7 @@ export class Doorbell {
     const words = this.#words;
     Atomics.store(words, doorbellSleepingIndex, 1);
     // waitAsync alone does not keep a Node event loop alive.
-    const keep = setTimeout(noop, Math.min(Math.max(timeoutMs, 1), timerMsMax));
+    const keep = setTimeout(noop, keepAliveMs(timeoutMs));
     try {
       const observed = Atomics.load(words, doorbellRingsIndex);
       if (hasWork()) return true;

@@ -1,8 +1,7 @@
 // Owns the countdown latch: threads count down a shared counter and others wait for it to reach zero.
 import assert from 'node:assert';
-import { latchBytes, latchCountIndex } from './layout.ts';
+import { keepAliveMs, latchBytes, latchCountIndex } from './layout.ts';
 
-const timerMsMax = 2_147_483_647;
 const noop = (): void => {};
 
 /** A latch that opens after `count` countDown() calls, from any threads. */
@@ -48,7 +47,7 @@ export class Latch {
   async waitAsync(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     const deadlineMs = performance.now() + timeoutMs;
     // waitAsync alone does not keep a Node event loop alive.
-    const keep = setTimeout(noop, Math.min(Math.max(timeoutMs, 1), timerMsMax));
+    const keep = setTimeout(noop, keepAliveMs(timeoutMs));
     try {
       for (;;) {
         const observed = Atomics.load(this.#count, latchCountIndex);

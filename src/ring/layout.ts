@@ -95,3 +95,18 @@ export const clientStateFree = 0;
 export const clientStateHandedOut = 1;
 export const clientStateConnected = 2;
 export const clientStateClosed = 3;
+
+/**
+ * A sleep on Atomics.waitAsync holds a ref'd timer so the thread's event loop stays alive (waitAsync alone does
+ * not). Its timeout runs as a V8 platform task that keeps nothing alive, so a keep-alive timer of exactly the
+ * same length could fire first and leave the loop empty while the wait is still pending (a worker thread then
+ * exits with code 13, as seen with writer threads under heavy load): it outlasts the wait by this much.
+ */
+export const keepAliveSlackMs = 1000;
+/** Largest delay Node's timers accept; a longer one would fire after 1 ms. */
+export const timerMsMax = 2_147_483_647;
+
+/** The delay of the keep-alive timer for a wait of `timeoutMs`. */
+export function keepAliveMs(timeoutMs: number): number {
+  return Math.min(Math.max(timeoutMs, 1) + keepAliveSlackMs, timerMsMax);
+}

@@ -4,6 +4,7 @@ import { ringBytesMax, ringBytesMin, ringWaitersMax, ringWaitMsMax } from '../co
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { Doorbell } from './doorbell.ts';
 import {
+  keepAliveMs,
   ringCapacityIndex,
   ringConsumerSleepingIndex,
   ringDataOffsetBytes,
@@ -50,7 +51,7 @@ const resolvedVoid: Promise<void> = Promise.resolve();
 const resolvedTrue: Promise<boolean> = Promise.resolve(true);
 
 function keepAlive(timeoutMs: number): NodeJS.Timeout {
-  return setTimeout(noop, Math.min(Math.max(timeoutMs, 1), timerMsMax));
+  return setTimeout(noop, keepAliveMs(timeoutMs));
 }
 
 function validCapacity(capacityBytes: number): boolean {

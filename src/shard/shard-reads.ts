@@ -3,7 +3,6 @@
 import { sealedReadAttemptsMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { snapshotJson, stateJson } from './entity-reads.ts';
-import { tailJson } from './tail.ts';
 import type { Memtable } from './memtable.ts';
 import type { Outbox } from './outbox.ts';
 import {
@@ -20,6 +19,7 @@ import {
 import { type QueryOutput, runQuery } from './query.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import type { EntityStates } from './state.ts';
+import { tailJson } from './tail.ts';
 
 export interface PendingRead {
   kind: number;

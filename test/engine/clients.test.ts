@@ -2,7 +2,7 @@
 // dying clients reclaimed, restarts, and the handle's errors.
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectStore, ErrorCode, type Store, type StoreHandle } from '../../src/index.ts';
+import { connectStore, ErrorCode, type StoreHandle } from '../../src/index.ts';
 import { openTestStore, removeTempDirs } from '../helpers.ts';
 
 afterAll(removeTempDirs);
