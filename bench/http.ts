@@ -3,7 +3,8 @@
 // that only reads and JSON.parses the same bodies. The load generator runs here, on its own event loop.
 //
 // Usage: npm run bench:http [-- --seconds 10 --shards 2 --connections 1,10,50 --single 50 --label laptop]
-//        (also --warmup <s> before each case, default 1; --http auto|node|hyper-express, default auto)
+//        (also --warmup <s> before each case, default 1; --http auto|node|hyper-express, default auto;
+//        --http-threads N, default 1: HTTP servers on one port, see the README's HTTP threads)
 // Cases: POST /api/v1/events/batch with 1,000 events per request at each --connections, and POST /api/v1/events
 // with one event at --single connections (0 skips it). Every case gets a fresh server and data directory, so
 // no case inherits another's memory; the ceiling is stateless and runs once for the whole run. For each case
@@ -59,6 +60,7 @@ interface Args {
   single: number;
   label: string;
   http: string;
+  httpThreads: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -70,6 +72,7 @@ function parseArgs(argv: string[]): Args {
     single: 50,
     label: 'local',
     http: 'auto',
+    httpThreads: 1,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -81,12 +84,14 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--single') args.single = Number(value);
     else if (flag === '--label') args.label = value;
     else if (flag === '--http') args.http = value;
+    else if (flag === '--http-threads') args.httpThreads = Number(value);
     else throw new Error(`unknown flag ${flag}`);
   }
   const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
   if (!(args.seconds > 0 && args.seconds <= 600)) throw new Error('--seconds must be in (0, 600]');
   if (!(args.warmup >= 0 && args.warmup <= 60)) throw new Error('--warmup must be in [0, 60]');
   if (!whole(args.shards, 1)) throw new Error('--shards must be a positive integer');
+  if (!whole(args.httpThreads, 1)) throw new Error('--http-threads must be a positive integer');
   if (!args.connections.every((c) => whole(c, 1) && c <= 1000))
     throw new Error('--connections must be integers from 1 to 1000');
   if (!whole(args.single, 0) || args.single > 1000) throw new Error('--single must be from 0 to 1000');
@@ -181,6 +186,8 @@ async function startStore(args: Args, adminKey: string): Promise<Store> {
         '0',
         '--http',
         args.http,
+        '--http-threads',
+        String(args.httpThreads),
         '--log-level',
         'warn',
       ],
@@ -403,6 +410,7 @@ if (process.exitCode !== 1) {
           seconds: args.seconds,
           warmup: args.warmup,
           shards: args.shards,
+          httpThreads: args.httpThreads,
           transport,
           durability: 'fsync',
           auth: 'on (ALLSOURCE_ADMIN_KEY, Bearer)',
@@ -418,7 +426,7 @@ if (process.exitCode !== 1) {
   );
   const ms = (n: number) => n.toLocaleString(undefined, { maximumFractionDigits: 2 });
   const table = [
-    `HTTP ingestion, auth on, durability "fsync", rate limit off, ${args.shards} shards, transport ${transport}; ` +
+    `HTTP ingestion, auth on, durability "fsync", rate limit off, ${args.shards} shards, ${args.httpThreads} HTTP thread(s), transport ${transport}; ` +
       `${machine.cpus} CPUs (${machine.model}), Node ${machine.node}, ${date.slice(0, 10)}; ` +
       `${args.seconds} s per case after ${args.warmup} s warmup`,
     '',

@@ -90,7 +90,10 @@ async function oneRound(pool: WriterPool): Promise<{ roundUs: number; startLagUs
   };
 }
 
-async function measureRounds(pool: WriterPool, o: MeasureOptions): Promise<RoundsResult> {
+export async function measureRounds(
+  pool: WriterPool,
+  o: Pick<MeasureOptions, 'roundLimits' | 'roundEvents'>,
+): Promise<RoundsResult> {
   const measured: Array<{ roundUs: number; startLagUs: number }> = [];
   let calls = 0;
   // sampleAsync bounds the rounds (warm-up, time, count); the figures are the writers' own stamps, not its
