@@ -15,15 +15,29 @@ export const authEvents = Object.freeze({
   keyRevoked: 'auth.key.revoked',
 });
 
+type AuthEvent = Pick<StoredEvent, 'id' | 'event_type' | 'payload'>;
+
 /**
- * Applies one replayed auth event. Anything that does not fit the state is E_CORRUPTION: an auth event
- * this version cannot read could be a restriction (a revocation), and skipping it would be unsafe.
+ * A replay from the store. Store order is causal within an entity (one shard), not across entities: a
+ * username freed by deleting user X and taken by a new user Y may replay Y's registration before X's
+ * deletion when the two sit in different shards (per-shard clocks). Such a registration waits here until the
+ * whole log was read; only a name still taken then is corruption.
  */
-export function applyAuthEvent(
-  e: Pick<StoredEvent, 'id' | 'event_type' | 'payload'>,
-  users: UserTable,
-  keys: ApiKeyTable,
-): void {
+export interface AuthReplay {
+  deferred: AuthEvent[];
+}
+
+/** Applies the registrations a replay set aside; throws E_CORRUPTION for a name that is still taken. */
+export function finishAuthReplay(replay: AuthReplay, users: UserTable, keys: ApiKeyTable): void {
+  for (const e of replay.deferred.splice(0)) applyAuthEvent(e, users, keys);
+}
+
+/**
+ * Applies one auth event (replayed, or a change another thread made). Anything that does not fit the state
+ * is E_CORRUPTION: an auth event this version cannot read could be a restriction (a revocation), and
+ * skipping it would be unsafe. During a replay (`replay` given), see AuthReplay.
+ */
+export function applyAuthEvent(e: AuthEvent, users: UserTable, keys: ApiKeyTable, replay?: AuthReplay): void {
   const p = e.payload as Record<string, unknown> | null;
   const bad = (why: string) =>
     new StoreError(ErrorCode.CORRUPTION, `auth event ${e.id} (${e.event_type}): ${why}`, { eventId: e.id });
@@ -42,7 +56,12 @@ export function applyAuthEvent(
       ) {
         throw bad('malformed user');
       }
-      if (users.hasName(username) || users.has(id as string)) throw bad('duplicate user');
+      if (users.has(id as string)) throw bad('duplicate user');
+      if (users.hasName(username)) {
+        if (replay === undefined) throw bad('duplicate user');
+        replay.deferred.push(e);
+        return;
+      }
       users.add({
         id: id as string,
         username,
@@ -54,9 +73,14 @@ export function applyAuthEvent(
       });
       return;
     }
-    case authEvents.userDeleted:
-      if (users.remove(p.id as string) === undefined) throw bad('deletes an unknown user');
+    case authEvents.userDeleted: {
+      if (users.remove(p.id as string) !== undefined) return;
+      // Registered and deleted while its registration waited for a name (see AuthReplay): nothing remains.
+      const waiting = replay?.deferred.findIndex((d) => (d.payload as { id?: unknown }).id === p.id) ?? -1;
+      if (waiting === -1) throw bad('deletes an unknown user');
+      replay?.deferred.splice(waiting, 1);
       return;
+    }
     case authEvents.keyCreated: {
       const { id, name, role, tenant_id, hash, created_at, expires_at, created_by } = p;
       if (

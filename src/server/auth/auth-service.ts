@@ -34,7 +34,7 @@ import {
   validateRole,
   validateUsername,
 } from './auth-input.ts';
-import { applyAuthEvent, authEvents } from './auth-log.ts';
+import { type AuthReplay, applyAuthEvent, authEvents, finishAuthReplay } from './auth-log.ts';
 import { Authenticator, type TokenCacheStats } from './authenticator.ts';
 import { type AuthLog, JwtCodec, loadSigningKeys, type SigningKeys } from './jwt.ts';
 import { PasswordHasher, validatePassword } from './passwords.ts';
@@ -138,9 +138,11 @@ export class AuthService {
     const hasher = new PasswordHasher(options.scryptCost);
     const keys = options.signingKeys ?? loadSigningKeys(options.dataDir, options.jwt.alg, options.log);
     const service = new AuthService(options, new JwtCodec(options.jwt, keys, now), hasher, now);
+    const replay: AuthReplay = { deferred: [] };
     const replayed = await replaySystem(options.store, 'auth.', (e) =>
-      applyAuthEvent(e, service.authn.users, service.authn.keys),
+      applyAuthEvent(e, service.authn.users, service.authn.keys, replay),
     );
+    finishAuthReplay(replay, service.authn.users, service.authn.keys);
     service.dummyHash = await hasher.hash(randomBytes(24).toString('base64url'));
     if (options.adminKey !== undefined) {
       service.authn.acceptEnvKey(options.adminKey, options.store.options.defaultTenant);
