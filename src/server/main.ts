@@ -16,7 +16,8 @@ if (config.help === true) {
   process.exit(0);
 }
 
-const server = await startServer(config);
+let fatal: ((err: Error) => void) | null = null;
+const server = await startServer(config, { onFatal: (err) => fatal?.(err) });
 const stats = await server.store.stats();
 process.stdout.write(
   `AllSource TS listening on ${server.url} (transport ${server.transport}, ${stats.shards} shards, ${server.httpThreads} HTTP thread${server.httpThreads === 1 ? '' : 's'}, durability ${config.durability}, data ${server.store.options.dataDir})\n`,
@@ -32,3 +33,12 @@ const onSignal = stopOnSignals(config.shutdownGraceMs + shutdownBackstopMarginMs
   startTimer: (fn, ms) => setTimeout(fn, ms).unref(),
 });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, onSignal);
+// An HTTP thread that ended on its own: stop everything and exit 1, so a supervisor restarts the whole server.
+fatal = (err) => {
+  process.stderr.write(`AllSource TS: ${err.message}; shutting down\n`);
+  process.exitCode = 1;
+  server.close().then(
+    () => process.exit(1),
+    () => process.exit(1),
+  );
+};

@@ -42,6 +42,12 @@ export interface StartOptions {
   streamClientBufferBytes?: number;
   /** Test hook: every response carries x-allsource-thread, naming the HTTP thread that answered it. */
   threadHeader?: boolean;
+  /**
+   * Called when the server can no longer serve as configured: an HTTP thread ended without being asked to
+   * (a crash, or a security change it could not apply). `npm start` then shuts down with exit code 1, so a
+   * supervisor restarts it with every thread; without it the failure is only logged.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 /** With several HTTP threads: what they share with the main thread, which owns it. */
@@ -171,6 +177,7 @@ async function serveFromThreads(
     streamClientBufferBytes: options.streamClientBufferBytes ?? streamClientBufferBytesMax,
     ...(options.scryptCost === undefined ? {} : { scryptCost: options.scryptCost }),
     threadHeader: options.threadHeader === true,
+    ...(options.onFatal === undefined ? {} : { onThreadLost: options.onFatal }),
   });
   const log = serviceLog(logger);
   return running(config, store, owned, http.port, 'node', http.count, log, (graceMs) => http.close(graceMs));

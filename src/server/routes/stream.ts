@@ -198,6 +198,9 @@ function follow(
     if (closed) return;
     let next: StreamFilter;
     try {
+      // As before every request: apply any security change first (a revoked key's stream is closed by it).
+      services.syncSecurity();
+      if (closed) return;
       takeToken(services, principal);
       next = parseFilterMessage(principal, text);
       services.tenants.checkQuery(next.tenant);

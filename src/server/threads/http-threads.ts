@@ -35,6 +35,8 @@ export interface HttpThreadsOptions {
   streamClientBufferBytes: number;
   scryptCost?: number;
   threadHeader: boolean;
+  /** Called when a thread ends without being asked to (see StartOptions.onFatal). */
+  onThreadLost?: (err: Error) => void;
 }
 
 interface Thread {
@@ -147,7 +149,8 @@ function spawn(index: number, options: HttpThreadsOptions, render: ReturnType<ty
     rpc.close(new StoreError(ErrorCode.CLOSED, `HTTP thread ${index} exited (code ${code})${why}`));
     if (!thread.stopping) {
       // Its connections are gone; the kernel sends new ones to the threads still listening.
-      logger.error({ http_thread: index, code }, 'http thread exited unexpectedly; the others keep serving');
+      logger.error({ http_thread: index, code }, 'http thread exited unexpectedly');
+      options.onThreadLost?.(new Error(`HTTP thread ${index} exited unexpectedly (code ${code})${why}`));
     }
   });
   rpc.handle('auth', (arg) => changeAuth(options, arg as { method: AuthMutation; args: unknown[] }));

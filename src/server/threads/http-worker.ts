@@ -139,8 +139,10 @@ async function build(
           if (m.auth !== undefined) auth.applyChange(m.auth);
           if (m.tenant !== undefined) tenants.applyChange(m.tenant);
         } catch (err) {
-          // The owner applied this change already; a replica that cannot is out of step until restarted.
-          logger.error({ err, epoch: m.epoch }, 'http thread could not apply a security change');
+          // The owner applied this change already; a replica that cannot would judge requests by stale
+          // security state. Fail closed: this thread ends (the server treats that as fatal, see onFatal).
+          logger.error({ err, epoch: m.epoch }, 'http thread could not apply a security change; ending it');
+          process.exit(1);
         }
       },
       ack: (epoch) => rpc.notify({ ack: epoch }),
