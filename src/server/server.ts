@@ -29,6 +29,8 @@ export interface RunningServer {
   store: Store;
   /** Stops accepting, finishes in-flight requests (up to the grace period), flushes state, closes the store. */
   close(): Promise<void>;
+  /** Test hook, with several HTTP threads only: ends thread `index` as a crash would. */
+  endHttpThreadForTest?: (index: number) => Promise<void>;
 }
 
 export interface StartOptions {
@@ -180,7 +182,11 @@ async function serveFromThreads(
     ...(options.onFatal === undefined ? {} : { onThreadLost: options.onFatal }),
   });
   const log = serviceLog(logger);
-  return running(config, store, owned, http.port, 'node', http.count, log, (graceMs) => http.close(graceMs));
+  const server = running(config, store, owned, http.port, 'node', http.count, log, (graceMs) =>
+    http.close(graceMs),
+  );
+  server.endHttpThreadForTest = (index) => http.endThreadForTest(index);
+  return server;
 }
 
 function running(

@@ -72,6 +72,13 @@ export class HttpThreads {
     return this.threads.length;
   }
 
+  /** Test hook: ends thread `index` as a crash would (not asked to stop); resolves once it exited. */
+  async endThreadForTest(index: number): Promise<void> {
+    const thread = this.threads[index];
+    await thread.worker.terminate();
+    await thread.exited;
+  }
+
   /** Starts the threads, waits until each built its services, then lets them listen one after the other. */
   static async start(options: HttpThreadsOptions): Promise<HttpThreads> {
     const threads: Thread[] = [];

@@ -51,6 +51,8 @@ export async function startTestServer(
     storeOverrides?: Record<string, unknown>;
     /** Responses name the HTTP thread that answered (x-allsource-thread). */
     threadHeader?: boolean;
+    /** startServer's onFatal (an HTTP thread ended on its own). */
+    onFatal?: (err: Error) => void;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir('allsource-http-');
@@ -70,6 +72,7 @@ export async function startTestServer(
     storeOverrides: { ringBytes: 1 << 20, logLevel: 'silent', ...options.storeOverrides },
     scryptCost: scryptCostTest,
     ...(options.threadHeader === true ? { threadHeader: true } : {}),
+    ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
     ...(options.streamClientBufferBytes === undefined
       ? {}
       : { streamClientBufferBytes: options.streamClientBufferBytes }),

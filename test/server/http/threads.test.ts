@@ -273,3 +273,21 @@ describe.skipIf(!reusePortPlatforms.has(process.platform))(`${threads} HTTP thre
     }
   });
 });
+
+describe('a thread that ends on its own', () => {
+  it('is reported through onFatal, naming the thread; a thread stopped by close() is not', async () => {
+    const fatal: Error[] = [];
+    const ts = await startTestServer(
+      { httpThreads: threads },
+      { threadHeader: true, onFatal: (err) => fatal.push(err) },
+    );
+    running.push(ts);
+    await ts.server.endHttpThreadForTest?.(1);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0].message).toMatch(/HTTP thread 1 exited unexpectedly/);
+    // The others still serve (npm start would now shut down; the library leaves that to onFatal).
+    expect((await call(ts.port, 'GET', '/health')).status).toBe(200);
+    await ts.server.close();
+    expect(fatal).toHaveLength(1);
+  });
+});
