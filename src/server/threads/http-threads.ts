@@ -82,10 +82,16 @@ export class HttpThreads {
   /** Starts the threads, waits until each built its services, then lets them listen one after the other. */
   static async start(options: HttpThreadsOptions): Promise<HttpThreads> {
     const threads: Thread[] = [];
+    // Every thread that ever served is listed: one that has ended (or misses a scrape) is summed from its
+    // last answer, so counters never go backwards.
     const render = gatherMetrics(options.metrics, () =>
-      threads
-        .filter((t) => t.alive && !t.stopping)
-        .map((t) => (o) => t.rpc.call<ThreadMetrics>('metricsJson', o, httpThreadMetricsMsMax)),
+      threads.map((t) => ({
+        index: t.index,
+        scrape:
+          t.alive && !t.stopping
+            ? (o) => t.rpc.call<ThreadMetrics>('metricsJson', o, httpThreadMetricsMsMax)
+            : null,
+      })),
     );
     try {
       // Every thread sets SO_REUSEPORT, which would let it share the port with any other process that did

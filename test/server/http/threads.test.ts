@@ -275,15 +275,31 @@ describe.skipIf(!reusePortPlatforms.has(process.platform))(`${threads} HTTP thre
 });
 
 describe('a thread that ends on its own', () => {
-  it('is reported through onFatal, naming the thread; a thread stopped by close() is not', async () => {
+  it('is reported through onFatal, naming the thread, its counters stay in /metrics; a close() does not report', async () => {
     const fatal: Error[] = [];
     const ts = await startTestServer(
       { httpThreads: threads },
       { threadHeader: true, onFatal: (err) => fatal.push(err) },
     );
     running.push(ts);
+    const stats = await onEveryThread(
+      () => call(ts.port, 'GET', '/api/v1/stats', { cred: { key: ts.adminKey } }),
+      3,
+    );
+    const statsCount = async () => {
+      const scrape = await call(ts.port, 'GET', '/metrics', { cred: { key: ts.adminKey } });
+      const line = scrape.text
+        .split('\n')
+        .find((l) => l.startsWith('http_requests_total{route="/api/v1/stats",method="GET",status="200"} '));
+      return { total: Number(line?.slice(line.lastIndexOf(' ') + 1)), text: scrape.text };
+    };
+    expect((await statsCount()).total).toBe(stats.length);
     await ts.server.endHttpThreadForTest?.(1);
     expect(fatal).toHaveLength(1);
+    // Its requests stay counted from its last answer: summed counters never go backwards when a thread ends.
+    const after = await statsCount();
+    expect(after.total).toBe(stats.length);
+    expect(after.text).toMatch(/^http_threads 2$/m);
     expect(fatal[0].message).toMatch(/HTTP thread 1 exited unexpectedly/);
     // The others still serve (npm start would now shut down; the library leaves that to onFatal).
     expect((await call(ts.port, 'GET', '/health')).status).toBe(200);
