@@ -67,35 +67,28 @@ export class ShardReads {
     await outbox.flush();
   }
 
+  /**
+   * Answers a read at once when everything it needs is in memory or cached (one attempt, no I/O); false
+   * when it touched sealed events not cached (then push() it: answerAll loads them). Errors are answered.
+   */
+  tryAnswerNow(read: PendingRead): boolean {
+    const { outbox, sealedReader } = this.deps;
+    try {
+      return this.attempt(read);
+    } catch (err) {
+      const e = err instanceof StoreError ? err : new StoreError(ErrorCode.INTERNAL, String(err));
+      outbox.sendError(read.requestId, e);
+      return true;
+    } finally {
+      sealedReader.endRead();
+    }
+  }
+
   /** Runs a read; when it touched sealed events not cached, loads them and runs it again. Only a complete attempt is answered. */
   private async answer(read: PendingRead): Promise<void> {
-    const { outbox, sealedReader, memtable } = this.deps;
+    const { sealedReader } = this.deps;
     for (let attempt = 1; ; attempt++) {
-      sealedReader.beginAttempt();
-      if (read.kind === Ingress.QUERY) {
-        // Query pages are written as bytes straight into the message buffer (no JSON strings).
-        this.queryOut.buf = outbox.scratchFor(0);
-        const req = JSON.parse(read.body) as QueryRequest;
-        const end = runQuery(
-          memtable,
-          this.deps.shard,
-          req,
-          outbox.frameBytesMaxFor(read.requestId),
-          this.queryOut,
-        );
-        outbox.adopt(this.queryOut.buf);
-        if (!sealedReader.missed) {
-          writeHeader(this.queryOut.buf, 0, Completion.JSON_RESULT, read.requestId, 0);
-          outbox.send(this.queryOut.buf, end);
-          return;
-        }
-      } else {
-        const json = this.json(read);
-        if (!sealedReader.missed) {
-          outbox.sendJson(Completion.JSON_RESULT, read.requestId, json);
-          return;
-        }
-      }
+      if (this.attempt(read)) return;
       if (attempt >= sealedReadAttemptsMax) {
         throw new StoreError(
           ErrorCode.INTERNAL,
@@ -104,6 +97,33 @@ export class ShardReads {
       }
       await sealedReader.loadMisses();
     }
+  }
+
+  /** One attempt: answers and returns true, or returns false when sealed row groups were missing. */
+  private attempt(read: PendingRead): boolean {
+    const { outbox, sealedReader, memtable } = this.deps;
+    sealedReader.beginAttempt();
+    if (read.kind === Ingress.QUERY) {
+      // Query pages are written as bytes straight into the message buffer (no JSON strings).
+      this.queryOut.buf = outbox.scratchFor(0);
+      const req = JSON.parse(read.body) as QueryRequest;
+      const end = runQuery(
+        memtable,
+        this.deps.shard,
+        req,
+        outbox.frameBytesMaxFor(read.requestId),
+        this.queryOut,
+      );
+      outbox.adopt(this.queryOut.buf);
+      if (sealedReader.missed) return false;
+      writeHeader(this.queryOut.buf, 0, Completion.JSON_RESULT, read.requestId, 0);
+      outbox.send(this.queryOut.buf, end);
+      return true;
+    }
+    const json = this.json(read);
+    if (sealedReader.missed) return false;
+    outbox.sendJson(Completion.JSON_RESULT, read.requestId, json);
+    return true;
   }
 
   private json(read: PendingRead): string {

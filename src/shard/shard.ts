@@ -329,9 +329,14 @@ export class Shard {
       case Ingress.STATE:
       case Ingress.STATS:
       case Ingress.SNAPSHOT:
-      case Ingress.TAIL:
-        this.reads.push({ kind, requestId, body: bodyText(frame) });
+      case Ingress.TAIL: {
+        const read = { kind, requestId, body: bodyText(frame) };
+        // Answered the moment it is read, from what was committed before this batch (its writes are indexed
+        // after the fsync), so a read waits for neither the rest of the batch nor its fsync. After a delete
+        // in the batch (visible before it is durable), or when sealed row groups must be loaded, it waits.
+        if (this.batchHasDelete || !this.reads.tryAnswerNow(read)) this.reads.push(read);
         return;
+      }
       case Ingress.CRASH:
         this.crash = JSON.parse(bodyText(frame)) as CrashRequest;
         return;

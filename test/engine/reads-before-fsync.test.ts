@@ -1,0 +1,44 @@
+// Reads are answered from what was committed before the batch in flight: never a write that was not
+// acknowledged (here one whose WAL fsync fails), and always every write acknowledged before the read was sent.
+import { afterAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../src/index.ts';
+import { openTestStore, removeTempDirs } from '../helpers.ts';
+
+afterAll(removeTempDirs);
+
+describe('reads beside a batch in flight', () => {
+  it('never see a write whose fsync failed, and always see every acknowledged write', async () => {
+    const store = await openTestStore({
+      shards: 1,
+      io: { kind: 'faulty', faults: { failFsyncAt: 6, pathIncludes: 'wal' } },
+    });
+    try {
+      const acked: string[] = [];
+      const failed: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        // The query is sent right behind the append, so it usually shares the append's batch.
+        const [results, page] = await Promise.all([
+          store.append([{ event_type: 'r.w', entity_id: 'e', payload: { i } }]),
+          store.query({ entity_id: 'e', limit: 1000 }),
+        ]);
+        const r = results[0];
+        if (r.ok) acked.push(r.id);
+        else {
+          expect(r.error.code).toBe(ErrorCode.IO);
+          failed.push(String(i));
+        }
+        const seen = page.events.map((e) => (e.payload as { i: number }).i);
+        for (const f of failed) expect(seen).not.toContain(Number(f));
+        // Read-your-writes: everything acknowledged before this query was sent is in it.
+        const before = acked.slice(0, r.ok ? acked.length - 1 : acked.length);
+        const ids = page.events.map((e) => e.id);
+        for (const id of before) expect(ids).toContain(id);
+      }
+      expect(failed.length).toBeGreaterThan(0);
+      const all = await store.query({ entity_id: 'e', limit: 1000 });
+      expect(all.events.map((e) => e.id)).toEqual(acked);
+    } finally {
+      await store.close();
+    }
+  });
+});
