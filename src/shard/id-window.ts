@@ -9,35 +9,62 @@
 import assert from 'node:assert';
 
 const idBytes = 16;
+/**
+ * One slot is one 32-byte record, [seq f64 | tenant u32 | pad u32 | id 16 bytes], so a probe touches one cache
+ * line instead of one in each of three arrays: the window is far larger than the caches, so every lookup and
+ * insert is a cache miss, and this was 10% of a shard's time in a profile of durable ingestion.
+ */
+const slotBytes = 32;
+const slotF64s = slotBytes / 8;
+const slotU32s = slotBytes / 4;
+const tenantU32 = 2;
+const idByte = 16;
 
 class Table {
   readonly mask: number;
-  readonly ids: Uint8Array;
-  readonly seqs: Float64Array;
-  /** Shard-local tenant number of each slot's id. */
-  readonly tenants: Uint32Array;
+  private readonly bytes: Uint8Array;
+  private readonly f64: Float64Array;
+  private readonly u32: Uint32Array;
   size = 0;
 
   constructor(slots: number) {
     this.mask = slots - 1;
-    this.ids = new Uint8Array(slots * idBytes);
-    this.seqs = new Float64Array(slots);
-    this.tenants = new Uint32Array(slots);
+    const buffer = new ArrayBuffer(slots * slotBytes);
+    this.bytes = new Uint8Array(buffer);
+    this.f64 = new Float64Array(buffer);
+    this.u32 = new Uint32Array(buffer);
   }
 
   clear(): void {
-    this.seqs.fill(0);
+    this.bytes.fill(0);
     this.size = 0;
+  }
+
+  seqAt(i: number): number {
+    return this.f64[i * slotF64s];
   }
 
   /** The slot holding (tenant, id), or the empty slot where it would go (linear probing; load <= 1/2). */
   slot(buf: Uint8Array, off: number, tenant: number, hash: number): number {
     let i = hash & this.mask;
     for (;;) {
-      if (this.seqs[i] === 0 || (this.tenants[i] === tenant && sameId(this.ids, i * idBytes, buf, off)))
+      if (
+        this.f64[i * slotF64s] === 0 ||
+        (this.u32[i * slotU32s + tenantU32] === tenant &&
+          sameId(this.bytes, i * slotBytes + idByte, buf, off))
+      )
         return i;
       i = (i + 1) & this.mask;
     }
+  }
+
+  put(i: number, buf: Uint8Array, off: number, tenant: number, seq: number): void {
+    const at = i * slotBytes + idByte;
+    const bytes = this.bytes;
+    for (let k = 0; k < idBytes; k++) bytes[at + k] = buf[off + k];
+    this.u32[i * slotU32s + tenantU32] = tenant;
+    this.f64[i * slotF64s] = seq;
+    this.size++;
   }
 }
 
@@ -78,9 +105,9 @@ export class IdWindow {
   get(buf: Uint8Array, off: number, tenant: number): number {
     if (this.perTable === 0) return 0;
     const h = hashId(buf, off, tenant);
-    const a = this.current.seqs[this.current.slot(buf, off, tenant, h)];
+    const a = this.current.seqAt(this.current.slot(buf, off, tenant, h));
     if (a !== 0) return a;
-    return this.previous.seqs[this.previous.slot(buf, off, tenant, h)];
+    return this.previous.seqAt(this.previous.slot(buf, off, tenant, h));
   }
 
   /** Remembers (tenant, id) -> seq (seq >= 1). An id already in the current table keeps its first seq. */
@@ -94,12 +121,8 @@ export class IdWindow {
     }
     const t = this.current;
     const i = t.slot(buf, off, tenant, hashId(buf, off, tenant));
-    if (t.seqs[i] !== 0) return;
-    const at = i * idBytes;
-    for (let k = 0; k < idBytes; k++) t.ids[at + k] = buf[off + k];
-    t.seqs[i] = seq;
-    t.tenants[i] = tenant;
-    t.size++;
+    if (t.seqAt(i) !== 0) return;
+    t.put(i, buf, off, tenant, seq);
   }
 
   get size(): number {
