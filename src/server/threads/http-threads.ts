@@ -2,7 +2,12 @@
 import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { httpThreadMetricsMsMax, httpThreadStartMsMax, httpThreadSyncMsMax } from '../../constants.ts';
+import {
+  clientRingBytesTotalMax,
+  httpThreadMetricsMsMax,
+  httpThreadStartMsMax,
+  httpThreadSyncMsMax,
+} from '../../constants.ts';
 import type { Store } from '../../engine/store.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import type { AuthMutation, AuthService } from '../auth/auth-service.ts';
@@ -81,6 +86,17 @@ export class HttpThreads {
 
   /** Starts the threads, waits until each built its services, then lets them listen one after the other. */
   static async start(options: HttpThreadsOptions): Promise<HttpThreads> {
+    // Each thread is a store client with a pair of rings into every shard; the store bounds them all together.
+    const store = options.store;
+    const ringBytes = options.threads * store.shards * 2 * store.options.ringBytes;
+    if (ringBytes > clientRingBytesTotalMax) {
+      const most = Math.floor(clientRingBytesTotalMax / (store.shards * 2 * store.options.ringBytes));
+      throw new StoreError(
+        ErrorCode.INVALID_OPTION,
+        `--http-threads ${options.threads} needs ${ringBytes} bytes of store rings (threads x shards x 2 x ringBytes); at most ${clientRingBytesTotalMax} are allowed: use at most ${most} threads with ${store.shards} shards`,
+        { option: 'httpThreads', value: options.threads, max: most },
+      );
+    }
     const threads: Thread[] = [];
     // Every thread that ever served is listed: one that has ended (or misses a scrape) is summed from its
     // last answer, so counters never go backwards.

@@ -239,6 +239,16 @@ describe.skipIf(!reusePortPlatforms.has(process.platform))(`${threads} HTTP thre
     }
   });
 
+  it('refuses more threads than the store can give rings to, naming the option and the most it allows', async () => {
+    // 64 threads x 2 shards x 2 rings x 32 MiB = 8 GiB of client rings: past the store's 4 GiB.
+    await expect(
+      startTestServer({ httpThreads: 64 }, { storeOverrides: { ringBytes: 32 << 20 } }),
+    ).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      details: { option: 'httpThreads', value: 64, max: 32 },
+    });
+  });
+
   it('/metrics on any thread sums the request and ingest series of every thread, and has the store series once', async () => {
     const ts = await start({ rateLimitPerSecond: 0 });
     const stats = await onEveryThread(
