@@ -8,7 +8,7 @@ import { shardFor } from '../event/hash.ts';
 import { type PreparedEvent, validateTenantId } from '../event/validate.ts';
 import { MESSAGE_HEADER_BYTES } from '../shard/protocol.ts';
 import { AppendRecords } from './results-records.ts';
-import type { AppendResult, AppendSink, ShardClient } from './shard-client.ts';
+import type { AppendSink, ShardClient } from './shard-client.ts';
 import type { AppendOptions } from './types.ts';
 
 export interface RouterOptions {
@@ -94,11 +94,6 @@ export class AppendRouter {
       });
     }
     return this.appendEncoded(this.encode(events, tenant));
-  }
-
-  /** Validates (throwing before anything is written) and appends; see Store.append. */
-  append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
-    return this.appendRecords(events, options).then((r) => r.toArray());
   }
 
   /** Appends already validated events (the HTTP layer validates while it parses). */

@@ -99,10 +99,6 @@ export class LiveFeed {
     this.fetching = clients.map(() => null);
   }
 
-  get size(): number {
-    return this.subs.size;
-  }
-
   /** Delivers committed events matching `options` (history from `from` first, then live); see Store.subscribe. */
   async subscribe(
     options: SubscribeOptions,

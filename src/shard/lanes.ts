@@ -5,7 +5,7 @@ import { laneFramesPerTurn } from '../constants.ts';
 import type { StoreError } from '../errors.ts';
 import type { Doorbell } from '../ring/doorbell.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
-import { CompletionOutbox, type Outbox } from './outbox.ts';
+import { CompletionOutbox, type Outbox, Scratch } from './outbox.ts';
 import { Completion, type LaneSpec, laneIdShift, MESSAGE_HEADER_BYTES, writeHeader } from './protocol.ts';
 
 const resolved: Promise<void> = Promise.resolve();
@@ -26,14 +26,10 @@ export class ShardLanes implements Outbox {
   private current = 0;
   private taken = 0;
   private readonly doorbell: Doorbell;
-  private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  private readonly scratch = new Scratch();
 
   constructor(doorbell: Doorbell) {
     this.doorbell = doorbell;
-  }
-
-  get size(): number {
-    return this.order.length;
   }
 
   /**
@@ -116,13 +112,11 @@ export class ShardLanes implements Outbox {
   }
 
   scratchFor(bytes: number): Buffer {
-    if (this.scratch.length < bytes)
-      this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
-    return this.scratch;
+    return this.scratch.for(bytes);
   }
 
   adopt(buf: Buffer): void {
-    this.scratch = buf;
+    this.scratch.adopt(buf);
   }
 
   send(buf: Buffer, bytes: number): void {

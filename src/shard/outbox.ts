@@ -18,10 +18,25 @@ export interface Outbox {
   flush(): Promise<void>;
 }
 
+/** A reusable message buffer that grows by doubling; `adopt` takes over one grown elsewhere (query pages). */
+export class Scratch {
+  private buf: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+
+  /** A buffer of at least `bytes`; valid until the next call. */
+  for(bytes: number): Buffer {
+    if (this.buf.length < bytes) this.buf = Buffer.allocUnsafeSlow(Math.max(bytes, this.buf.length * 2));
+    return this.buf;
+  }
+
+  adopt(buf: Buffer): void {
+    this.buf = buf;
+  }
+}
+
 export class CompletionOutbox implements Outbox {
   private readonly ring: RingProducer;
   private readonly pending: Buffer[] = [];
-  private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  private readonly scratch = new Scratch();
 
   constructor(ring: RingProducer) {
     this.ring = ring;
@@ -38,14 +53,12 @@ export class CompletionOutbox implements Outbox {
 
   /** A buffer of at least `bytes` to build the next message in; valid until the next call. */
   scratchFor(bytes: number): Buffer {
-    if (this.scratch.length < bytes)
-      this.scratch = Buffer.allocUnsafeSlow(Math.max(bytes, this.scratch.length * 2));
-    return this.scratch;
+    return this.scratch.for(bytes);
   }
 
   /** Adopts a buffer grown elsewhere (query pages) as the scratch, so its room is reused. */
   adopt(buf: Buffer): void {
-    this.scratch = buf;
+    this.scratch.adopt(buf);
   }
 
   /** Pushes buf[0, bytes) now, or copies it to the outbox when the ring is full (or others wait first). */

@@ -48,9 +48,8 @@ export class Shard {
   private readonly input: ShardTaskInput;
   private readonly io: FileIO;
   private readonly log: Log;
-  /** Every client's lane into this shard (lane 0 is the store owner's); also where answers go. */
+  /** Every client's lane into this shard (lane 0 is the store owner's); also where answers go (the outbox). */
   private readonly lanes: ShardLanes;
-  private readonly outbox: ShardLanes;
   private readonly control: ControlBlock;
   private readonly clock: SharedClock;
   private readonly memtable = new Memtable();
@@ -87,7 +86,6 @@ export class Shard {
     this.log = log;
 
     this.lanes = new ShardLanes(new Doorbell(input.doorbell));
-    this.outbox = this.lanes;
     this.lanes.add({ slot: 0, ingress: input.ingress, completion: input.completion }, false);
     // A restarted shard drops what its predecessor left unread in client lanes (lane 0 gets fresh rings).
     for (const lane of input.lanes) this.lanes.add(lane, input.generation > 0);
@@ -112,7 +110,7 @@ export class Shard {
       memtable: this.memtable,
       states: this.states,
       sealedReader: this.sealedReader,
-      outbox: this.outbox,
+      outbox: this.lanes,
       stats: (req) => this.stats(req),
     });
     this.segments = new SegmentStore({
@@ -136,7 +134,7 @@ export class Shard {
       ids: this.ids,
       clock: this.clock,
       control: this.control,
-      outbox: this.outbox,
+      outbox: this.lanes,
       segments: this.segments,
       deletions: this.deletions,
       snapshots: this.snapshots,
@@ -213,8 +211,8 @@ export class Shard {
       expiries: () => this.retention.expiries(),
       settle: (requestId, answer) =>
         typeof answer === 'string'
-          ? this.outbox.sendJson(Completion.JSON_RESULT, requestId, answer)
-          : this.outbox.sendError(requestId, answer),
+          ? this.lanes.sendJson(Completion.JSON_RESULT, requestId, answer)
+          : this.lanes.sendError(requestId, answer),
     });
     this.commit.batchFirstSeq = this.commit.nextSeq;
     this.control.store(ControlSlot.durableSeq, this.commit.nextSeq - 1);
@@ -246,7 +244,7 @@ export class Shard {
       if (frame === null) {
         this.commit.syncIfDue();
         this.maybeSeal();
-        await this.outbox.flush();
+        await this.lanes.flush();
         await this.lanes.sleep(this.idleWaitMs());
         continue;
       }
@@ -273,7 +271,7 @@ export class Shard {
         this.segments.requestFlush(requestId, this.commit.nextSeq - 1);
       for (const requestId of this.compactRequests.splice(0)) this.segments.requestCompact(requestId);
       this.maybeSeal();
-      await this.outbox.flush();
+      await this.lanes.flush();
       await this.reads.answerAll();
       if (this.crash !== null) await this.doCrash(this.crash);
       if (this.stallRequestId !== -1) await this.stall();
@@ -353,7 +351,7 @@ export class Shard {
       case Ingress.RETENTION: {
         const req = JSON.parse(bodyText(frame)) as RetentionRequest;
         this.retention.set(req.tenant, req.maxAgeMs);
-        this.outbox.sendJson(Completion.JSON_RESULT, requestId, '{}');
+        this.lanes.sendJson(Completion.JSON_RESULT, requestId, '{}');
         return;
       }
       case Ingress.DELETE:
@@ -395,7 +393,7 @@ export class Shard {
 
   /** Test hook: answers the stall request, then leaves the ring undrained for stallMs. */
   private async stall(): Promise<void> {
-    this.outbox.sendJson(Completion.JSON_RESULT, this.stallRequestId, '{"stalled":true}');
+    this.lanes.sendJson(Completion.JSON_RESULT, this.stallRequestId, '{"stalled":true}');
     await this.lanes.drain();
     this.stallRequestId = -1;
     await new Promise((resolve) => setTimeout(resolve, this.stallMs));
@@ -421,7 +419,7 @@ export class Shard {
     await this.segments.close();
     this.sealedReader.close();
     this.wal.close();
-    this.outbox.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');
+    this.lanes.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');
     await this.lanes.drain();
     this.input.lanePort.close();
     this.state = 'closed';
