@@ -232,17 +232,23 @@ export function createNodeTransport(options: FullTransportOptions): Transport {
     bodyBytesMax: options.bodyBytesMax,
   };
 
+  // Headers of the next request on a kept-alive connection may arrive just before it times out;
+  // the header deadline must not fire first. It may not exceed the whole-request deadline.
+  const headersTimeoutMs = Math.min(requestTimeoutMs, keepAliveTimeoutMs + httpHeadersTimeoutSlackMs);
+  // Deadlines are checked on this interval; a coarse one would let a small timeout run late.
+  const checkIntervalMs = Math.max(
+    1,
+    Math.min(httpTimeoutCheckIntervalMsMax, Math.floor(requestTimeoutMs / 4)),
+  );
   const server: Server = createServer({
     keepAliveTimeout: keepAliveTimeoutMs,
-    // Headers of the next request on a kept-alive connection may arrive just before it times out;
-    // the header deadline must not fire first. It may not exceed the whole-request deadline.
-    headersTimeout: Math.min(requestTimeoutMs, keepAliveTimeoutMs + httpHeadersTimeoutSlackMs),
-    requestTimeout: requestTimeoutMs,
-    // Deadlines are checked on this interval; a coarse one would let a small timeout run late.
-    connectionsCheckingInterval: Math.max(
-      1,
-      Math.min(httpTimeoutCheckIntervalMsMax, Math.floor(requestTimeoutMs / 4)),
-    ),
+    headersTimeout: headersTimeoutMs,
+    // Once headers are in, the request's deadline is this transport's own timer (onTimeout): its 408 goes
+    // through the response, so it keeps CORS and request-id headers. node:http's whole-request timeout is
+    // only a backstop behind it (headers time + the deadline + one check): when both used the same deadline,
+    // node:http's bare 408 won the race now and then (seen with several HTTP threads under load).
+    requestTimeout: headersTimeoutMs + requestTimeoutMs + checkIntervalMs,
+    connectionsCheckingInterval: checkIntervalMs,
     // Only WebSocket upgrades detach the socket; other Upgrade headers (h2c) are ordinary requests.
     shouldUpgradeCallback: (raw) => isWebSocketUpgrade(raw),
     // Checked in onRequest/onUpgrade instead: node:http would answer 400 with an empty body.
