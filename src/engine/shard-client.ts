@@ -57,7 +57,15 @@ interface PendingJson {
   reject: (err: unknown) => void;
 }
 
-type Pending = PendingAppend | PendingJson;
+/** A read answered as bytes: the answer's body (after the message header), copied out of the ring. */
+interface PendingBytes {
+  kind: 'bytes';
+  pushedAt: number;
+  resolve: (body: Buffer) => void;
+  reject: (err: unknown) => void;
+}
+
+type Pending = PendingAppend | PendingJson | PendingBytes;
 
 /** What a client needs to talk to one shard; every field crosses threads (SharedArrayBuffers and numbers). */
 export interface ShardLink {
@@ -149,14 +157,23 @@ export class ShardClient {
   }
 
   /** Sends a JSON request of `kind` and resolves with the shard's JSON answer. */
-  async requestJson(kind: number, body: unknown, waitMs: number): Promise<string> {
+  requestJson(kind: number, body: unknown, waitMs: number): Promise<string> {
+    return this.request<string>('json', kind, body, waitMs);
+  }
+
+  /** Sends a JSON request of `kind` and resolves with the answer's bytes (its own copy), never decoded as text. */
+  requestBytes(kind: number, body: unknown, waitMs: number): Promise<Buffer> {
+    return this.request<Buffer>('bytes', kind, body, waitMs);
+  }
+
+  private async request<T>(as: 'json' | 'bytes', kind: number, body: unknown, waitMs: number): Promise<T> {
     if (this.failure !== null) throw this.failure;
     const json = JSON.stringify(body ?? null);
     const buf = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + Buffer.byteLength(json));
     buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
     let id = 0;
-    const answer = new Promise<string>((resolve, reject) => {
-      id = this.register({ kind: 'json', pushedAt: -1, resolve, reject });
+    const answer = new Promise<T>((resolve, reject) => {
+      id = this.register({ kind: as, pushedAt: -1, resolve, reject } as Pending);
     });
     // A restart may reject it while the push below is still waiting; the caller sees it on return.
     answer.catch(() => {});
@@ -251,6 +268,12 @@ export class ShardClient {
       else p.reject(storeErrorFrom(JSON.parse(json)));
       return;
     }
+    if (p.kind === 'bytes') {
+      // The ring slot is reused once released: the caller gets its own copy.
+      if (kind === Completion.JSON_RESULT) p.resolve(Buffer.copyBytesFrom(buf, MESSAGE_HEADER_BYTES));
+      else p.reject(storeErrorFrom(JSON.parse(buf.toString('utf8', MESSAGE_HEADER_BYTES))));
+      return;
+    }
     if (kind !== Completion.APPEND_RESULT) {
       failEvents(
         p.sink,
@@ -278,8 +301,8 @@ export class ShardClient {
     for (const [id, p] of this.pending) {
       if (p.pushedAt === -1 || ((skippedTo - p.pushedAt) | 0) < 0) continue;
       this.pending.delete(id);
-      if (p.kind === 'json') p.reject(reason);
-      else failEvents(p.sink, p.indexes, p.count, reason);
+      if (p.kind === 'append') failEvents(p.sink, p.indexes, p.count, reason);
+      else p.reject(reason);
     }
   }
 
@@ -303,8 +326,8 @@ export class ShardClient {
   /** Fails every request in flight (the store is going down). */
   failAll(reason: StoreError): void {
     for (const p of this.pending.values()) {
-      if (p.kind === 'json') p.reject(reason);
-      else failEvents(p.sink, p.indexes, p.count, reason);
+      if (p.kind === 'append') failEvents(p.sink, p.indexes, p.count, reason);
+      else p.reject(reason);
     }
     this.pending.clear();
   }
