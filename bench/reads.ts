@@ -1,84 +1,116 @@
-// Read latency benchmark (benny): entity query and state reconstruction, beside the Rust report's figures.
-//
-// Usage: npm run bench:reads [-- --shards 2 --events 100000 --seconds 3 --label NAME]
-// Loads `events` events over 1,000 entities (100 events each by default), then measures one call at a time:
-// store.query({entity_id}) (limit 100) and store.state(entity). The original measured in-process calls
-// without threads; ours cross to a shard worker and back through the rings, so the round trip is included.
+// Read-latency benchmark (issue 9): `npm run bench:reads [-- --seconds 3 --shards 2 --writers 2 --quick]`.
+// In-process, one call at a time: the original's query, index-lookup and state groups on its workloads, beside
+// its figures and the goals. Under load: entity queries one at a time, quiet and while writer threads append,
+// in-process and over HTTP. Prints the tables and writes bench/results/reads[-label][-quick].json and .md.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import b from 'benny';
-import { openStore } from '../src/index.ts';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load, withStore } from './lib/store.ts';
+import { fullLimits, quickLimits } from './lib/timing.ts';
+import { describeMachine } from './machine.ts';
+import {
+  parseReadsArgs,
+  type ReadsArgs,
+  readsFileStem,
+  secondsFull,
+  secondsQuick,
+  usage,
+} from './reads/args.ts';
+import { indexCases, queryCases, queryStoreEvents, stateCases, type Timing } from './reads/calls.ts';
+import { httpCases } from './reads/http.ts';
+import { inProcessLoadCases, writeBatch, writeInFlight, writersKind } from './reads/load.ts';
+import { readsMarkdown, readsSummary } from './reads/report.ts';
+import type { ReadCase, ReadsResults } from './reads/results.ts';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1];
-}
+const benchDir = fileURLToPath(new URL('.', import.meta.url));
+/** Default data dir: on the repository's disk (a tmpfs /tmp would make every fsync free). */
+const scratchDefault = join(benchDir, '.scratch');
+const resultsDefault = join(benchDir, 'results');
 
-const shards = Number(arg('shards', '2'));
-const total = Number(arg('events', '100000'));
-const seconds = Number(arg('seconds', '3'));
-const label = arg('label', 'local');
-const entities = 1000;
+/** Untimed calls before each quiet case, so that JIT and caches settle. */
+const warmupCallsFull = 200;
+const warmupCallsQuick = 20;
 
-/** The original report's figures, microseconds. */
-const original = { query: 11.9, state: 3.8 };
-
-const dataDir = mkdtempSync(join(tmpdir(), 'bench-reads-'));
-const store = await openStore({
-  dataDir,
-  shards,
-  durability: 'fsync',
-  logLevel: 'silent',
-  snapshotEveryEvents: 100,
-});
-for (let done = 0; done < total; done += 10_000) {
-  const batch = Array.from({ length: Math.min(10_000, total - done) }, (_, i) => ({
-    event_type: 'benchmark.event',
-    entity_id: `entity-${(done + i) % entities}`,
-    payload: { index: done + i, data: 'payload' },
-  }));
-  await store.append(batch);
-}
-let k = 0;
-const summary = await b.suite(
-  'reads',
-  b.add('query by entity (limit 100)', async () => {
-    await store.query({ entity_id: `entity-${k++ % entities}`, limit: 100 });
-  }),
-  b.add('state of an entity', async () => {
-    await store.state(undefined, `entity-${k++ % entities}`);
-  }),
-  b.configure({ cases: { maxTime: seconds, minSamples: 5 } }),
-  b.cycle(() => ''),
-);
-await store.close();
-rmSync(dataDir, { recursive: true, force: true });
-
-const rows = summary.results.map((r, i) => {
-  const us = r.details.median * 1e6;
-  const ref = i === 0 ? original.query : original.state;
-  return {
-    name: r.name,
-    medianMicros: Number(us.toFixed(1)),
-    originalMicros: ref,
-    vsOriginal: Number((ref / us).toFixed(2)),
+async function main(args: ReadsArgs): Promise<void> {
+  const started = performance.now();
+  const date = new Date();
+  const scratchRoot = resolve(args.dataDir ?? scratchDefault);
+  const outDir = resolve(args.outDir ?? resultsDefault);
+  mkdirSync(scratchRoot, { recursive: true });
+  mkdirSync(outDir, { recursive: true });
+  const runDir = mkdtempSync(join(scratchRoot, 'reads-'));
+  const log = (line: string) => process.stderr.write(`bench:reads: ${line}\n`);
+  const t: Timing = {
+    seconds: args.seconds ?? (args.quick ? secondsQuick : secondsFull),
+    warmupCalls: args.quick ? warmupCallsQuick : warmupCallsFull,
+    shards: args.shards,
   };
-});
-const machine = `${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`;
-const table = [
-  `Reads, ${shards} shards, ${total.toLocaleString()} events over ${entities} entities, one call at a time, ${machine}, ${new Date().toISOString().slice(0, 10)}`,
-  '',
-  '| read | median µs (ours) | original (Rust, in-process) µs | original / ours |',
-  '|---|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.name} | ${r.medianMicros} | ${r.originalMicros} | ${r.vsOriginal} |`),
-  '',
-].join('\n');
-console.log(`\n${table}`);
-const out = new URL('./results/', import.meta.url);
-mkdirSync(out, { recursive: true });
-writeFileSync(new URL(`reads-${label}.md`, out), table);
-writeFileSync(
-  new URL(`reads-${label}.json`, out),
-  `${JSON.stringify({ machine, shards, total, rows }, null, 2)}\n`,
-);
+  const show = (cases: readonly ReadCase[]) => {
+    for (const c of cases)
+      log(`${c.name}: p50 ${c.p50Us.toFixed(1)} us, p99 ${c.p99Us.toFixed(1)} us (${c.calls} calls)`);
+    return cases;
+  };
+  try {
+    log(`measuring the machine (fdatasync in ${runDir})`);
+    const machine = describeMachine(runDir, args.quick ? quickLimits : fullLimits);
+    const cases: ReadCase[] = [];
+    log('queries: 10,000 events (100 entities x 100), then quiet and under load');
+    await withStore(runDir, { shards: args.shards }, async (store) => {
+      await load(store, queryStoreEvents());
+      cases.push(...show(await queryCases(store, t)));
+      cases.push(...show(await inProcessLoadCases(store, t, args.writers)));
+    });
+    log('index lookups: 100 entities x 100 events, 10 types');
+    cases.push(...show(await indexCases(runDir, t)));
+    log('state: one entity with 1,000 events, with and without snapshots');
+    cases.push(...show(await stateCases(runDir, t)));
+    log('HTTP: the server in this process, quiet and under load');
+    const http = await httpCases(runDir, t, args.writers);
+    cases.push(...show(http.cases));
+    // Report order: one call at a time first, then the reads under load, each in the order measured.
+    cases.sort((a, b) => (a.section === b.section ? 0 : a.section === 'calls' ? -1 : 1));
+    const results: ReadsResults = {
+      format: 1,
+      date: date.toISOString(),
+      command: `npm run bench:reads${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      quick: args.quick,
+      label: args.label,
+      machine,
+      shards: args.shards,
+      durability: 'fsync',
+      secondsPerCase: t.seconds,
+      writers: args.writers,
+      writersKind,
+      writeBatch,
+      writeInFlight: writeInFlight(args.shards),
+      http: { transport: http.transport, threads: http.threads },
+      cases,
+      seconds: (performance.now() - started) / 1000,
+    };
+    const stem = readsFileStem(args.label, args.quick);
+    const jsonPath = join(outDir, `${stem}.json`);
+    const mdPath = join(outDir, `${stem}.md`);
+    writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(mdPath, readsMarkdown(results));
+    process.stdout.write(readsSummary(results));
+    const rel = (p: string) => relative(process.cwd(), p);
+    log(`done in ${Math.round(results.seconds)} s; wrote ${rel(jsonPath)} and ${rel(mdPath)}`);
+    if (!args.quick && args.outDir === null && args.label === null)
+      log('update the README read section with: npm run bench:readme');
+  } finally {
+    rmSync(runDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+let args: ReadsArgs;
+try {
+  args = parseReadsArgs(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`bench:reads: ${(err as Error).message}\n`);
+  process.exit(2);
+}
+if (args.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+await main(args);
