@@ -16,6 +16,27 @@ export const appendEventsMax = 65_536;
 /** Capacity of each front->shard ingress ring and shard->front completion ring; a power of two. */
 export const ringBytesDefault = 8 * 1024 * 1024;
 export const ringBytesMin = 64 * 1024;
+/**
+ * Bytes of each lane's read ring (reads go apart from writes, so a read never waits behind an append in a
+ * ring). A read request is small (its JSON: tenant, entity id, filters, cursor: well under 1 KiB), so this
+ * holds dozens of reads in flight per client and shard; past that a read waits for room like a write.
+ */
+export const readRingBytes = 64 * 1024;
+/** Reads a shard takes from one lane's read ring per turn, so one client's read flood cannot starve others. */
+export const laneReadsPerTurn = 256;
+/**
+ * Longest a shard sleeps for reads while a batch's fdatasync runs before it looks at the sync again; the
+ * sync's completion wakes it at once, so this only bounds a lost wake-up.
+ */
+export const shardSyncWaitMs = 50;
+/**
+ * Longest an idle shard blocks its thread (Atomics.wait on its doorbell) before it lets its event loop run:
+ * lane changes and timers wait at most this long; a blocked shard costs one wake-up per slice when idle.
+ */
+export const shardBlockSliceMs = 20;
+/** Default and largest option readSpinUs: how long a lone read polls for its answer before sleeping. */
+export const readSpinUsDefault = 200;
+export const readSpinUsMax = 10_000;
 export const ringBytesMax = 1024 * 1024 * 1024;
 /** How long a producer waits for ring space before answering E_QUEUE_FULL. */
 export const ringWaitMsMax = 5_000;
@@ -148,6 +169,7 @@ export const requestsInFlightMax = 65_536;
 
 assert(storeClientsMax >= 1 && storeClientsMax <= 255, 'lane ids fit the top 8 bits of a request id');
 assert(clientDeadAfterMs > 2 * clientHeartbeatMs, 'a live client beats at least twice per liveness window');
+assert(readRingBytes >= ringBytesMin, 'a read ring is a valid ring');
 assert(ringBytesDefault >= ringBytesMin && ringBytesDefault <= ringBytesMax, 'ringBytesDefault in range');
 assert((ringBytesDefault & (ringBytesDefault - 1)) === 0, 'ringBytesDefault is a power of two');
 assert(payloadBytesMaxDefault < ringBytesDefault / 2, 'a maximal event fits in half an ingress ring');

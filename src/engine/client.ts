@@ -46,7 +46,7 @@ export class StoreClient extends ClientCore implements StoreApi {
   /** Use connectStore(). */
   constructor(handle: StoreHandle, table: ClientTable) {
     super(
-      handle.links.map((link) => new ShardClient(link)),
+      handle.links.map((link) => new ShardClient(link, handle.options.readSpinUs)),
       handle.options,
       { table, slot: handle.slot },
     );

@@ -14,6 +14,8 @@ import {
   frozenClockUsForTestMax,
   fsyncIntervalMsDefault,
   payloadBytesMaxDefault,
+  readSpinUsDefault,
+  readSpinUsMax,
   ringBytesDefault,
   ringBytesMax,
   ringBytesMin,
@@ -65,6 +67,13 @@ export interface StoreOptions {
   compactTargetBytes?: number;
   /** Background compaction starts when this many small adjacent segments exist; 0 leaves it to store.compact(). */
   compactMinSegments?: number;
+  /**
+   * Microseconds a read (query, state, snapshot, stats) polls for its answer before it sleeps, when it is the
+   * only request its thread has in flight on that shard. A sleeping thread is woken through its event loop,
+   * which costs tens of microseconds here; polling answers a one-at-a-time caller sooner, at the price of
+   * that thread's CPU for at most this long per read. 0 turns it off.
+   */
+  readSpinUs?: number;
   /** Default tenant for calls that name none. */
   defaultTenant?: string;
   logLevel?: 'info' | 'silent';
@@ -99,6 +108,7 @@ export const defaultOptions: FilledOptions = Object.freeze({
   cacheBytes: cacheBytesDefault,
   compactTargetBytes: compactTargetBytesDefault,
   compactMinSegments: compactMinSegmentsDefault,
+  readSpinUs: readSpinUsDefault,
   defaultTenant: 'default',
   logLevel: 'info',
   io: Object.freeze({ kind: 'node' }) as FileIOSpec,
@@ -138,6 +148,7 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
   if ((o.ringBytes & (o.ringBytes - 1)) !== 0)
     throw invalid('ringBytes', 'must be a power of two', o.ringBytes);
   integer('ringWaitMs', o.ringWaitMs, 0, 600_000);
+  integer('readSpinUs', o.readSpinUs, 0, readSpinUsMax);
   integer('walSegmentBytesMax', o.walSegmentBytesMax, walSegmentBytesMin, 2 ** 31);
   // An event must fit in one ring message with room to spare; smaller rings lower the default limit.
   if (options.payloadBytesMax === undefined)

@@ -1,16 +1,18 @@
 // Owns one client thread's side of one shard: its lane (a pair of rings), the requests in flight, and the
 // completion pump.
 
-import { pumpIdleWaitMs } from '../constants.ts';
+import { pumpIdleWaitMs, readRingBytes } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { Doorbell } from '../ring/doorbell.ts';
 import { createRing, RingConsumer, RingProducer } from '../ring/ring.ts';
 import {
   Completion,
+  isReadKind,
   laneIdShift,
   laneRequestIdMask,
   MESSAGE_HEADER_BYTES,
+  restartedReadRing,
   writeHeader,
 } from '../shard/protocol.ts';
 import type { AppendRecords } from './results-records.ts';
@@ -42,6 +44,7 @@ export interface AppendSink {
 
 interface PendingAppend {
   kind: 'append';
+  read: false;
   /** The lane's write position once the frame is in the ring (-1 while the push waits for room). */
   pushedAt: number;
   sink: AppendSink;
@@ -53,6 +56,8 @@ interface PendingAppend {
 interface PendingJson {
   kind: 'json';
   pushedAt: number;
+  /** True when the request went on the read ring (pushedAt is then that ring's position). */
+  read: boolean;
   resolve: (json: string) => void;
   reject: (err: unknown) => void;
 }
@@ -61,6 +66,7 @@ interface PendingJson {
 interface PendingBytes {
   kind: 'bytes';
   pushedAt: number;
+  read: boolean;
   resolve: (body: Buffer) => void;
   reject: (err: unknown) => void;
 }
@@ -73,6 +79,8 @@ export interface ShardLink {
   /** The client's lane number (0: the store owner). */
   slot: number;
   ingress: SharedArrayBuffer;
+  /** The lane's read ring (reads never queue behind writes). */
+  reads: SharedArrayBuffer;
   completion: SharedArrayBuffer;
   control: SharedArrayBuffer;
   doorbell: SharedArrayBuffer;
@@ -86,8 +94,10 @@ export class ShardClient {
   readonly doorbellSab: SharedArrayBuffer;
   private readonly doorbell: Doorbell;
   ingressSab: SharedArrayBuffer;
+  readsSab: SharedArrayBuffer;
   completionSab: SharedArrayBuffer;
   private producer: RingProducer;
+  private readProducer: RingProducer;
   private consumer: RingConsumer;
   private readonly pending = new Map<number, Pending>();
   private nextRequestId = 1;
@@ -95,7 +105,11 @@ export class ShardClient {
   /** Set while the shard's worker is down for good (too many restarts), or this client is closed. */
   failure: StoreError | null = null;
 
-  constructor(link: ShardLink) {
+  /** See the option readSpinUs. */
+  private readonly readSpinUs: number;
+
+  constructor(link: ShardLink, readSpinUs = 0) {
+    this.readSpinUs = readSpinUs;
     this.shard = link.shard;
     this.slot = link.slot;
     this.controlSab = link.control;
@@ -103,8 +117,10 @@ export class ShardClient {
     this.doorbellSab = link.doorbell;
     this.doorbell = new Doorbell(link.doorbell);
     this.ingressSab = link.ingress;
+    this.readsSab = link.reads;
     this.completionSab = link.completion;
     this.producer = new RingProducer(this.ingressSab, this.doorbell);
+    this.readProducer = new RingProducer(this.readsSab, this.doorbell);
     this.consumer = new RingConsumer(this.completionSab);
   }
 
@@ -150,9 +166,9 @@ export class ShardClient {
       failEvents(sink, indexes, count, this.failure);
       return;
     }
-    const id = this.register({ kind: 'append', pushedAt: -1, sink, indexes, count });
+    const id = this.register({ kind: 'append', read: false, pushedAt: -1, sink, indexes, count });
     writeHeader(buf, 0, 1, this.wireId(id), count);
-    const err = await this.push(id, buf, bytes, waitMs);
+    const err = await this.push(id, false, buf, bytes, waitMs);
     if (err !== null) failEvents(sink, indexes, count, err);
   }
 
@@ -172,14 +188,16 @@ export class ShardClient {
     const buf = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + Buffer.byteLength(json));
     buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
     let id = 0;
+    const read = isReadKind(kind);
     const answer = new Promise<T>((resolve, reject) => {
-      id = this.register({ kind: as, pushedAt: -1, resolve, reject } as Pending);
+      id = this.register({ kind: as, read, pushedAt: -1, resolve, reject } as Pending);
     });
     // A restart may reject it while the push below is still waiting; the caller sees it on return.
     answer.catch(() => {});
     writeHeader(buf, 0, kind, this.wireId(id), 0);
-    const err = await this.push(id, buf, buf.length, waitMs);
+    const err = await this.push(id, read, buf, buf.length, waitMs);
     if (err !== null) throw err;
+    if (read && this.readSpinUs > 0 && this.pending.size === 1) this.pollFor(id);
     return answer;
   }
 
@@ -187,8 +205,14 @@ export class ShardClient {
    * Pushes a registered request. Returns the error to report when the request is still ours to fail
    * (a restart may have failed it already, in which case null is returned and the caller does nothing).
    */
-  private async push(id: number, buf: Buffer, bytes: number, waitMs: number): Promise<StoreError | null> {
-    const producer = this.producer;
+  private async push(
+    id: number,
+    read: boolean,
+    buf: Buffer,
+    bytes: number,
+    waitMs: number,
+  ): Promise<StoreError | null> {
+    const producer = read ? this.readProducer : this.producer;
     let error: StoreError | null = null;
     try {
       // The caller's buffer is reused by the next call, so a message that must wait gets its own copy.
@@ -197,7 +221,7 @@ export class ShardClient {
       const p = this.pending.get(id);
       if (p !== undefined) p.pushedAt = producer.position;
       // A restart swapped the rings while this push waited: the frame went into a ring nobody reads.
-      if (producer !== this.producer) {
+      if (producer !== (read ? this.readProducer : this.producer)) {
         error = new StoreError(
           ErrorCode.SHARD_RESTARTED,
           `shard ${this.shard} restarted; the request was not delivered`,
@@ -208,6 +232,21 @@ export class ShardClient {
     }
     if (error === null) return null;
     return this.pending.delete(id) ? error : null;
+  }
+
+  /**
+   * Polls the completion ring for request `id`'s answer for at most readSpinUs, taking whatever arrives (see
+   * the option readSpinUs). Only for a lone read: with others in flight, the pump serves them all.
+   */
+  private pollFor(id: number): void {
+    const deadline = performance.now() + this.readSpinUs / 1000;
+    const consumer = this.consumer;
+    do {
+      if (consumer.hasData()) {
+        this.drainCompletions(consumer);
+        if (!this.pending.has(id)) return;
+      }
+    } while (performance.now() < deadline);
   }
 
   /** Drains completions until `stop` or a newer generation replaces this pump. */
@@ -255,7 +294,7 @@ export class ShardClient {
     const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
     const kind = buf[0];
     if (kind === Completion.RESTARTED) {
-      this.failSkipped(buf.readUInt32LE(8));
+      this.failSkipped((buf.readUInt32LE(4) & restartedReadRing) !== 0, buf.readUInt32LE(8));
       return;
     }
     const id = buf.readUInt32LE(4) & laneRequestIdMask;
@@ -292,14 +331,14 @@ export class ShardClient {
    * A restarted shard dropped this lane's frames up to write position `skippedTo`: the requests whose frames
    * ended there or before were lost with the old worker (or half done): their outcome is unknown.
    */
-  private failSkipped(skippedTo: number): void {
+  private failSkipped(readRing: boolean, skippedTo: number): void {
     const reason = new StoreError(
       ErrorCode.SHARD_RESTARTED,
       `shard ${this.shard} restarted; the outcome of this request is unknown, retry it with the same event ids`,
       { shard: this.shard },
     );
     for (const [id, p] of this.pending) {
-      if (p.pushedAt === -1 || ((skippedTo - p.pushedAt) | 0) < 0) continue;
+      if (p.read !== readRing || p.pushedAt === -1 || ((skippedTo - p.pushedAt) | 0) < 0) continue;
       this.pending.delete(id);
       if (p.kind === 'append') failEvents(p.sink, p.indexes, p.count, reason);
       else p.reject(reason);
@@ -317,8 +356,10 @@ export class ShardClient {
     this.failAll(reason);
     const ringBytes = this.producer.capacityBytes();
     this.ingressSab = createRing(ringBytes);
+    this.readsSab = createRing(readRingBytes);
     this.completionSab = createRing(ringBytes);
     this.producer = new RingProducer(this.ingressSab, this.doorbell);
+    this.readProducer = new RingProducer(this.readsSab, this.doorbell);
     this.consumer = new RingConsumer(this.completionSab);
     return failedCount;
   }

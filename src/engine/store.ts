@@ -5,6 +5,7 @@ import {
   clientDeadAfterMs,
   clientReclaimCheckMs,
   clientRingBytesTotalMax,
+  readRingBytes,
   shardRestartsMax,
   shardRestartWindowMs,
   storeClientsMax,
@@ -88,14 +89,18 @@ export class Store extends ClientCore {
     const clients: ShardClient[] = [];
     for (let k = 0; k < shards; k++) {
       clients.push(
-        new ShardClient({
-          shard: k,
-          slot: 0,
-          ingress: createRing(options.ringBytes),
-          completion: createRing(options.ringBytes),
-          control: createControlBlock(),
-          doorbell: createDoorbell(),
-        }),
+        new ShardClient(
+          {
+            shard: k,
+            slot: 0,
+            ingress: createRing(options.ringBytes),
+            reads: createRing(readRingBytes),
+            completion: createRing(options.ringBytes),
+            control: createControlBlock(),
+            doorbell: createDoorbell(),
+          },
+          options.readSpinUs,
+        ),
       );
     }
     const tableSab = createClientTable(storeClientsMax + 1, shards);
@@ -172,6 +177,7 @@ export class Store extends ClientCore {
       shards: this.shards,
       dir: shardDir(o.dataDir, k),
       ingress: c.ingressSab,
+      reads: c.readsSab,
       completion: c.completionSab,
       control: c.controlSab,
       clock: this.clockSabs[k],
@@ -278,7 +284,7 @@ export class Store extends ClientCore {
   share(options: ShareOptions = {}): StoreHandle {
     this.checkOpen();
     const ringBytes = options.ringBytes ?? this.options.ringBytes;
-    const adding = this.shards * 2 * ringBytes;
+    const adding = this.shards * (2 * ringBytes + readRingBytes);
     if (this.clientRingBytes + adding > clientRingBytesTotalMax) {
       throw new StoreError(
         ErrorCode.QUEUE_FULL,
@@ -289,6 +295,7 @@ export class Store extends ClientCore {
     // createRing names the option when the size is invalid; make them before taking a slot.
     const rings = this.clients.map(() => ({
       ingress: createRing(ringBytes),
+      reads: createRing(readRingBytes),
       completion: createRing(ringBytes),
     }));
     const claimed = this.table.claim(1);
@@ -318,6 +325,7 @@ export class Store extends ClientCore {
         shard: k,
         slot,
         ingress: lane.ingress,
+        reads: lane.reads,
         completion: lane.completion,
         control: this.clients[k].controlSab,
         doorbell: this.clients[k].doorbellSab,
@@ -329,7 +337,8 @@ export class Store extends ClientCore {
   private get clientRingBytes(): number {
     let bytes = 0;
     for (const lanes of this.clientLanes.values())
-      for (const lane of lanes) bytes += lane.ingress.byteLength + lane.completion.byteLength;
+      for (const lane of lanes)
+        bytes += lane.ingress.byteLength + lane.reads.byteLength + lane.completion.byteLength;
     return bytes;
   }
 

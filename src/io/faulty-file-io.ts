@@ -76,8 +76,25 @@ export class FaultyFileIO implements FileIO {
   }
 
   fdatasync(fd: number): void {
-    this.syncFault('fdatasync', this.paths.get(fd) ?? `fd:${fd}`);
+    const path = this.paths.get(fd) ?? `fd:${fd}`;
+    this.syncFault('fdatasync', path);
+    const slowMs = this.slowMs(path);
+    // The calling thread is blocked for the whole fdatasync, as the real one blocks it.
+    if (slowMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, slowMs);
     this.inner.fdatasync(fd);
+  }
+
+  async fdatasyncAsync(fd: number): Promise<void> {
+    // The fault fires at the same call number as the synchronous one would, before anything is synced.
+    const path = this.paths.get(fd) ?? `fd:${fd}`;
+    this.syncFault('fdatasync', path);
+    const slowMs = this.slowMs(path);
+    if (slowMs > 0) await new Promise((resolve) => setTimeout(resolve, slowMs));
+    await this.inner.fdatasyncAsync(fd);
+  }
+
+  private slowMs(path: string): number {
+    return this.plan.slowFdatasyncMs !== undefined && this.matches(path) ? this.plan.slowFdatasyncMs : 0;
   }
 
   fsync(fd: number): void {

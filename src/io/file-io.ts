@@ -19,6 +19,8 @@ export interface FileIO {
   /** Returns bytes read; 0 at end of file. */
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
   fdatasync(fd: number): void;
+  /** fdatasync on the libuv thread pool: the calling thread stays free (a shard answers reads meanwhile). */
+  fdatasyncAsync(fd: number): Promise<void>;
   fsync(fd: number): void;
   ftruncate(fd: number, length: number): void;
   fileSize(fd: number): number;
@@ -49,6 +51,8 @@ export interface FaultPlan {
   tearWriteAt?: { call: number; keepBytes: number };
   /** The n-th write() throws E_IO with errno 'ENOSPC' and writes nothing. */
   enospcWriteAt?: number;
+  /** Every fdatasync on a matching path takes this much longer (a slow disk), in milliseconds. */
+  slowFdatasyncMs?: number;
   pathIncludes?: string;
 }
 

@@ -55,6 +55,15 @@ export class NodeFileIO implements FileIO {
     }
   }
 
+  fdatasyncAsync(fd: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(fd, (err) => {
+        if (err === null) resolve();
+        else reject(ioError('fdatasync', this.pathOf(fd), err));
+      });
+    });
+  }
+
   fsync(fd: number): void {
     try {
       fs.fsyncSync(fd);

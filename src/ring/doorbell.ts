@@ -39,6 +39,24 @@ export class Doorbell {
   }
 
   /**
+   * Consumer side, blocking: like sleep(), with Atomics.wait, so a ring wakes the thread by a futex wake
+   * instead of a task posted to its event loop (measured several times cheaper here: see the README's read
+   * latency notes). The thread's event loop does not run meanwhile, so only a shard with no async I/O in
+   * flight uses it, for short waits, and yields to its event loop between them.
+   */
+  sleepBlocking(timeoutMs: number, hasWork: () => boolean): boolean {
+    const words = this.#words;
+    Atomics.store(words, doorbellSleepingIndex, 1);
+    try {
+      const observed = Atomics.load(words, doorbellRingsIndex);
+      if (hasWork()) return true;
+      return Atomics.wait(words, doorbellRingsIndex, observed, timeoutMs) !== 'timed-out';
+    } finally {
+      Atomics.store(words, doorbellSleepingIndex, 0);
+    }
+  }
+
+  /**
    * Consumer side: sleeps until a producer rings or timeoutMs passes, unless `hasWork` (called after the
    * sleeping flag is up) finds something. The event loop stays free. Resolves true when there may be work.
    */

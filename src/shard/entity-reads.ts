@@ -16,9 +16,9 @@ function notFound(entityId: string, message = `entity ${JSON.stringify(entityId)
 export function findEntity(memtable: Memtable, tenant: string, entityId: string): number {
   const t = memtable.tenants.get(keyOf(tenant));
   const no = t?.entities.get(keyOf(entityId));
-  if (no === undefined || memtable.entities[no].version === 0) throw notFound(entityId);
+  if (no === undefined || memtable.committedVersion(no) === 0) throw notFound(entityId);
   // Retention expired every event it has: nothing of it is left to read.
-  if (memtable.firstVisibleVersion(no) > memtable.entities[no].version) throw notFound(entityId);
+  if (memtable.firstVisibleVersion(no) > memtable.committedVersion(no)) throw notFound(entityId);
   return no;
 }
 
@@ -74,7 +74,7 @@ export function stateJson(
   responseBytesMax: number,
 ): string {
   const entity = findEntity(memtable, req.tenant, req.entity_id);
-  let target = memtable.entities[entity].version;
+  let target = memtable.committedVersion(entity);
   if (req.asOfUs !== undefined) {
     target = versionAt(memtable, entity, req.asOfUs);
     if (target < memtable.firstVisibleVersion(entity))

@@ -260,28 +260,73 @@ export class GroupCommit {
 
   /** Writes the open batch to the WAL (one write, one fdatasync in "fsync" mode), then indexes and answers. */
   commitBatch(): void {
-    const events = this.nextSeq - this.batchFirstSeq;
-    let ioError: StoreError | null = null;
-    if (events > 0 || this.batchDeletes.length > 0) {
-      const view = this.memtable.batchView();
-      const mark: WalMark = this.wal.mark();
+    const written = this.writeBatch();
+    let ioError = written.error;
+    if (written.mark !== null && ioError === null) {
       try {
-        this.wal.appendFramed(view.buf, view.start, view.end);
-        this.control.add(ControlSlot.walBytes, view.end - view.start + 8);
-        this.unsyncedSeq = this.nextSeq - 1;
         if (this.input.durability === 'fsync') this.sync();
         else if (this.input.durability === 'interval') this.syncIfDue();
       } catch (err) {
-        ioError = err instanceof StoreError ? err : new StoreError(ErrorCode.IO, String(err));
-        this.log('WAL write failed; batch rolled back', {
-          shard: this.input.shard,
-          code: ioError.code,
-          message: ioError.message,
-        });
-        // If the rollback itself fails, this throws: the shard stops and recovery decides from what is on disk.
-        this.wal.rollback(mark);
+        ioError = this.rollBack(written.mark, err);
       }
     }
+    this.finishBatch(written.events, ioError);
+  }
+
+  /**
+   * commitBatch with the fdatasync on the thread pool: `whileSyncing` runs meanwhile (the shard answers reads
+   * from what was committed before this batch) and must not write; the batch is indexed and answered after.
+   */
+  async commitBatchOverlapped(whileSyncing: (synced: Promise<unknown>) => Promise<void>): Promise<void> {
+    if (this.input.durability !== 'fsync') {
+      this.commitBatch();
+      return;
+    }
+    const written = this.writeBatch();
+    let ioError = written.error;
+    if (written.mark !== null && ioError === null) {
+      const started = this.now();
+      const synced = this.wal.syncAsync().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      await whileSyncing(synced);
+      const failed = await synced;
+      if (failed === null) this.noteSynced(started);
+      else ioError = this.rollBack(written.mark, failed);
+    }
+    this.finishBatch(written.events, ioError);
+  }
+
+  /** One WAL write of the open batch; `mark` is where it went (null: nothing to write). */
+  private writeBatch(): { events: number; mark: WalMark | null; error: StoreError | null } {
+    const events = this.nextSeq - this.batchFirstSeq;
+    if (events === 0 && this.batchDeletes.length === 0) return { events, mark: null, error: null };
+    const view = this.memtable.batchView();
+    const mark: WalMark = this.wal.mark();
+    try {
+      this.wal.appendFramed(view.buf, view.start, view.end);
+      this.control.add(ControlSlot.walBytes, view.end - view.start + 8);
+      this.unsyncedSeq = this.nextSeq - 1;
+      return { events, mark, error: null };
+    } catch (err) {
+      return { events, mark, error: this.rollBack(mark, err) };
+    }
+  }
+
+  private rollBack(mark: WalMark, err: unknown): StoreError {
+    const ioError = err instanceof StoreError ? err : new StoreError(ErrorCode.IO, String(err));
+    this.log('WAL write failed; batch rolled back', {
+      shard: this.input.shard,
+      code: ioError.code,
+      message: ioError.message,
+    });
+    // If the rollback itself fails, this throws: the shard stops and recovery decides from what is on disk.
+    this.wal.rollback(mark);
+    return ioError;
+  }
+
+  private finishBatch(events: number, ioError: StoreError | null): void {
     if (ioError === null) {
       const bytesBefore = this.memtable.bytes;
       this.applyBatch();
@@ -295,6 +340,11 @@ export class GroupCommit {
   sync(): void {
     const started = this.now();
     this.wal.sync();
+    this.noteSynced(started);
+  }
+
+  /** After a successful fdatasync that started at `started` (µs): counts it and publishes durability. */
+  private noteSynced(started: number): void {
     const ended = this.now();
     this.lastSyncUs = ended;
     this.control.add(ControlSlot.fsyncs, 1);

@@ -1,18 +1,26 @@
 // Owns a shard's lanes: the single-producer rings from every client thread, drained fairly, and the
 // routing of each answer to the completion ring of the lane its request came in on.
 import assert from 'node:assert';
-import { laneFramesPerTurn } from '../constants.ts';
+import { laneFramesPerTurn, laneReadsPerTurn } from '../constants.ts';
 import type { StoreError } from '../errors.ts';
 import type { Doorbell } from '../ring/doorbell.ts';
 import { RingConsumer, RingProducer } from '../ring/ring.ts';
 import { CompletionOutbox, type Outbox, Scratch } from './outbox.ts';
-import { Completion, type LaneSpec, laneIdShift, MESSAGE_HEADER_BYTES, writeHeader } from './protocol.ts';
+import {
+  Completion,
+  type LaneSpec,
+  laneIdShift,
+  MESSAGE_HEADER_BYTES,
+  restartedReadRing,
+  writeHeader,
+} from './protocol.ts';
 
 const resolved: Promise<void> = Promise.resolve();
 
 interface Lane {
   slot: number;
   consumer: RingConsumer;
+  reads: RingConsumer;
   outbox: CompletionOutbox;
 }
 
@@ -41,15 +49,25 @@ export class ShardLanes implements Outbox {
     const lane: Lane = {
       slot: spec.slot,
       consumer: new RingConsumer(spec.ingress),
+      reads: new RingConsumer(spec.reads),
       outbox: new CompletionOutbox(new RingProducer(spec.completion)),
     };
     this.bySlot.set(spec.slot, lane);
     this.order.push(lane);
     if (restarted) {
-      const skippedTo = lane.consumer.skipUnread();
+      // One notice per ring: the client fails exactly the requests each ring held unread.
       const buf = Buffer.alloc(MESSAGE_HEADER_BYTES);
-      writeHeader(buf, 0, Completion.RESTARTED, spec.slot << laneIdShift, skippedTo);
+      writeHeader(buf, 0, Completion.RESTARTED, spec.slot << laneIdShift, lane.consumer.skipUnread());
       lane.outbox.send(buf, buf.length);
+      const reads = Buffer.alloc(MESSAGE_HEADER_BYTES);
+      writeHeader(
+        reads,
+        0,
+        Completion.RESTARTED,
+        (spec.slot << laneIdShift) | restartedReadRing,
+        lane.reads.skipUnread(),
+      );
+      lane.outbox.send(reads, reads.length);
     }
     this.doorbell.ring();
   }
@@ -85,14 +103,56 @@ export class ShardLanes implements Outbox {
     return null;
   }
 
+  /**
+   * Hands `take` the frames waiting in the lanes' read rings (at most laneReadsPerTurn per lane), each valid
+   * only during its call; returns how many. Reads go before writes: a shard calls this every turn.
+   */
+  takeReads(take: (frame: Uint8Array) => void): number {
+    let taken = 0;
+    for (const lane of this.order) {
+      if (lane.outbox.hasPending && !lane.outbox.tryFlush()) continue;
+      let frame = lane.reads.read();
+      if (frame === null) continue;
+      for (let n = 0; frame !== null; ) {
+        take(frame);
+        taken++;
+        if (++n >= laneReadsPerTurn) break;
+        frame = lane.reads.read();
+      }
+      lane.reads.release();
+    }
+    return taken;
+  }
+
+  /** True when some lane's read ring holds a read. */
+  hasReads(): boolean {
+    for (const lane of this.order) if (lane.reads.hasData()) return true;
+    return false;
+  }
+
   /** Hands every frame read so far back to its producer. */
   release(): void {
     for (const lane of this.order) lane.consumer.release();
   }
 
   hasWork(): boolean {
-    for (const lane of this.order) if (lane.consumer.hasData()) return true;
+    for (const lane of this.order) if (lane.consumer.hasData() || lane.reads.hasData()) return true;
     return false;
+  }
+
+  /** Sleeps until a read arrives (a write's ring wakes it too) or timeoutMs passes, or wake() is called. */
+  sleepUntilReads(timeoutMs: number): Promise<boolean> {
+    return this.doorbell.sleep(timeoutMs, () => this.hasReads());
+  }
+
+  /** Ends a sleep at once (something other than a lane, e.g. an fdatasync, finished). */
+  wake(): void {
+    this.doorbell.ring();
+  }
+
+  /** Blocks the thread until a producer rings or timeoutMs passes (see Doorbell.sleepBlocking). */
+  sleepBlocking(timeoutMs: number): boolean {
+    return this.doorbell.sleepBlocking(timeoutMs, () => this.hasWork());
   }
 
   /** Sleeps until a producer rings or timeoutMs passes (the event loop stays free). */

@@ -292,6 +292,15 @@ export class Memtable {
     return (c & sealedBit) === 0 || c === holeChunk ? -1 : c & ~sealedBit;
   }
 
+  /**
+   * The entity's newest committed version: the one reads see. `version` runs ahead of it while a batch that
+   * writes the entity is prepared and on its way to disk (reads are answered meanwhile and must not see it).
+   */
+  committedVersion(entity: number): number {
+    const info = this.entities[entity];
+    return info.events.length + (info.firstVersion ?? 1) - 1;
+  }
+
   /** Version of local event `i`: its position in its entity's event list (found without reading the frame). */
   versionAt(i: number): number {
     const list = this.entities[this.entityOf.data[i]].events;

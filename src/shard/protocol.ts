@@ -50,11 +50,30 @@ export const Completion = {
 export const laneIdShift = 24;
 export const laneRequestIdMask = (1 << laneIdShift) - 1;
 
-/** One client's pair of rings into one shard. */
+/** One client's rings into one shard: writes and other ordered requests, reads, and the answers to both. */
 export interface LaneSpec {
   slot: number;
   ingress: SharedArrayBuffer;
+  /** Reads only (Ingress.QUERY, STATE, SNAPSHOT, TAIL, STATS): taken before writes, never behind them. */
+  reads: SharedArrayBuffer;
   completion: SharedArrayBuffer;
+}
+
+/**
+ * Low bit of a RESTARTED message's request id: set when `count` is the read ring's skip position, clear for
+ * the ingress ring's.
+ */
+export const restartedReadRing = 1;
+
+/** Request kinds that travel on a lane's read ring. */
+export function isReadKind(kind: number): boolean {
+  return (
+    kind === Ingress.QUERY ||
+    kind === Ingress.STATE ||
+    kind === Ingress.SNAPSHOT ||
+    kind === Ingress.TAIL ||
+    kind === Ingress.STATS
+  );
 }
 
 /** Messages on a shard's lane port (from the store owner). */
@@ -112,6 +131,8 @@ export interface ShardTaskInput {
   shards: number;
   dir: string;
   ingress: SharedArrayBuffer;
+  /** Lane 0's read ring. */
+  reads: SharedArrayBuffer;
   completion: SharedArrayBuffer;
   control: SharedArrayBuffer;
   clock: SharedArrayBuffer;

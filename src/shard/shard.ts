@@ -7,8 +7,10 @@ import {
   shardBatchBytesMax,
   shardBatchesPerYield,
   shardBatchFramesMax,
+  shardBlockSliceMs,
   shardIdleWaitMs,
   shardSealPollMs,
+  shardSyncWaitMs,
 } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { FileIO } from '../io/file-io.ts';
@@ -43,6 +45,9 @@ import { tenantCounts } from './tenant-counts.ts';
 import { Wal } from './wal.ts';
 
 type Log = (msg: string, fields?: object) => void;
+
+/** Inside a batch, the read rings are looked at every this many + 1 frames (a power of two, minus one). */
+const readsCheckFramesMask = 63;
 
 export class Shard {
   private readonly input: ShardTaskInput;
@@ -79,6 +84,8 @@ export class Shard {
   private batchHasDelete = false;
   private stallRequestId = -1;
   private stallMs = 0;
+  /** When the idle path last let the event loop run (performance.now() ms). */
+  private lastYieldMs = 0;
 
   constructor(input: ShardTaskInput, io: FileIO, log: Log, now: () => number) {
     this.input = input;
@@ -86,7 +93,10 @@ export class Shard {
     this.log = log;
 
     this.lanes = new ShardLanes(new Doorbell(input.doorbell));
-    this.lanes.add({ slot: 0, ingress: input.ingress, completion: input.completion }, false);
+    this.lanes.add(
+      { slot: 0, ingress: input.ingress, reads: input.reads, completion: input.completion },
+      false,
+    );
     // A restarted shard drops what its predecessor left unread in client lanes (lane 0 gets fresh rings).
     for (const lane of input.lanes) this.lanes.add(lane, input.generation > 0);
     input.lanePort.on('message', (m: LaneMessage) => {
@@ -240,12 +250,19 @@ export class Shard {
         await sleep(shardSealPollMs);
         continue;
       }
+      // Reads first, every turn: they are answered from what is committed, never behind the writes.
+      const reads = this.lanes.takeReads(this.takeRead);
       let frame = this.lanes.read();
+      if (frame === null && reads > 0) {
+        await this.reads.answerAll();
+        await this.lanes.flush();
+        continue;
+      }
       if (frame === null) {
         this.commit.syncIfDue();
         this.maybeSeal();
         await this.lanes.flush();
-        await this.lanes.sleep(this.idleWaitMs());
+        await this.idle();
         continue;
       }
       this.memtable.beginBatch();
@@ -255,6 +272,7 @@ export class Shard {
         frames++;
         if (frames >= shardBatchFramesMax || this.memtable.batchBytes() >= shardBatchBytesMax) break;
         if (this.crash !== null || this.closeRequestId !== -1 || this.stallRequestId !== -1) break;
+        if ((frames & readsCheckFramesMask) === 0) this.lanes.takeReads(this.takeRead);
         frame = this.lanes.read();
       }
       // Release before the fsync: the front refills the ring while this batch is on its way to disk.
@@ -264,8 +282,11 @@ export class Shard {
       // read must not see them (and does not: they are indexed after the fsync). A delete in the batch
       // detaches its entity at once, so then the reads wait for the commit as before.
       if (!this.batchHasDelete) await this.reads.answerAll();
+      await this.lanes.flush();
+      // The fdatasync runs on the thread pool while reads keep being answered, from what was committed
+      // before this batch (its events are indexed, and so visible, only once durable).
+      await this.commit.commitBatchOverlapped(this.readsWhileSyncing);
       this.batchHasDelete = false;
-      this.commit.commitBatch();
       this.memtable.endBatch(true);
       for (const requestId of this.flushRequests.splice(0))
         this.segments.requestFlush(requestId, this.commit.nextSeq - 1);
@@ -277,6 +298,50 @@ export class Shard {
       if (this.stallRequestId !== -1) await this.stall();
       if (this.closeRequestId !== -1) await this.close();
       if (++batches % shardBatchesPerYield === 0) await yieldToEventLoop();
+    }
+  }
+
+  /** A read frame: answered now from what is committed when it can be (see handleFrame). */
+  private readonly takeRead = (frame: Uint8Array): void => {
+    this.handleFrame(frame);
+  };
+
+  /** While a batch's fdatasync runs: answers reads as they come, until the sync settles. */
+  private readonly readsWhileSyncing = async (synced: Promise<unknown>): Promise<void> => {
+    let done = false;
+    void synced.then(() => {
+      done = true;
+      this.lanes.wake();
+    });
+    while (!done) {
+      if (this.lanes.takeReads(this.takeRead) > 0) {
+        if (!this.batchHasDelete) await this.reads.answerAll();
+        await this.lanes.flush();
+        continue;
+      }
+      await this.lanes.sleepUntilReads(shardSyncWaitMs);
+    }
+  };
+
+  /**
+   * Waits for work. With no async I/O of its own in flight (no seal or merge, no answer waiting for ring
+   * room), the shard blocks on its doorbell in short slices and yields to its event loop between them: a
+   * blocked thread wakes by futex, several times faster than a waitAsync wake-up, which is most of what a
+   * read costs when it finds the shard idle. Otherwise it sleeps with waitAsync, its event loop free.
+   */
+  private async idle(): Promise<void> {
+    const ms = this.idleWaitMs();
+    if (this.segments.busy || this.lanes.backlogged || this.input.durability === 'interval') {
+      await this.lanes.sleep(ms);
+      return;
+    }
+    this.lanes.sleepBlocking(Math.min(ms, shardBlockSliceMs));
+    // Messages (lanes added, encoder results) and timers run between slices: at least once a slice, however
+    // often the shard is woken.
+    const now = performance.now();
+    if (now - this.lastYieldMs >= shardBlockSliceMs) {
+      this.lastYieldMs = now;
+      await yieldToEventLoop();
     }
   }
 

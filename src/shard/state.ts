@@ -166,7 +166,7 @@ export class EntityStates {
 
   /** Takes (or returns the existing) snapshot at the entity's current version. */
   snapshotAt(memtable: Memtable, entity: number): Snapshot {
-    const version = memtable.entities[entity].version;
+    const version = memtable.committedVersion(entity);
     const foldFrom = memtable.firstVisibleVersion(entity) - 1;
     const current = (): Snapshot | undefined => {
       const list = this.snapshots.get(entity);

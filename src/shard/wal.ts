@@ -221,6 +221,25 @@ export class Wal {
     this.state = 'open';
   }
 
+  /**
+   * sync() with the fdatasync on the thread pool, so the shard answers reads while it runs. Nothing else
+   * writes this WAL meanwhile (only the shard loop writes, and it awaits this); a failure leaves it failed.
+   */
+  async syncAsync(): Promise<void> {
+    this.checkWritable('sync');
+    if (!this.dirty) return;
+    this.dirty = false;
+    try {
+      await this.io.fdatasyncAsync(this.fd);
+    } catch (err) {
+      // After a failed fsync the page cache can no longer be trusted.
+      this.state = 'failed';
+      this.dirty = true;
+      throw err;
+    }
+    this.syncs++;
+  }
+
   /** Where the next record goes; take it before a batch, hand it to rollback() if the batch fails. */
   mark(): WalMark {
     this.checkWritable('mark');

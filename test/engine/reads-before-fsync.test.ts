@@ -42,3 +42,36 @@ describe('reads beside a batch in flight', () => {
     }
   });
 });
+
+describe('reads while a batch is on its way to disk', () => {
+  it('are answered during a slow fdatasync, without the batch, and see it once it is acknowledged', async () => {
+    const store = await openTestStore({
+      shards: 1,
+      io: { kind: 'faulty', faults: { slowFdatasyncMs: 1500, pathIncludes: 'wal' } },
+    });
+    try {
+      const first = await store.append([{ event_type: 'r.w', entity_id: 'e', payload: { i: 0 } }]);
+      expect(first[0].ok).toBe(true);
+      let settled = false;
+      const pending = store.append([{ event_type: 'r.w', entity_id: 'e', payload: { i: 1 } }]).then((r) => {
+        settled = true;
+        return r;
+      });
+      // Five reads one after another, all while the second batch's fdatasync (1.5 s) is running: each is
+      // answered from what was committed, so none waits for the disk.
+      for (let k = 0; k < 5; k++) {
+        const page = await store.query({ entity_id: 'e', limit: 10 });
+        const state = await store.state(undefined, 'e');
+        expect(settled).toBe(false);
+        expect(page.events.map((e) => (e.payload as { i: number }).i)).toEqual([0]);
+        expect(state.version).toBe(1);
+      }
+      const second = await pending;
+      expect(second[0].ok).toBe(true);
+      const after = await store.query({ entity_id: 'e', limit: 10 });
+      expect(after.events.map((e) => (e.payload as { i: number }).i)).toEqual([0, 1]);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -1,17 +1,25 @@
 // ShardLanes: fair draining across lanes, answers routed by the lane in the request id, restart skips.
 import { describe, expect, it } from 'vitest';
-import { laneFramesPerTurn } from '../../src/constants.ts';
+import { laneFramesPerTurn, laneReadsPerTurn } from '../../src/constants.ts';
 import { createDoorbell, Doorbell } from '../../src/ring/doorbell.ts';
 import { createRing, RingConsumer, RingProducer } from '../../src/ring/ring.ts';
 import { ShardLanes } from '../../src/shard/lanes.ts';
-import { Completion, laneIdShift, MESSAGE_HEADER_BYTES, writeHeader } from '../../src/shard/protocol.ts';
+import {
+  Completion,
+  laneIdShift,
+  MESSAGE_HEADER_BYTES,
+  restartedReadRing,
+  writeHeader,
+} from '../../src/shard/protocol.ts';
 
 function lane(slot: number) {
   const ingress = createRing(1 << 20);
+  const reads = createRing(1 << 16);
   const completion = createRing(1 << 16);
   return {
-    spec: { slot, ingress, completion },
+    spec: { slot, ingress, reads, completion },
     producer: new RingProducer(ingress),
+    reader: new RingProducer(reads),
     answers: new RingConsumer(completion),
   };
 }
@@ -56,15 +64,44 @@ describe('ShardLanes', () => {
     expect(b.answers.read()).toBeNull();
   });
 
-  it('a restarted shard skips what a lane left unread and tells the client where', () => {
+  it('a restarted shard skips what a lane left unread, in both rings, and tells the client where', () => {
     const l = lane(2);
     for (let i = 0; i < 3; i++) l.producer.tryPush(frame((2 << laneIdShift) | i));
+    for (let i = 0; i < 2; i++) l.reader.tryPush(frame((2 << laneIdShift) | (10 + i)));
     const position = l.producer.position;
+    const readPosition = l.reader.position;
     const lanes = new ShardLanes(new Doorbell(createDoorbell()));
     lanes.add(l.spec, true);
     expect(lanes.read()).toBeNull();
+    expect(lanes.takeReads(() => {})).toBe(0);
     const notice = Buffer.from(l.answers.read()!);
     expect(notice[0]).toBe(Completion.RESTARTED);
+    expect(notice.readUInt32LE(4) & restartedReadRing).toBe(0);
     expect(notice.readUInt32LE(8)).toBe(position);
+    const readNotice = Buffer.from(l.answers.read()!);
+    expect(readNotice[0]).toBe(Completion.RESTARTED);
+    expect(readNotice.readUInt32LE(4) & restartedReadRing).toBe(restartedReadRing);
+    expect(readNotice.readUInt32LE(8)).toBe(readPosition);
+  });
+
+  it('reads are taken from every lane apart from the writes in front of them, at most laneReadsPerTurn each', () => {
+    const lanes = new ShardLanes(new Doorbell(createDoorbell()));
+    const a = lane(0);
+    const b = lane(1);
+    lanes.add(a.spec, false);
+    lanes.add(b.spec, false);
+    for (let i = 0; i < 100; i++) expect(a.producer.tryPush(frame(i))).toBe(true);
+    for (let i = 0; i < laneReadsPerTurn + 5; i++) expect(a.reader.tryPush(frame(1000 + i))).toBe(true);
+    expect(b.reader.tryPush(frame((1 << laneIdShift) | 7))).toBe(true);
+    expect(lanes.hasReads()).toBe(true);
+    const taken: number[] = [];
+    const take = (f: Uint8Array) => taken.push(Buffer.from(f).readUInt32LE(4));
+    expect(lanes.takeReads(take)).toBe(laneReadsPerTurn + 1);
+    expect(taken[0]).toBe(1000);
+    expect(taken).toContain(((1 << laneIdShift) | 7) >>> 0);
+    expect(lanes.takeReads(take)).toBe(5);
+    expect(lanes.hasReads()).toBe(false);
+    // The writes are all still there, in order.
+    expect(Buffer.from(lanes.read()!).readUInt32LE(4)).toBe(0);
   });
 });
