@@ -241,12 +241,12 @@ export class ShardClient {
   private pollFor(id: number): void {
     const deadline = performance.now() + this.readSpinUs / 1000;
     const consumer = this.consumer;
-    do {
-      if (consumer.hasData()) {
-        this.drainCompletions(consumer);
-        if (!this.pending.has(id)) return;
-      }
-    } while (performance.now() < deadline);
+    while (consumer.pollForData(deadline)) {
+      this.drainCompletions(consumer);
+      if (!this.pending.has(id)) return;
+    }
+    // Frames that came while the pump's wake-up flag was down woke nobody: take them now.
+    this.drainCompletions(consumer);
   }
 
   /** Drains completions until `stop` or a newer generation replaces this pump. */

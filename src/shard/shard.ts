@@ -46,8 +46,12 @@ import { Wal } from './wal.ts';
 
 type Log = (msg: string, fields?: object) => void;
 
-/** Inside a batch, the read rings are looked at every this many + 1 frames (a power of two, minus one). */
-const readsCheckFramesMask = 63;
+/**
+ * Inside a batch, the read rings are looked at after every 8th frame (mask 7), and after any frame of at
+ * least readsCheckBytes (a large append takes long enough to handle that a read should not wait for more).
+ */
+const readsCheckFramesMask = 7;
+const readsCheckBytes = 16 * 1024;
 
 export class Shard {
   private readonly input: ShardTaskInput;
@@ -272,7 +276,8 @@ export class Shard {
         frames++;
         if (frames >= shardBatchFramesMax || this.memtable.batchBytes() >= shardBatchBytesMax) break;
         if (this.crash !== null || this.closeRequestId !== -1 || this.stallRequestId !== -1) break;
-        if ((frames & readsCheckFramesMask) === 0) this.lanes.takeReads(this.takeRead);
+        if ((frames & readsCheckFramesMask) === 0 || frame.byteLength >= readsCheckBytes)
+          this.lanes.takeReads(this.takeRead);
         frame = this.lanes.read();
       }
       // Release before the fsync: the front refills the ring while this batch is on its way to disk.
