@@ -11,9 +11,11 @@ import {
   encodeEvent,
   eventFrameBytes,
   eventJson,
+  eventJsonBytesMax,
   FLAG_ID_SUPPLIED,
   FLAG_METADATA_NULL,
   OFF_CRC,
+  OFF_ENTITY_BYTES,
   OFF_EXPECTED_KIND,
   OFF_FLAGS,
   OFF_FORMAT_VERSION,
@@ -23,6 +25,7 @@ import {
   OFF_SEQ,
   OFF_TENANT_BYTES,
   OFF_TIMESTAMP,
+  OFF_TYPE_BYTES,
   OFF_VERSION,
   readEntityId,
   readEventType,
@@ -37,10 +40,14 @@ import {
   readTenant,
   readTimestampUs,
   readVersion,
+  writeAscii,
+  writeEventJson,
+  writtenPayloadEnd,
 } from '../../src/event/codec.ts';
 import { formatTimestampUs } from '../../src/event/timestamp.ts';
-import { isUuid } from '../../src/event/uuid.ts';
+import { isUuid, uuidText } from '../../src/event/uuid.ts';
 import { type PreparedEvent, prepareEvent } from '../../src/event/validate.ts';
+import { edgeTimestampUs } from './edge-timestamps.ts';
 
 const limits = { payloadBytesMax: 1024 * 1024 };
 const ts = 1_764_176_623_123_456; // 2025-11-26T17:03:43.123456Z
@@ -322,5 +329,121 @@ describe('integrity', () => {
     wrongVersion[OFF_FORMAT_VERSION] = 9;
     expectCorruption(() => decodeEvent(wrongVersion, 0, 0));
     expectCorruption(() => eventJson(wrongVersion, 0, 0));
+  });
+});
+
+/**
+ * writeEventJson as it was before numbers and timestamps were written in place (String() per number, a
+ * string per timestamp): the text the byte writer must keep giving.
+ */
+function legacyEventJson(target: Buffer, pos: number, buf: Buffer, off: number, shard: number): number {
+  const jsonString = (p: number, start: number, end: number): number => {
+    target[p++] = 34;
+    for (let i = start; i < end; i++) {
+      const b = buf[i];
+      if (b === 34 || b === 92) {
+        target[p++] = 92;
+        target[p++] = b;
+      } else if (b < 0x20) {
+        p = writeAscii(target, p, `\\u00${b.toString(16).padStart(2, '0')}`);
+      } else {
+        target[p++] = b;
+      }
+    }
+    target[p++] = 34;
+    return p;
+  };
+  let p = writeAscii(target, pos, '{"id":"');
+  const idEnd = p + 36;
+  uuidText(buf, off + OFF_ID, target, p);
+  p = writeAscii(target, idEnd, '","event_type":');
+  let field = off + EVENT_HEADER_BYTES;
+  const tenantEnd = field + buf.readUInt16LE(off + OFF_TENANT_BYTES);
+  const entityEnd = tenantEnd + buf.readUInt16LE(off + OFF_ENTITY_BYTES);
+  const typeEnd = entityEnd + buf.readUInt16LE(off + OFF_TYPE_BYTES);
+  p = jsonString(p, entityEnd, typeEnd);
+  p = writeAscii(target, p, ',"entity_id":');
+  p = jsonString(p, tenantEnd, entityEnd);
+  p = writeAscii(target, p, ',"tenant_id":');
+  p = jsonString(p, field, tenantEnd);
+  p = writeAscii(target, p, ',"payload":');
+  field = typeEnd;
+  const payloadEnd = field + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);
+  p += buf.copy(target, p, field, payloadEnd);
+  p = writeAscii(target, p, ',"metadata":');
+  if ((buf[off + OFF_FLAGS] & FLAG_METADATA_NULL) !== 0) p = writeAscii(target, p, 'null');
+  else p += buf.copy(target, p, payloadEnd, payloadEnd + buf.readUInt32LE(off + OFF_METADATA_BYTES));
+  p = writeAscii(target, p, ',"timestamp":"');
+  p = writeAscii(target, p, formatTimestampUs(buf.readDoubleLE(off + OFF_TIMESTAMP)));
+  p = writeAscii(target, p, '","version":');
+  p = writeAscii(target, p, String(buf.readUInt32LE(off + OFF_VERSION)));
+  p = writeAscii(target, p, ',"position":{"shard":');
+  p = writeAscii(target, p, String(shard));
+  p = writeAscii(target, p, ',"seq":');
+  p = writeAscii(target, p, String(buf.readDoubleLE(off + OFF_SEQ)));
+  return writeAscii(target, p, '}}');
+}
+
+describe('writeEventJson', () => {
+  const versionEdge = fc.oneof(
+    fc.nat({ max: 0xffffffff }),
+    fc.constantFrom(0, 1, 9, 10, 99, 100, 999_999_999, 1_000_000_000, 0xffffffff),
+  );
+  const seqEdge = fc.oneof(
+    fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    fc.integer({ min: 0, max: 15 }).map((k) => 10 ** k),
+    fc.integer({ min: 1, max: 15 }).map((k) => 10 ** k - 1),
+    fc.constant(Number.MAX_SAFE_INTEGER),
+  );
+  // Entity ids may hold quotes, backslashes and any non-control character.
+  const entityId = fc
+    .string({ unit: 'grapheme', minLength: 1, maxLength: 20 })
+    .map((s) => `e${s.replace(/[\p{Cc}\s]/gu, '_')}"\\e`)
+    .filter((s) => Buffer.byteLength(s) <= 128);
+  const event = fc.record({
+    entity: entityId,
+    type: fc.stringMatching(/^[a-z0-9_]{1,20}(\.[a-z0-9_]{1,20}){0,3}$/),
+    tenant: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+    payload: fc.jsonValue(),
+    metadata: fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: null }),
+    seq: seqEdge,
+    version: versionEdge,
+    // Events are never before the epoch (the shard's clock), and before 1970 a UUIDv7 has no time to carry.
+    timestampUs: edgeTimestampUs.filter((us) => us >= 0),
+    id: fc.option(fc.uuid(), { nil: undefined }),
+    shard: fc.nat({ max: 255 }),
+  });
+
+  it('writes the same bytes as the string-based writer did (property: timestamps at leap days, year ends, microsecond edges)', () => {
+    const now = Buffer.alloc(1 << 18);
+    const before = Buffer.alloc(1 << 18);
+    fc.assert(
+      // Several events one after another into one buffer: caches (timestamp second, shard) switch between them.
+      fc.property(fc.array(event, { minLength: 1, maxLength: 5 }), fc.nat({ max: 9 }), (events, start) => {
+        now.fill(0xaa);
+        let p = start;
+        let q = start;
+        for (const e of events) {
+          const prepared = prepareEvent(
+            { id: e.id, event_type: e.type, entity_id: e.entity, payload: e.payload, metadata: e.metadata },
+            0,
+            e.tenant,
+            limits,
+          );
+          const frame = Buffer.alloc(eventFrameBytes(prepared));
+          encodeEvent(prepared, frame, 0);
+          commitEvent(frame, 0, e.seq, e.version, e.timestampUs);
+          const end = writeEventJson(now, p, frame, 0, e.shard);
+          expect(end - p).toBeLessThanOrEqual(eventJsonBytesMax(frame, 0));
+          expect(now.toString('latin1', writtenPayloadEnd(), writtenPayloadEnd() + 12)).toBe(',"metadata":');
+          const legacyEnd = legacyEventJson(before, q, frame, 0, e.shard);
+          expect(now.toString('utf8', p, end)).toBe(before.toString('utf8', q, legacyEnd));
+          expect(now[end]).toBe(0xaa);
+          p = end;
+          q = legacyEnd;
+        }
+      }),
+      { seed: 17, numRuns: 1500 },
+    );
   });
 });

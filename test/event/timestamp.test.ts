@@ -9,6 +9,7 @@ import {
   wallClockUs,
   writeTimestampUs,
 } from '../../src/event/timestamp.ts';
+import { edgeTimestampUs } from './edge-timestamps.ts';
 
 const usOf = (iso: string, micros = 0) => Date.parse(iso) * 1000 + micros;
 
@@ -184,5 +185,39 @@ describe('writeTimestampUs', () => {
   it('refuses what formatTimestampUs refuses', () => {
     expect(() => writeTimestampUs(1.5, Buffer.alloc(64), 0)).toThrow(StoreError);
     expect(() => writeTimestampUs(2 ** 53, Buffer.alloc(64), 0)).toThrow(StoreError);
+  });
+});
+
+/** The text Date gives, with three more fraction digits: the reference the byte writer is held to. */
+function dateText(us: number): string {
+  const ms = Math.floor(us / 1000);
+  return `${new Date(ms).toISOString().slice(0, 23)}${String(us - ms * 1000).padStart(3, '0')}Z`;
+}
+
+describe('writeTimestampUs at the edges', () => {
+  it('agrees with Date at leap days, year boundaries and microsecond edges, in any order', () => {
+    const out = Buffer.alloc(64);
+    fc.assert(
+      // Several per run, so the per-second prefix cache is switched back and forth between writes.
+      fc.property(fc.array(edgeTimestampUs, { minLength: 1, maxLength: 6 }), (all) => {
+        for (const us of all) {
+          const end = writeTimestampUs(us, out, 3);
+          expect(out.toString('latin1', 3, end)).toBe(dateText(us));
+          expect(formatTimestampUs(us)).toBe(dateText(us));
+        }
+      }),
+      { seed: 9, numRuns: 3000 },
+    );
+  });
+
+  it('writes leap days and year ends exactly', () => {
+    const out = Buffer.alloc(64);
+    const text = (us: number) => out.toString('latin1', 0, writeTimestampUs(us, out, 0));
+    expect(text(usOf('2024-02-29T23:59:59Z', 999_999))).toBe('2024-02-29T23:59:59.999999Z');
+    expect(text(usOf('2024-03-01T00:00:00Z'))).toBe('2024-03-01T00:00:00.000000Z');
+    expect(text(usOf('2100-03-01T00:00:00Z') - 1)).toBe('2100-02-28T23:59:59.999999Z');
+    expect(text(usOf('2000-02-29T12:00:00Z', 1))).toBe('2000-02-29T12:00:00.000001Z');
+    expect(text(usOf('2027-01-01T00:00:00Z') - 1)).toBe('2026-12-31T23:59:59.999999Z');
+    expect(text(usOf('2027-01-01T00:00:00Z'))).toBe('2027-01-01T00:00:00.000000Z');
   });
 });
