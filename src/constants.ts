@@ -37,6 +37,15 @@ export const shardBlockSliceMs = 20;
 /** Default and largest option readSpinUs: how long a lone read polls for its answer before sleeping. */
 export const readSpinUsDefault = 200;
 export const readSpinUsMax = 10_000;
+/**
+ * Each shard publishes the current state of recently read entities in a shared table that client threads
+ * read without a message (src/ring/state-cache.ts): this many slots (direct-mapped by entity hash) of this
+ * many bytes (header, key, and the state answer's JSON; bigger answers are not published). 4 MiB per shard.
+ */
+export const stateCacheSlots = 2048;
+export const stateCacheSlotBytes = 2048;
+/** Room for a published state's key on the reading side: tenant (64 bytes), 0x00, entity id (128 bytes). */
+export const stateCacheKeyBytesMax = 256;
 export const ringBytesMax = 1024 * 1024 * 1024;
 /** How long a producer waits for ring space before answering E_QUEUE_FULL. */
 export const ringWaitMsMax = 5_000;
@@ -170,6 +179,7 @@ export const requestsInFlightMax = 65_536;
 assert(storeClientsMax >= 1 && storeClientsMax <= 255, 'lane ids fit the top 8 bits of a request id');
 assert(clientDeadAfterMs > 2 * clientHeartbeatMs, 'a live client beats at least twice per liveness window');
 assert(readRingBytes >= ringBytesMin, 'a read ring is a valid ring');
+assert(stateCacheKeyBytesMax > 64 + 1 + entityIdBytesMax, 'a published state key of valid ids fits the scratch');
 assert(ringBytesDefault >= ringBytesMin && ringBytesDefault <= ringBytesMax, 'ringBytesDefault in range');
 assert((ringBytesDefault & (ringBytesDefault - 1)) === 0, 'ringBytesDefault is a power of two');
 assert(payloadBytesMaxDefault < ringBytesDefault / 2, 'a maximal event fits in half an ingress ring');

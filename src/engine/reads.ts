@@ -3,7 +3,7 @@
 import { snapshotListLimitDefault, snapshotListLimitMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { StoredEvent } from '../event/codec.ts';
-import { shardFor } from '../event/hash.ts';
+import { entityHash, shardFor } from '../event/hash.ts';
 import { formatTimestampUs } from '../event/timestamp.ts';
 import { validateTenantId } from '../event/validate.ts';
 import {
@@ -211,11 +211,20 @@ export class StoreReads {
     if (req.entity_id === undefined) {
       throw new StoreError(ErrorCode.INVALID_QUERY, 'entity_id is required', { field: 'entity_id' });
     }
-    const json = await this.clients[shardFor(req.tenant, req.entity_id, this.shards)].requestJson(
-      kind,
-      { tenant: req.tenant, entity_id: req.entity_id, asOfUs: req.untilUs, ...extra },
-      this.options.ringWaitMs,
-    );
+    const hash = entityHash(req.tenant, req.entity_id);
+    const client = this.clients[hash % this.shards];
+    // The current state (no as_of, no history) may be published by the shard: then no message is sent.
+    const published =
+      kind === Ingress.STATE && req.untilUs === undefined && extra.includeHistory !== true
+        ? client.publishedState(req.tenant, req.entity_id, hash)
+        : null;
+    const json =
+      published ??
+      (await client.requestJson(
+        kind,
+        { tenant: req.tenant, entity_id: req.entity_id, asOfUs: req.untilUs, ...extra },
+        this.options.ringWaitMs,
+      ));
     return { answer: JSON.parse(json) as T, untilUs: req.untilUs };
   }
 

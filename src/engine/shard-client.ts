@@ -1,11 +1,12 @@
 // Owns one client thread's side of one shard: its lane (a pair of rings), the requests in flight, and the
 // completion pump.
 
-import { pumpIdleWaitMs, readRingBytes } from '../constants.ts';
+import { pumpIdleWaitMs, readRingBytes, stateCacheKeyBytesMax } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
 import { Doorbell } from '../ring/doorbell.ts';
 import { createRing, RingConsumer, RingProducer } from '../ring/ring.ts';
+import { SharedStateCache, stateCacheSlotOf } from '../ring/state-cache.ts';
 import {
   Completion,
   isReadKind,
@@ -84,6 +85,8 @@ export interface ShardLink {
   completion: SharedArrayBuffer;
   control: SharedArrayBuffer;
   doorbell: SharedArrayBuffer;
+  /** The shard's published entity states, read without a message (src/ring/state-cache.ts). */
+  stateCache: SharedArrayBuffer;
 }
 
 export class ShardClient {
@@ -92,6 +95,10 @@ export class ShardClient {
   readonly control: ControlBlock;
   readonly controlSab: SharedArrayBuffer;
   readonly doorbellSab: SharedArrayBuffer;
+  readonly stateCacheSab: SharedArrayBuffer;
+  /** What the shard published: a current-state read looks here before it sends a message. */
+  readonly stateCache: SharedStateCache;
+  private readonly keyScratch = Buffer.allocUnsafe(stateCacheKeyBytesMax);
   private readonly doorbell: Doorbell;
   ingressSab: SharedArrayBuffer;
   readsSab: SharedArrayBuffer;
@@ -115,6 +122,8 @@ export class ShardClient {
     this.controlSab = link.control;
     this.control = new ControlBlock(link.control);
     this.doorbellSab = link.doorbell;
+    this.stateCacheSab = link.stateCache;
+    this.stateCache = new SharedStateCache(link.stateCache);
     this.doorbell = new Doorbell(link.doorbell);
     this.ingressSab = link.ingress;
     this.readsSab = link.reads;
@@ -170,6 +179,21 @@ export class ShardClient {
     writeHeader(buf, 0, 1, this.wireId(id), count);
     const err = await this.push(id, false, buf, bytes, waitMs);
     if (err !== null) failEvents(sink, indexes, count, err);
+  }
+
+  /**
+   * The current-state answer the shard published for (tenant, entity) whose routing hash is `hash`, or null
+   * (not published, changed since, or the shard is down): then the caller asks the shard.
+   */
+  publishedState(tenant: string, entityId: string, hash: number): string | null {
+    if (this.failure !== null) return null;
+    const key = this.keyScratch;
+    const tenantBytes = key.write(tenant, 0, 'utf8');
+    key[tenantBytes] = 0;
+    // Validated ids fit (tenant 64 bytes, entity 128); a longer one would not have been published anyway.
+    const keyBytes = tenantBytes + 1 + key.write(entityId, tenantBytes + 1, 'utf8');
+    if (keyBytes >= key.length) return null;
+    return this.stateCache.get(stateCacheSlotOf(hash, this.stateCache.slots), key, keyBytes);
   }
 
   /** Sends a JSON request of `kind` and resolves with the shard's JSON answer. */

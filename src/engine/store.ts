@@ -18,6 +18,7 @@ import { createSharedClock } from '../ring/clock.ts';
 import { ControlSlot, createControlBlock } from '../ring/control.ts';
 import { createDoorbell } from '../ring/doorbell.ts';
 import { createRing } from '../ring/ring.ts';
+import { createStateCache } from '../ring/state-cache.ts';
 import { type CrashRequest, Ingress, type LaneSpec, type ShardTaskInput } from '../shard/protocol.ts';
 import type { ShardTaskResult } from '../shard/run.ts';
 import type { StoreHandle } from './client.ts';
@@ -98,6 +99,7 @@ export class Store extends ClientCore {
             completion: createRing(options.ringBytes),
             control: createControlBlock(),
             doorbell: createDoorbell(),
+            stateCache: createStateCache(),
           },
           options.readSpinUs,
         ),
@@ -180,6 +182,7 @@ export class Store extends ClientCore {
       reads: c.readsSab,
       completion: c.completionSab,
       control: c.controlSab,
+      stateCache: c.stateCacheSab,
       clock: this.clockSabs[k],
       doorbell: c.doorbellSab,
       lanes: [...this.clientLanes.values()].map((lanes) => lanes[k]),
@@ -329,6 +332,7 @@ export class Store extends ClientCore {
         completion: lane.completion,
         control: this.clients[k].controlSab,
         doorbell: this.clients[k].doorbellSab,
+        stateCache: this.clients[k].stateCacheSab,
       })),
     };
   }

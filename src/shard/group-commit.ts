@@ -34,6 +34,7 @@ import {
 import { BatchResults, type Group } from './results.ts';
 import type { SegmentStore } from './segments/segment-store.ts';
 import type { ShardSnapshots } from './snapshot-files.ts';
+import type { StatePublisher } from './state-publisher.ts';
 import type { Wal, WalMark } from './wal.ts';
 
 export interface GroupCommitDeps {
@@ -48,6 +49,7 @@ export interface GroupCommitDeps {
   segments: SegmentStore;
   deletions: Deletions;
   snapshots: ShardSnapshots;
+  published: StatePublisher;
 }
 
 export class GroupCommit {
@@ -62,6 +64,7 @@ export class GroupCommit {
   private readonly segments: SegmentStore;
   private readonly deletions: Deletions;
   private readonly snapshots: ShardSnapshots;
+  private readonly published: StatePublisher;
   /** Set once the WAL is open (after recovery). */
   wal!: Wal;
 
@@ -107,6 +110,7 @@ export class GroupCommit {
     this.segments = deps.segments;
     this.deletions = deps.deletions;
     this.snapshots = deps.snapshots;
+    this.published = deps.published;
   }
 
   /**
@@ -367,6 +371,8 @@ export class GroupCommit {
     for (let b = 0; b < n; b++) {
       const off = this.batchOffsets.data[b];
       const seq = this.batchFirstSeq + b;
+      // Before the write is acknowledged (results go out after this): no reader takes the old state after.
+      this.published.touch(this.memtable, this.batchEntities.data[b]);
       this.memtable.index(
         seq - 1,
         chunkIndex,
@@ -440,6 +446,7 @@ export class GroupCommit {
     }
     if (ioError === null) {
       for (const d of this.batchDeletes) {
+        this.published.touch(this.memtable, d.entity);
         const events = this.deletions.applyLive(d.tenantId, d.entityId, d.before, d.entity);
         this.snapshots.noteDeletion();
         this.outbox.sendJson(

@@ -29,6 +29,8 @@ export interface EntityInfo {
   firstVersion?: number;
   /** Local indexes (seq - 1) of the entity's events, ascending. */
   events: U32List;
+  /** Its slot in the shard's shared state table, once its state was published there (StatePublisher). */
+  cacheSlot?: number;
 }
 
 export interface TenantInfo {

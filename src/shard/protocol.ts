@@ -135,6 +135,8 @@ export interface ShardTaskInput {
   reads: SharedArrayBuffer;
   completion: SharedArrayBuffer;
   control: SharedArrayBuffer;
+  /** The shard's published entity states (src/ring/state-cache.ts), read by clients without a message. */
+  stateCache: SharedArrayBuffer;
   clock: SharedArrayBuffer;
   /** The word the shard sleeps on while every lane is empty. */
   doorbell: SharedArrayBuffer;

@@ -2,7 +2,7 @@
 // sealed row groups they missed (see SealedReader).
 import { sealedReadAttemptsMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
-import { snapshotJson, stateJson } from './entity-reads.ts';
+import { findEntity, snapshotJson, stateJson } from './entity-reads.ts';
 import type { Memtable } from './memtable.ts';
 import type { Outbox } from './outbox.ts';
 import {
@@ -19,6 +19,7 @@ import {
 import { type QueryOutput, runQuery } from './query.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import type { EntityStates } from './state.ts';
+import type { StatePublisher } from './state-publisher.ts';
 import { tailJson } from './tail.ts';
 
 export interface PendingRead {
@@ -34,6 +35,9 @@ export interface ReadDeps {
   sealedReader: SealedReader;
   outbox: Outbox;
   stats(req: StatsRequest | null): Record<string, unknown>;
+  published: StatePublisher;
+  /** The shard's durable watermark (only durable states are published: a crash cannot take them back). */
+  durableSeq(): number;
 }
 
 export class ShardReads {
@@ -126,17 +130,32 @@ export class ShardReads {
     return true;
   }
 
+  /** Publishes a current-state answer for clients to read directly, once every event it folded is durable. */
+  private publishState(req: StateRequest, json: string): void {
+    const { memtable, sealedReader } = this.deps;
+    // An attempt that met unloaded sealed row groups folded placeholders: it is not an answer.
+    if (sealedReader.missed) return;
+    const entity = findEntity(memtable, req.tenant, req.entity_id);
+    const events = memtable.entities[entity].events;
+    if (events.data[events.length - 1] + 1 > this.deps.durableSeq()) return;
+    this.deps.published.publish(memtable, entity, json);
+  }
+
   private json(read: PendingRead): string {
     const { memtable, states, outbox } = this.deps;
     switch (read.kind) {
-      case Ingress.STATE:
-        return stateJson(
+      case Ingress.STATE: {
+        const req = JSON.parse(read.body) as StateRequest;
+        const json = stateJson(
           memtable,
           states,
           this.deps.shard,
-          JSON.parse(read.body) as StateRequest,
+          req,
           outbox.frameBytesMaxFor(read.requestId),
         );
+        if (req.asOfUs === undefined && req.includeHistory !== true) this.publishState(req, json);
+        return json;
+      }
       case Ingress.SNAPSHOT:
         return snapshotJson(memtable, states, JSON.parse(read.body) as SnapshotRequest);
       case Ingress.TAIL:

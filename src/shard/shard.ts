@@ -41,6 +41,7 @@ import { parseSegmentName, SegmentStore } from './segments/segment-store.ts';
 import { ShardReads } from './shard-reads.ts';
 import { ShardSnapshots } from './snapshot-files.ts';
 import { EntityStates } from './state.ts';
+import { StatePublisher } from './state-publisher.ts';
 import { tenantCounts } from './tenant-counts.ts';
 import { Wal } from './wal.ts';
 
@@ -78,6 +79,7 @@ export class Shard {
   private sealBoundaryChunk = 0;
   private readonly reads: ShardReads;
   private readonly commit: GroupCommit;
+  private readonly published: StatePublisher;
 
   private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
   private crash: CrashRequest | null = null;
@@ -115,9 +117,12 @@ export class Shard {
     this.memtable.sealed = this.sealedReader;
     this.snapshots = new ShardSnapshots(io, join(input.dir, 'snapshots'), this.memtable, this.states, log);
     this.deletions = new Deletions(this.memtable, this.states, this.sealedReader);
-    this.retention = new Retention(this.memtable, this.states, this.sealedReader, () =>
-      this.snapshots.noteDeletion(),
-    );
+    this.published = new StatePublisher(input.stateCache);
+    this.retention = new Retention(this.memtable, this.states, this.sealedReader, () => {
+      this.snapshots.noteDeletion();
+      // Folds and counts of the tenant's entities changed without a write.
+      this.published.clearAll();
+    });
     this.now = now;
     this.reads = new ShardReads({
       shard: input.shard,
@@ -126,6 +131,8 @@ export class Shard {
       sealedReader: this.sealedReader,
       outbox: this.lanes,
       stats: (req) => this.stats(req),
+      published: this.published,
+      durableSeq: () => this.control.load(ControlSlot.durableSeq),
     });
     this.segments = new SegmentStore({
       dir: input.dir,
@@ -152,6 +159,7 @@ export class Shard {
       segments: this.segments,
       deletions: this.deletions,
       snapshots: this.snapshots,
+      published: this.published,
     });
   }
 
