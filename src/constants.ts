@@ -112,7 +112,7 @@ export const subscribeTailEventsMax = 1000;
 export const subscribeHandOffWaitMsMax = 1000;
 /** Memtable arena chunk: large enough that a group-commit batch rarely straddles two chunks. */
 export const arenaChunkBytes = 16 * 1024 * 1024;
-/** Room for a query page's fixed JSON around its events and for the message header. */
+/** Room for a query page's fixed bytes around its events (brackets, padding, footer) and the message header. */
 export const queryResponseOverheadBytes = 256;
 /**
  * Event ids remembered per shard for idempotent retries (FIFO window over the newest stored events; about
@@ -467,8 +467,8 @@ assert(
 );
 
 // --- Ordering and clocks (store order is (timestamp, shard, seq)) ---
-/** Most bytes one event adds to a shard's query page beside its JSON: its ts and seq (safe integers) and commas. */
-export const queryPositionBytesPerEventMax = 2 * 18;
+/** Most bytes one event adds to a shard's query page beside its JSON and comma: ts, seq (f64), ends (2 x u32). */
+export const queryPositionBytesPerEventMax = 8 + 8 + 4 + 4;
 /** Largest value of the test-only option frozenClockUsForTest: leaves 2^52 timestamps below the clock's 2^53. */
 export const frozenClockUsForTestMax = 2 ** 52;
 

@@ -6,7 +6,7 @@ import type { StoredEvent } from '../event/codec.ts';
 import type { PreparedEvent } from '../event/validate.ts';
 import type { CompactionStats } from './compaction-stats.ts';
 import type { LiveEvent } from './live-feed.ts';
-import type { QueryOptions, QueryResult } from './query.ts';
+import type { QueryJson, QueryOptions, QueryResult } from './query.ts';
 import type { AppendRecords } from './results-records.ts';
 import type { AppendResult } from './shard-client.ts';
 import type {
@@ -40,6 +40,11 @@ export interface StoreApi {
   /** Appends an encoded call; its results as records (AppendRecords.toArray() gives append's answer). */
   appendEncoded(batch: EncodedBatch): Promise<AppendRecords>;
   query(q?: QueryOptions): Promise<QueryResult>;
+  /**
+   * For transports (the HTTP query route): one page like query(), as the JSON bytes of its events array,
+   * passed on from the shards without being parsed. The buffer is the caller's.
+   */
+  queryJson(q?: QueryOptions): Promise<QueryJson>;
   queryPages(q?: QueryOptions): AsyncGenerator<StoredEvent[]>;
   deleteEntity(tenant: string | undefined, entityId: string): Promise<EntityDeleted>;
   state(tenant: string | undefined, entityId: string, options?: StateOptions): Promise<EntityState>;

@@ -12,7 +12,7 @@ import { AppendRouter } from './append-router.ts';
 import { type CompactionStats, sumCompactions } from './compaction-stats.ts';
 import { type FeedPlace, type LiveEvent, LiveFeed } from './live-feed.ts';
 import type { FilledOptions } from './options.ts';
-import type { QueryOptions, QueryResult } from './query.ts';
+import type { QueryJson, QueryOptions, QueryResult } from './query.ts';
 import { StoreReads } from './reads.ts';
 import type { AppendRecords } from './results-records.ts';
 import type { AppendResult, ShardClient } from './shard-client.ts';
@@ -95,6 +95,15 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
   /** One page of events matching `q` (at most `limit`, default queryLimitDefault) and the cursor to the next. */
   query(q: QueryOptions = {}): Promise<QueryResult> {
     return this.reads.query(q);
+  }
+
+  /**
+   * For transports: one page like query(), as `{json, count, next_cursor}` where `json` is the UTF-8 JSON of
+   * the page's events array (the text JSON.stringify gives for query()'s events), spliced from the shards'
+   * answers without parsing them. The buffer is the caller's to send or change.
+   */
+  queryJson(q: QueryOptions = {}): Promise<QueryJson> {
+    return this.reads.queryJson(q);
   }
 
   /**

@@ -10,6 +10,7 @@ import type { StoredEvent } from '../event/codec.ts';
 import { parseTimestampUs } from '../event/timestamp.ts';
 import { validateTenantId } from '../event/validate.ts';
 import type { QueryRequest, ShardQueryResult, StorePosition } from '../shard/protocol.ts';
+import { PageEvents } from './page-events.ts';
 
 /** Timestamps in queries: RFC3339 text or integer microseconds since the Unix epoch. */
 export type TimeInput = string | number;
@@ -175,19 +176,41 @@ export function comparePositions(a: StorePosition, b: StorePosition): number {
 }
 
 /**
- * Merges shard answers in store order (timestamp, shard, seq); descending reverses it. Two shards may hold
- * events at one timestamp, so the timestamp alone does not order them. A shard that stopped at its byte
- * budget bounds the merge: nothing past its last event can be returned yet (the next page resumes there).
+ * Which events of the shards' pages make one page: the k-th is event `index[k]` of `answers[answer[k]]`.
+ * Store order (timestamp, shard, seq) across shards; descending reverses it. Two shards may hold events at
+ * one timestamp, so the timestamp alone does not order them. A shard that stopped at its byte budget bounds
+ * the merge: nothing past its last event can be returned yet (the next page resumes there).
  */
-export function mergeResults(req: QueryRequest, answers: ShardQueryResult[]): QueryResult {
+export interface MergedPage {
+  count: number;
+  answer: Uint16Array;
+  index: Uint32Array;
+  next_cursor: string | null;
+}
+
+/** Position order of (tsA, shardA, seqA) against (tsB, shardB, seqB): negative, zero or positive. */
+function compareAt(tsA: number, shardA: number, seqA: number, tsB: number, shardB: number, seqB: number) {
+  return tsA - tsB || shardA - shardB || seqA - seqB;
+}
+
+/**
+ * Merges the shards' pages by their positions alone (no event is parsed or copied). Each page is in the
+ * query's order already (a shard walks its index that way), so this is a k-way merge that stops at the
+ * limit or at the tightest cut.
+ */
+export function mergePages(req: QueryRequest, answers: readonly ShardQueryResult[]): MergedPage {
   const limit = req.limit - 1;
   // One answer is already in order (an entity's shard, or a one-shard store), and a cut bounds only itself.
   if (answers.length === 1) {
     const a = answers[0];
     const n = Math.min(a.ts.length, limit);
     const more = a.ts.length > limit || a.cut;
+    const index = new Uint32Array(n);
+    for (let k = 0; k < n; k++) index[k] = k;
     return {
-      events: (n === a.events.length ? a.events : a.events.slice(0, n)) as StoredEvent[],
+      count: n,
+      answer: new Uint16Array(n),
+      index,
       next_cursor:
         more && n > 0
           ? encodeCursor({ tsUs: a.ts[n - 1], shard: a.shard, seq: a.seq[n - 1] }, req.order)
@@ -195,27 +218,120 @@ export function mergeResults(req: QueryRequest, answers: ShardQueryResult[]): Qu
     };
   }
   const sign = req.order === 'asc' ? 1 : -1;
-  const rows: { p: StorePosition; event: unknown }[] = [];
-  let bound: StorePosition | null = null;
-  for (const a of answers) {
-    const count = a.ts.length;
-    for (let i = 0; i < count; i++) {
-      rows.push({ p: { tsUs: a.ts[i], shard: a.shard, seq: a.seq[i] }, event: a.events[i] });
+  const k = answers.length;
+  // The bound: the earliest (in the query's order) last event of a page that was cut.
+  let boundAnswer = -1;
+  for (let a = 0; a < k; a++) {
+    const page = answers[a];
+    const last = page.ts.length - 1;
+    if (!page.cut || last < 0) continue;
+    if (boundAnswer !== -1) {
+      const b = answers[boundAnswer];
+      const bLast = b.ts.length - 1;
+      const c = compareAt(page.ts[last], page.shard, page.seq[last], b.ts[bLast], b.shard, b.seq[bLast]);
+      if (sign * c >= 0) continue;
     }
-    if (!a.cut || count === 0) continue;
-    const last = { tsUs: a.ts[count - 1], shard: a.shard, seq: a.seq[count - 1] };
-    if (bound === null || sign * comparePositions(last, bound) < 0) bound = last;
+    boundAnswer = a;
   }
-  rows.sort((x, y) => sign * comparePositions(x.p, y.p));
-  let n = rows.length;
-  if (bound !== null) {
-    const b = bound;
-    n = 0;
-    while (n < rows.length && sign * comparePositions(rows[n].p, b) <= 0) n++;
+  let total = 0;
+  for (const page of answers) total += page.ts.length;
+  const room = Math.min(total, limit);
+  const answer = new Uint16Array(room);
+  const index = new Uint32Array(room);
+  const heads = new Uint32Array(k);
+  let taken = 0;
+  // One past the limit tells whether more events follow; a bound ends the merge after its own event.
+  while (taken <= limit) {
+    let best = -1;
+    for (let a = 0; a < k; a++) {
+      const page = answers[a];
+      const h = heads[a];
+      if (h >= page.ts.length) continue;
+      if (best !== -1) {
+        const b = answers[best];
+        const bh = heads[best];
+        if (sign * compareAt(page.ts[h], page.shard, page.seq[h], b.ts[bh], b.shard, b.seq[bh]) >= 0)
+          continue;
+      }
+      best = a;
+    }
+    if (best === -1) break;
+    if (taken < limit) {
+      answer[taken] = best;
+      index[taken] = heads[best];
+    }
+    taken++;
+    heads[best]++;
+    // The bound's own event was just taken: nothing after it may be returned on this page.
+    if (best === boundAnswer && heads[best] === answers[best].ts.length) break;
   }
-  const more = n > limit || bound !== null;
-  if (n > limit) n = limit;
+  const more = taken > limit || boundAnswer !== -1;
+  const n = Math.min(taken, limit);
+  let next_cursor: string | null = null;
+  if (more && n > 0) {
+    const page = answers[answer[n - 1]];
+    const i = index[n - 1];
+    next_cursor = encodeCursor({ tsUs: page.ts[i], shard: page.shard, seq: page.seq[i] }, req.order);
+  }
+  return { count: n, answer, index, next_cursor };
+}
+
+/** A page as bytes, for transports (HTTP): the JSON of its events array, never parsed on the way. */
+export interface QueryJson {
+  /**
+   * `[e0,e1,...]`: the page's events as UTF-8 JSON, the same text JSON.stringify gives for query()'s events.
+   * The buffer is the caller's (nothing else holds it), to send or change in place.
+   */
+  json: Buffer;
+  count: number;
+  /** As QueryResult's: present when more events match. */
+  next_cursor: string | null;
+}
+
+/**
+ * The merged page as the bytes of its events array: one shard's page is passed on as it is (or cut short in
+ * place), several are spliced event by event in store order. Writes into the answers' `json` buffers, which
+ * are the caller's.
+ */
+export function mergeJson(req: QueryRequest, answers: readonly ShardQueryResult[]): QueryJson {
+  const merged = mergePages(req, answers);
+  const n = merged.count;
+  if (answers.length === 1) {
+    const json = answers[0].json;
+    if (n === answers[0].ts.length) return { json, count: n, next_cursor: merged.next_cursor };
+    // Event n - 1 is followed by a comma: the array ends there instead.
+    const end = n === 0 ? 1 : answers[0].ends[n - 1];
+    json[end] = 93; // ']'
+    return { json: json.subarray(0, end + 1), count: n, next_cursor: merged.next_cursor };
+  }
+  let bytes = 2 + Math.max(0, n - 1);
+  for (let k = 0; k < n; k++) {
+    const page = answers[merged.answer[k]];
+    const i = merged.index[k];
+    bytes += page.ends[i] - (i === 0 ? 1 : page.ends[i - 1] + 1);
+  }
+  const out = Buffer.allocUnsafe(bytes);
+  out[0] = 91; // '['
+  let p = 1;
+  for (let k = 0; k < n; k++) {
+    if (k > 0) out[p++] = 44; // ','
+    const page = answers[merged.answer[k]];
+    const i = merged.index[k];
+    p += page.json.copy(out, p, i === 0 ? 1 : page.ends[i - 1] + 1, page.ends[i]);
+  }
+  out[p] = 93; // ']'
+  return { json: out, count: n, next_cursor: merged.next_cursor };
+}
+
+/**
+ * The merged page with its events as new objects, read field by field from the pages' bytes (PageEvents:
+ * only payloads and metadata go through JSON.parse).
+ */
+export function mergeResults(req: QueryRequest, answers: readonly ShardQueryResult[]): QueryResult {
+  const merged = mergePages(req, answers);
+  const n = merged.count;
+  const readers = answers.map((a) => new PageEvents(a));
   const events = new Array<StoredEvent>(n);
-  for (let i = 0; i < n; i++) events[i] = rows[i].event as StoredEvent;
-  return { events, next_cursor: more && n > 0 ? encodeCursor(rows[n - 1].p, req.order) : null };
+  for (let k = 0; k < n; k++) events[k] = readers[merged.answer[k]].event(merged.index[k]);
+  return { events, next_cursor: merged.next_cursor };
 }

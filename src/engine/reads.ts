@@ -8,12 +8,21 @@ import { formatTimestampUs } from '../event/timestamp.ts';
 import { validateTenantId } from '../event/validate.ts';
 import {
   Ingress,
+  type QueryRequest,
   type ShardQueryResult,
   type SnapshotRequest,
   type StatsRequest,
 } from '../shard/protocol.ts';
+import { readQueryPage } from '../shard/query-page.ts';
 import type { FilledOptions } from './options.ts';
-import { mergeResults, type QueryOptions, type QueryResult, shardQuery } from './query.ts';
+import {
+  mergeJson,
+  mergeResults,
+  type QueryJson,
+  type QueryOptions,
+  type QueryResult,
+  shardQuery,
+} from './query.ts';
 import type { ShardClient } from './shard-client.ts';
 import { type ShardSnapshot, type ShardState, snapshotMetaOf, snapshotOf } from './snapshots.ts';
 import { aggregateStats } from './stats.ts';
@@ -54,6 +63,18 @@ export class StoreReads {
   }
 
   async query(q: QueryOptions = {}): Promise<QueryResult> {
+    const { req, pages } = await this.pages(q);
+    return mergeResults(req, pages);
+  }
+
+  /** One page like query(), as the bytes of its events array: for transports, nothing parsed on the way. */
+  async queryJson(q: QueryOptions = {}): Promise<QueryJson> {
+    const { req, pages } = await this.pages(q);
+    return mergeJson(req, pages);
+  }
+
+  /** Validates `q` and asks every shard that can hold an answer for its page, as bytes. */
+  private async pages(q: QueryOptions): Promise<{ req: QueryRequest; pages: ShardQueryResult[] }> {
     this.checkOpen();
     const req = shardQuery(q, this.options.defaultTenant, this.shards);
     const targets =
@@ -61,12 +82,9 @@ export class StoreReads {
         ? this.clients
         : [this.clients[shardFor(req.tenant, req.entity_id, this.shards)]];
     const answers = await Promise.all(
-      targets.map((c) => c.requestJson(Ingress.QUERY, req, this.options.ringWaitMs)),
+      targets.map((c) => c.requestBytes(Ingress.QUERY, req, this.options.ringWaitMs)),
     );
-    return mergeResults(
-      req,
-      answers.map((a) => JSON.parse(a) as ShardQueryResult),
-    );
+    return { req, pages: answers.map(readQueryPage) };
   }
 
   /**

@@ -57,6 +57,14 @@ export function sendJson(ctx: Ctx, status: number, body: unknown): void {
   ctx.res.status(status).send(typeof body === 'string' ? body : JSON.stringify(body));
 }
 
+/**
+ * Sends a JSON body already made as bytes, in parts (e.g. an answer's head, an events array passed on from
+ * the store, its tail): joined into one buffer, so the transport writes it with one call.
+ */
+export function sendJsonBytes(ctx: Ctx, status: number, parts: readonly Buffer[]): void {
+  ctx.res.status(status).send(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+}
+
 /** Media types a JSON body may be sent as: application/json, and text/plain as the original's clients send. */
 const jsonMediaTypes: ReadonlySet<string> = new Set(['application/json', 'text/plain']);
 /** Media types of an NDJSON batch (one event per line); application/ndjson is the unprefixed spelling in use. */

@@ -189,13 +189,23 @@ export interface QueryRequest {
   order: 'asc' | 'desc';
 }
 
-/** A shard's answer to a query: events as JSON text plus their positions so the front can merge. */
+/**
+ * A shard's answer to a query, as the front reads it from the page's bytes (readQueryPage; layout in
+ * src/shard/query-page.ts): the events' JSON array as bytes, with each event's position and byte range, so
+ * the front merges shards and passes events on without parsing them as text.
+ */
 export interface ShardQueryResult {
   /** The answering shard: with ts and seq, each event's StorePosition. */
   shard: number;
-  ts: number[];
-  seq: number[];
-  events: unknown[];
+  /** `[e0,e1,...]`: each event's JSON, UTF-8. */
+  json: Buffer;
+  /** Where event i's JSON ends in `json` (exclusive); it starts at 1 or ends[i - 1] + 1. */
+  ends: Uint32Array;
+  /** Where event i's payload ends in `json` (its `,"metadata":` follows): for readers of the fields. */
+  payloadEnds: Uint32Array;
+  /** Event i's timestamp (microseconds) and seq; their length is the number of events. */
+  ts: Float64Array;
+  seq: Float64Array;
   /** True when the shard stopped at its byte budget before `limit`: the front must cut its merge at its last event. */
   cut: boolean;
 }

@@ -6,11 +6,12 @@ import {
   queryResponseOverheadBytes,
 } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
-import { eventJsonBytesMax, writeEventJson } from '../event/codec.ts';
+import { eventJsonBytesMax, writeEventJson, writtenPayloadEnd } from '../event/codec.ts';
 import type { U32List } from './growable.ts';
 import { keyOf } from './keys.ts';
 import { lowerBound, type Memtable } from './memtable.ts';
 import type { QueryRequest, StorePosition } from './protocol.ts';
+import { PagePositions, pageBytes } from './query-page.ts';
 
 /** Where runQuery writes: a growable byte buffer with room for a message header at the start. */
 export interface QueryOutput {
@@ -26,11 +27,6 @@ function ensure(out: QueryOutput, end: number): Buffer {
     out.buf = grown;
   }
   return out.buf;
-}
-
-function writeText(out: QueryOutput, pos: number, text: string): number {
-  const buf = ensure(out, pos + text.length);
-  return pos + buf.write(text, pos, 'latin1');
 }
 
 /** First position in `list` (local indexes, ascending) holding a local index >= `index`. */
@@ -61,11 +57,23 @@ function afterBounds(
   return [lowTs, Math.min(highTs, shard < after.shard ? after.tsUs : after.tsUs - 1)];
 }
 
+/** Positions of the page being written: reused by every query of this thread. */
+const positions = new PagePositions();
+
+/** Writes a page of no events (`[]`, its trailer) at out.start; returns its end. */
+function emptyPage(out: QueryOutput, shard: number): number {
+  positions.reset();
+  const buf = ensure(out, out.start + pageBytes(2, 0));
+  buf[out.start] = 91; // '['
+  buf[out.start + 1] = 93; // ']'
+  return positions.writeTrailer(buf, out.start, out.start + 2, shard, false);
+}
+
 /**
- * Runs `req` and writes the JSON of a ShardQueryResult into `out` from `out.start`; returns the end.
- * Events are written as bytes with payloads copied raw (never parsed or turned into strings); the walk
- * stops at `limit` events or at the byte budget (then `cut` is true). `responseBytesMax` is the most one
- * completion message may carry.
+ * Runs `req` and writes its page (src/shard/query-page.ts: the events' JSON array, then their positions and
+ * byte ranges) into `out` from `out.start`; returns the end. Events are written as bytes with payloads copied
+ * raw (never parsed or turned into strings); the walk stops at `limit` events or at the byte budget (then
+ * `cut` is true). `responseBytesMax` is the most one completion message may carry.
  */
 export function runQuery(
   memtable: Memtable,
@@ -74,9 +82,8 @@ export function runQuery(
   responseBytesMax: number,
   out: QueryOutput,
 ): number {
-  const empty = `{"events":[],"shard":${shard},"ts":[],"seq":[],"cut":false}`;
   const tenant = memtable.tenants.get(keyOf(req.tenant));
-  if (tenant === undefined) return writeText(out, out.start, empty);
+  if (tenant === undefined) return emptyPage(out, shard);
   let list: U32List | undefined;
   // Entity and type together: walk the entity's list and keep its events of that type (by type number).
   let typeFilter = -1;
@@ -94,7 +101,7 @@ export function runQuery(
   } else {
     list = tenant.events;
   }
-  if (list === undefined || list.length === 0) return writeText(out, out.start, empty);
+  if (list === undefined || list.length === 0) return emptyPage(out, shard);
 
   const tsOf = memtable.tsOf.data;
   // Retention: events older than the tenant's enforced cutoff are gone, whether purged from files yet or not.
@@ -110,12 +117,14 @@ export function runQuery(
   if (ownCursor && asc) from = Math.max(from, indexBound(list, after.seq));
   else if (ownCursor) to = Math.min(to, indexBound(list, after.seq - 1));
 
-  // A page must fit one completion-ring message, whatever the ring size: events, their timestamps and seqs
-  // in the ts and seq arrays and the fixed JSON around them.
+  // A page must fit one completion-ring message, whatever the ring size: events, their positions in the
+  // page's trailer and the fixed bytes around them.
   const budget = Math.min(queryResponseBytesMax, responseBytesMax) - queryResponseOverheadBytes;
-  const ts: number[] = [];
-  const seqs: number[] = [];
-  let pos = writeText(out, out.start, '{"events":[');
+  const start = out.start;
+  positions.reset();
+  let buf = ensure(out, start + 1);
+  buf[start] = 91; // '['
+  let pos = start + 1;
   let cut = false;
   const step = asc ? 1 : -1;
   const data = list.data;
@@ -127,8 +136,9 @@ export function runQuery(
     const chunk = memtable.chunkAt(i);
     const off = memtable.offsetAt(i);
     const bound = eventJsonBytesMax(chunk, off) + 1;
-    if (pos - out.start + bound + queryPositionBytesPerEventMax * (ts.length + 1) > budget) {
-      if (ts.length === 0) {
+    const count = positions.count;
+    if (pos - start + bound + queryPositionBytesPerEventMax * (count + 1) > budget) {
+      if (count === 0) {
         throw new StoreError(
           ErrorCode.FRAME_TOO_LARGE,
           'an event is larger than one response may carry with this ring size',
@@ -140,16 +150,13 @@ export function runQuery(
       cut = true;
       break;
     }
-    const buf = ensure(out, pos + bound);
-    if (ts.length > 0) buf[pos++] = 44; // ','
+    buf = ensure(out, pos + bound);
+    if (count > 0) buf[pos++] = 44; // ','
     pos = writeEventJson(buf, pos, chunk, off, shard);
-    ts.push(tsOf[i]);
-    seqs.push(i + 1);
-    if (ts.length >= req.limit) break;
+    positions.add(tsOf[i], i + 1, pos - start, writtenPayloadEnd() - start);
+    if (count + 1 >= req.limit) break;
   }
-  return writeText(
-    out,
-    pos,
-    `],"shard":${shard},"ts":[${ts.join(',')}],"seq":[${seqs.join(',')}],"cut":${cut}}`,
-  );
+  buf = ensure(out, start + pageBytes(pos + 1 - start, positions.count));
+  buf[pos++] = 93; // ']'
+  return positions.writeTrailer(buf, start, pos, shard, cut);
 }

@@ -12,6 +12,7 @@ import {
 } from '../../src/index.ts';
 import type { ShardQueryResult } from '../../src/shard/protocol.ts';
 import { openTestStore, removeTempDirs, seeded, tempDir } from '../helpers.ts';
+import { eventAt, pageOf } from './page-fixture.ts';
 
 afterAll(removeTempDirs);
 
@@ -286,14 +287,14 @@ describe('cursors', () => {
 });
 
 describe('mergeResults', () => {
-  const answer = (shard: number, ts: number[], cut: boolean): ShardQueryResult => ({
-    shard,
-    ts,
-    seq: ts.map((t) => t - 100 + 1),
-    events: ts.map((t) => ({ id: `${t}/${shard}` })),
-    cut,
-  });
-  const ids = (r: { events: StoredEvent[] }) => r.events.map((e) => e.id);
+  const answer = (shard: number, ts: number[], cut: boolean): ShardQueryResult =>
+    pageOf(
+      shard,
+      ts.map((t) => eventAt(`${t}/${shard}`, shard, t - 100 + 1)),
+      ts,
+      cut,
+    );
+  const ids = (r: { events: StoredEvent[] }) => r.events.map((e) => e.entity_id);
   const cursorOf = (c: string | null) => JSON.parse(Buffer.from(c ?? '', 'base64url').toString('utf8'));
 
   it('orders equal timestamps by shard, and cuts after a stopped shard’s last event', () => {

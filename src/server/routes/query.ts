@@ -2,7 +2,7 @@
 import { queryLimitMax } from '../../constants.ts';
 import type { QueryOptions } from '../../engine/query.ts';
 import { requirePermission } from '../auth/principal.ts';
-import { type Ctx, principalOf, queryParam, sendJson } from '../context.ts';
+import { type Ctx, principalOf, queryParam, sendJsonBytes } from '../context.ts';
 import { jsonContentType } from '../transport/shared.ts';
 import { limitParam, tenantFor } from './events.ts';
 
@@ -30,26 +30,32 @@ export async function query(ctx: Ctx): Promise<void> {
     order: order as 'asc' | 'desc' | undefined,
     cursor: queryParam(ctx, 'cursor'),
   };
-  // The first page is read before anything is sent, so a bad filter or cursor is still a clean 400.
-  const page = await store.query(q);
+  // The first page is read before anything is sent, so a bad filter or cursor is still a clean 400. Pages
+  // arrive as the bytes of their events array (queryJson): the events are never parsed or stringified here.
+  const page = await store.queryJson(q);
   tenants.recordQuery(tenant);
   if (limit !== undefined || page.next_cursor === null) {
-    sendJson(ctx, 200, { events: page.events, count: page.events.length, next_cursor: page.next_cursor });
+    sendJsonBytes(ctx, 200, [eventsOpen, page.json, tailOf(page.count, page.next_cursor)]);
     return;
   }
   const body = ctx.res.stream(jsonContentType);
   let count = 0;
   try {
-    await body.write('{"events":[');
-    const writePage = async (events: readonly unknown[]) => {
-      if (events.length === 0) return;
-      // Each page's array without its brackets, joined to the previous page's events by a comma.
-      const json = JSON.stringify(events).slice(1, -1);
-      await body.write(count === 0 ? json : `,${json}`);
-      count += events.length;
+    await body.write(eventsArrayOpen);
+    const writePage = async (json: Buffer, n: number) => {
+      if (n === 0) return;
+      // Each page's array without its closing bracket, its opening one turned into the comma that joins it
+      // to the previous page (the first page drops it: the array was opened above).
+      if (count > 0) json[0] = 44; // ','
+      await body.write(json.subarray(count > 0 ? 0 : 1, json.length - 1));
+      count += n;
     };
-    await writePage(page.events);
-    for await (const events of store.queryPages({ ...q, cursor: page.next_cursor })) await writePage(events);
+    await writePage(page.json, page.count);
+    for (let cursor: string | null = page.next_cursor; cursor !== null; ) {
+      const next = await store.queryJson({ ...q, cursor });
+      await writePage(next.json, next.count);
+      cursor = next.next_cursor;
+    }
     await body.write(`],"count":${count},"next_cursor":null}`);
     body.end();
   } catch (err) {
@@ -62,4 +68,12 @@ export async function query(ctx: Ctx): Promise<void> {
       message: (err as Error).message,
     });
   }
+}
+
+const eventsOpen = Buffer.from('{"events":');
+const eventsArrayOpen = Buffer.from('{"events":[');
+
+/** `,"count":N,"next_cursor":...}`: what follows the events array in the answer. */
+function tailOf(count: number, cursor: string | null): Buffer {
+  return Buffer.from(`,"count":${count},"next_cursor":${cursor === null ? 'null' : JSON.stringify(cursor)}}`);
 }

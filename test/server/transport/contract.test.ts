@@ -104,6 +104,19 @@ describe.each(transports)('$name transport', ({ name, create }) => {
         case '/hang':
           await new Promise(() => {});
           return;
+        case '/bytes': {
+          // Views into larger buffers, as the query route passes a shard's page on (store.queryJson).
+          const page = Buffer.from('xx{"events":[{"é":"\\""}],"count":1}yy');
+          if (req.query.get('stream') === null) {
+            res.send(page.subarray(2, page.length - 2));
+            return;
+          }
+          const writer = res.stream('application/json; charset=utf-8');
+          await writer.write(page.subarray(2, 13));
+          await writer.write(page.subarray(13, page.length - 2));
+          writer.end();
+          return;
+        }
         case '/stream': {
           res.status(202).header('X-Custom', 'streamed');
           const writer = res.stream('application/x-ndjson');
@@ -215,6 +228,17 @@ describe.each(transports)('$name transport', ({ name, create }) => {
       expect(r.status).toBe(200);
       expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');
       expect(r.body).toBe('plain');
+    });
+
+    it('sends Buffer bodies that are views into larger buffers, whole and streamed', async () => {
+      const { port } = await start();
+      const whole = await request(port, '/bytes');
+      expect(whole.status).toBe(200);
+      expect(whole.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(Number(whole.headers['content-length'])).toBe(Buffer.byteLength(whole.body));
+      expect(JSON.parse(whole.body)).toEqual({ events: [{ é: '"' }], count: 1 });
+      const streamed = await request(port, '/bytes?stream=1');
+      expect(streamed.body).toBe(whole.body);
     });
 
     it('reads a chunked body within the limit whole', async () => {
