@@ -168,6 +168,10 @@ for (const t of trees) {
     name: `shard: runQuery entity page, 100 events [${t.name}]`,
     run: () => writePage(t, one, 0, entityReq),
   });
+  cases.push({
+    name: `shard: runQuery tenant page, 100 events of 100 entities [${t.name}]`,
+    run: () => writePage(t, one, 0, tenantReq),
+  });
   const entityPage = page(t, one, 0, entityReq);
   const threePages = three.map((mt: Mod, s: number) => page(t, mt, s, tenantReq));
   if (t.page === null) {

@@ -455,7 +455,21 @@ function copyRaw(target: Buffer, pos: number, src: Buffer, start: number, end: n
   return pos + src.copy(target, pos, start, end);
 }
 
+let stringsStartWritten = 0;
+let stringsEndWritten = 0;
 let payloadEndWritten = 0;
+
+/**
+ * Where the last event writeEventJson wrote has its event_type, entity_id and tenant_id, with the keys around
+ * them (from `","event_type":` to `"payload":`): pass them back for a next event with the same three strings.
+ */
+export function writtenStringsStart(): number {
+  return stringsStartWritten;
+}
+
+export function writtenStringsEnd(): number {
+  return stringsEndWritten;
+}
 
 /**
  * Where the payload of the last event writeEventJson wrote ended in its target (its `,"metadata":` starts
@@ -471,21 +485,41 @@ export function writtenPayloadEnd(): number {
  * timestamp from its microseconds: no strings are made, which keeps query pages cheap. The layout is fixed
  * (src/engine/page-events.ts reads it back): id, event_type, entity_id, tenant_id, payload, metadata,
  * timestamp, version, position, with no spaces. The caller guarantees eventJsonBytesMax bytes of room.
+ *
+ * `stringsFrom`/`stringsTo`, when given, are writtenStringsStart()/End() of an event already in `target`
+ * with the same event_type, entity_id and tenant_id (a caller that knows: same entity and type numbers):
+ * those bytes are copied instead of escaped again, which is a third of the work for an entity's page.
  */
-export function writeEventJson(target: Buffer, pos: number, buf: Buffer, off: number, shard: number): number {
+export function writeEventJson(
+  target: Buffer,
+  pos: number,
+  buf: Buffer,
+  off: number,
+  shard: number,
+  stringsFrom = -1,
+  stringsTo = -1,
+): number {
   let p = put(target, pos, jsonOpen);
   uuidText(buf, off + OFF_ID, target, p);
-  p = put(target, p + uuidChars, jsonAfterId);
+  p += uuidChars;
+  stringsStartWritten = p;
   const field = off + EVENT_HEADER_BYTES;
   const tenantEnd = field + buf.readUInt16LE(off + OFF_TENANT_BYTES);
   const entityEnd = tenantEnd + buf.readUInt16LE(off + OFF_ENTITY_BYTES);
   const typeEnd = entityEnd + buf.readUInt16LE(off + OFF_TYPE_BYTES);
-  p = writeJsonString(target, p, buf, entityEnd, typeEnd);
-  p = put(target, p, jsonAfterType);
-  p = writeJsonString(target, p, buf, tenantEnd, entityEnd);
-  p = put(target, p, jsonAfterEntity);
-  p = writeJsonString(target, p, buf, field, tenantEnd);
-  p = put(target, p, jsonAfterTenant);
+  if (stringsFrom >= 0) {
+    target.copyWithin(p, stringsFrom, stringsTo);
+    p += stringsTo - stringsFrom;
+  } else {
+    p = put(target, p, jsonAfterId);
+    p = writeJsonString(target, p, buf, entityEnd, typeEnd);
+    p = put(target, p, jsonAfterType);
+    p = writeJsonString(target, p, buf, tenantEnd, entityEnd);
+    p = put(target, p, jsonAfterEntity);
+    p = writeJsonString(target, p, buf, field, tenantEnd);
+    p = put(target, p, jsonAfterTenant);
+  }
+  stringsEndWritten = p;
   const payloadEnd = typeEnd + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);
   p = copyRaw(target, p, buf, typeEnd, payloadEnd);
   payloadEndWritten = p;

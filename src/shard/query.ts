@@ -6,7 +6,13 @@ import {
   queryResponseOverheadBytes,
 } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
-import { eventJsonBytesMax, writeEventJson, writtenPayloadEnd } from '../event/codec.ts';
+import {
+  eventJsonBytesMax,
+  writeEventJson,
+  writtenPayloadEnd,
+  writtenStringsEnd,
+  writtenStringsStart,
+} from '../event/codec.ts';
 import type { U32List } from './growable.ts';
 import { keyOf } from './keys.ts';
 import { lowerBound, type Memtable } from './memtable.ts';
@@ -128,9 +134,17 @@ export function runQuery(
   let cut = false;
   const step = asc ? 1 : -1;
   const data = list.data;
+  const entityOf = memtable.entityOf.data;
+  const typeOf = memtable.typeOf.data;
+  // The strings part of the last event written with a new (entity, type): copied for the next ones with the
+  // same, as an entity's page mostly has (writeEventJson's stringsFrom/stringsTo).
+  let lastEntity = -1;
+  let lastType = -1;
+  let stringsFrom = -1;
+  let stringsTo = -1;
   for (let p = asc ? from : to - 1; p >= from && p < to; p += step) {
     const i = data[p];
-    if (typeFilter !== -1 && memtable.typeOf.data[i] !== typeFilter) continue;
+    if (typeFilter !== -1 && typeOf[i] !== typeFilter) continue;
     // Tenant and type lists still hold a deleted entity's events until a compaction purges them.
     if (memtable.isDeleted(i)) continue;
     const chunk = memtable.chunkAt(i);
@@ -152,7 +166,15 @@ export function runQuery(
     }
     buf = ensure(out, pos + bound);
     if (count > 0) buf[pos++] = 44; // ','
-    pos = writeEventJson(buf, pos, chunk, off, shard);
+    if (entityOf[i] === lastEntity && typeOf[i] === lastType) {
+      pos = writeEventJson(buf, pos, chunk, off, shard, stringsFrom, stringsTo);
+    } else {
+      pos = writeEventJson(buf, pos, chunk, off, shard);
+      lastEntity = entityOf[i];
+      lastType = typeOf[i];
+      stringsFrom = writtenStringsStart();
+      stringsTo = writtenStringsEnd();
+    }
     positions.add(tsOf[i], i + 1, pos - start, writtenPayloadEnd() - start);
     if (count + 1 >= req.limit) break;
   }

@@ -43,6 +43,8 @@ import {
   writeAscii,
   writeEventJson,
   writtenPayloadEnd,
+  writtenStringsEnd,
+  writtenStringsStart,
 } from '../../src/event/codec.ts';
 import { formatTimestampUs } from '../../src/event/timestamp.ts';
 import { isUuid, uuidText } from '../../src/event/uuid.ts';
@@ -439,8 +441,19 @@ describe('writeEventJson', () => {
           const legacyEnd = legacyEventJson(before, q, frame, 0, e.shard);
           expect(now.toString('utf8', p, end)).toBe(before.toString('utf8', q, legacyEnd));
           expect(now[end]).toBe(0xaa);
-          p = end;
-          q = legacyEnd;
+          // Written again with the strings part copied from the first: the same text.
+          const again = writeEventJson(
+            now,
+            end,
+            frame,
+            0,
+            e.shard,
+            writtenStringsStart(),
+            writtenStringsEnd(),
+          );
+          expect(now.toString('utf8', end, again)).toBe(now.toString('utf8', p, end));
+          p = again;
+          q = legacyEventJson(before, legacyEnd, frame, 0, e.shard);
         }
       }),
       { seed: 17, numRuns: 1500 },

@@ -52,6 +52,19 @@ describe('runQuery', () => {
       order: 'asc',
     });
     expect([...typed.page.seq]).toEqual([2, 8, 14]);
+    // Entity pages repeat their strings from event to event (copied, not written again): still each event's own.
+    for (const req of [
+      { tenant: 'acme', entity_id: 'e-1"\\', event_type: 't.odd', limit: 100, order: 'desc' as const },
+      { tenant: 'acme', entity_id: 'e-2"\\', limit: 100, order: 'asc' as const },
+      { tenant: 'acme', event_type: 't.even', limit: 100, order: 'asc' as const },
+    ]) {
+      const { page: p } = page(mt, req);
+      expect(p.seq.length).toBeGreaterThan(3);
+      const parsed = JSON.parse(p.json.toString());
+      [...p.seq].forEach((seq, k) => {
+        expect(parsed[k]).toEqual(decodeEvent(mt.chunkAt(seq - 1), mt.offsetAt(seq - 1), 2));
+      });
+    }
     expect(page(mt, { tenant: 'nobody', limit: 5, order: 'asc' }).page.json.toString()).toBe('[]');
   });
 
