@@ -6,13 +6,7 @@ import type { StoredEvent } from '../event/codec.ts';
 import { entityHash, shardFor } from '../event/hash.ts';
 import { formatTimestampUs } from '../event/timestamp.ts';
 import { validateTenantId } from '../event/validate.ts';
-import {
-  Ingress,
-  type QueryRequest,
-  type ShardQueryResult,
-  type SnapshotRequest,
-  type StatsRequest,
-} from '../shard/protocol.ts';
+import { Ingress, type QueryRequest, type SnapshotRequest, type StatsRequest } from '../shard/protocol.ts';
 import { readQueryPage } from '../shard/query-page.ts';
 import type { FilledOptions } from './options.ts';
 import {
@@ -63,28 +57,33 @@ export class StoreReads {
   }
 
   async query(q: QueryOptions = {}): Promise<QueryResult> {
-    const { req, pages } = await this.pages(q);
-    return mergeResults(req, pages);
+    const req = this.queryRequest(q);
+    const pages = await this.askPages(req);
+    return mergeResults(req, pages.map(readQueryPage));
   }
 
   /** One page like query(), as the bytes of its events array: for transports, nothing parsed on the way. */
   async queryJson(q: QueryOptions = {}): Promise<QueryJson> {
-    const { req, pages } = await this.pages(q);
-    return mergeJson(req, pages);
+    const req = this.queryRequest(q);
+    const pages = await this.askPages(req);
+    return mergeJson(req, pages.map(readQueryPage));
   }
 
-  /** Validates `q` and asks every shard that can hold an answer for its page, as bytes. */
-  private async pages(q: QueryOptions): Promise<{ req: QueryRequest; pages: ShardQueryResult[] }> {
+  private queryRequest(q: QueryOptions): QueryRequest {
     this.checkOpen();
-    const req = shardQuery(q, this.options.defaultTenant, this.shards);
+    return shardQuery(q, this.options.defaultTenant, this.shards);
+  }
+
+  /**
+   * Asks every shard that can hold an answer for its page, as bytes. A plain promise, awaited once by the
+   * caller: a query resolves as many microtasks after its answers as it did before pages were bytes.
+   */
+  private askPages(req: QueryRequest): Promise<Buffer[]> {
     const targets =
       req.entity_id === undefined
         ? this.clients
         : [this.clients[shardFor(req.tenant, req.entity_id, this.shards)]];
-    const answers = await Promise.all(
-      targets.map((c) => c.requestBytes(Ingress.QUERY, req, this.options.ringWaitMs)),
-    );
-    return { req, pages: answers.map(readQueryPage) };
+    return Promise.all(targets.map((c) => c.requestBytes(Ingress.QUERY, req, this.options.ringWaitMs)));
   }
 
   /**

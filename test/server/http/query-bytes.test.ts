@@ -84,6 +84,7 @@ describe('GET /api/v1/events/query as bytes', () => {
           for (;;) {
             const res = await dev.get(path({ ...filter, order, limit, cursor }));
             expect(res.status).toBe(200);
+            expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
             expect(res.text).toBe(await storeAnswer({ ...filter, order, limit, cursor }));
             const body = res.json;
             if (body.next_cursor !== null && body.count < limit) cutPages++;
