@@ -179,7 +179,10 @@ export const requestsInFlightMax = 65_536;
 assert(storeClientsMax >= 1 && storeClientsMax <= 255, 'lane ids fit the top 8 bits of a request id');
 assert(clientDeadAfterMs > 2 * clientHeartbeatMs, 'a live client beats at least twice per liveness window');
 assert(readRingBytes >= ringBytesMin, 'a read ring is a valid ring');
-assert(stateCacheKeyBytesMax > 64 + 1 + entityIdBytesMax, 'a published state key of valid ids fits the scratch');
+assert(
+  stateCacheKeyBytesMax > 64 + 1 + entityIdBytesMax,
+  'a published state key of valid ids fits the scratch',
+);
 assert(ringBytesDefault >= ringBytesMin && ringBytesDefault <= ringBytesMax, 'ringBytesDefault in range');
 assert((ringBytesDefault & (ringBytesDefault - 1)) === 0, 'ringBytesDefault is a power of two');
 assert(payloadBytesMaxDefault < ringBytesDefault / 2, 'a maximal event fits in half an ingress ring');

@@ -158,7 +158,12 @@ export function stateEventList(): BenchEvent[] {
   }));
 }
 
-/** Group 3: store.state of one entity with 1,000 events, on a store with snapshots and on one without. */
+/**
+ * Group 3: store.state of one entity with 1,000 events, on a store with snapshots and on one without. Each
+ * is timed twice: the plain call (answered from the state the shard published after the first call, no
+ * message), and with `as_of` the entity's newest timestamp (same answer, always folded by the shard from
+ * its newest snapshot at or before it: the round trip and the fold).
+ */
 export async function stateCases(dir: string, t: Timing): Promise<ReadCase[]> {
   const out: ReadCase[] = [];
   for (const [id, label, every, originalUs] of [
@@ -175,15 +180,25 @@ export async function stateCases(dir: string, t: Timing): Promise<ReadCase[]> {
       original.stateWithoutSnapshotsUs,
     ],
   ] as const) {
-    const samples = await withStore(dir, { shards: t.shards, snapshotEveryEvents: every }, async (store) => {
-      // Batches of 100, one at a time: the snapshots fall where a store written in order takes them.
-      await load(store, stateEventList(), 100, 1);
-      return timeCalls(async () => {
-        const s = await store.state(undefined, stateEntity);
-        if (s.version !== stateEvents)
-          throw new Error(`state is at version ${s.version}, not ${stateEvents}`);
-      }, t);
-    });
+    const [published, folded] = await withStore(
+      dir,
+      { shards: t.shards, snapshotEveryEvents: every },
+      async (store) => {
+        // Batches of 100, one at a time: the snapshots fall where a store written in order takes them.
+        await load(store, stateEventList(), 100, 1);
+        const check = (s: { version: number }) => {
+          if (s.version !== stateEvents)
+            throw new Error(`state is at version ${s.version}, not ${stateEvents}`);
+        };
+        const plain = await timeCalls(async () => check(await store.state(undefined, stateEntity)), t);
+        const asOf = (await store.state(undefined, stateEntity)).last_updated;
+        const shard = await timeCalls(
+          async () => check(await store.state(undefined, stateEntity, { as_of: asOf })),
+          t,
+        );
+        return [plain, shard];
+      },
+    );
     out.push(
       readCase(
         {
@@ -193,7 +208,16 @@ export async function stateCases(dir: string, t: Timing): Promise<ReadCase[]> {
           originalUs,
           goal: goals.state,
         },
-        samples,
+        published,
+      ),
+      readCase(
+        {
+          id: `${id}-as-of`,
+          section: 'calls',
+          name: `same, with \`as_of\` its newest event (always folded by the shard: round trip and fold)`,
+          originalUs,
+        },
+        folded,
       ),
     );
   }

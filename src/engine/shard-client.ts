@@ -99,6 +99,8 @@ export class ShardClient {
   /** What the shard published: a current-state read looks here before it sends a message. */
   readonly stateCache: SharedStateCache;
   private readonly keyScratch = Buffer.allocUnsafe(stateCacheKeyBytesMax);
+  /** Reads answered from the published state (see publishedState). */
+  publishedStateHits = 0;
   private readonly doorbell: Doorbell;
   ingressSab: SharedArrayBuffer;
   readsSab: SharedArrayBuffer;
@@ -193,7 +195,9 @@ export class ShardClient {
     // Validated ids fit (tenant 64 bytes, entity 128); a longer one would not have been published anyway.
     const keyBytes = tenantBytes + 1 + key.write(entityId, tenantBytes + 1, 'utf8');
     if (keyBytes >= key.length) return null;
-    return this.stateCache.get(stateCacheSlotOf(hash, this.stateCache.slots), key, keyBytes);
+    const json = this.stateCache.get(stateCacheSlotOf(hash, this.stateCache.slots), key, keyBytes);
+    if (json !== null) this.publishedStateHits++;
+    return json;
   }
 
   /** Sends a JSON request of `kind` and resolves with the shard's JSON answer. */

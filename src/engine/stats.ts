@@ -49,6 +49,7 @@ export function aggregateStats(
       walBytes: c.control.load(ControlSlot.walBytes),
       ringFillBytes: c.ingressUsedBytes(),
       inFlight: c.inFlight(),
+      publishedStateHits: c.publishedStateHits,
       restarts: c.control.load(ControlSlot.restarts),
     };
   });

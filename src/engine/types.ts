@@ -119,6 +119,8 @@ export interface ShardStats {
   walBytes: number;
   ringFillBytes: number;
   inFlight: number;
+  /** Current-state reads this thread answered from the state the shard published, without a message. */
+  publishedStateHits: number;
   restarts: number;
 }
 

@@ -1,7 +1,7 @@
 // Owns one shard's lifecycle: recover from the WAL, drain the ingress ring, group-commit, index, answer reads.
 import assert from 'node:assert';
 import { join } from 'node:path';
-import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   retentionCheckMs,
   shardBatchBytesMax,
@@ -258,8 +258,13 @@ export class Shard {
     let batches = 0;
     while (this.state === 'open') {
       if (this.segments.backlogged) {
-        // Unsealed events are piling up faster than the encoder seals them: let the seal catch up.
-        await sleep(shardSealPollMs);
+        // Unsealed events are piling up faster than the encoder seals them: let the seal catch up (writes
+        // wait in their rings; reads are still answered).
+        if (this.lanes.takeReads(this.takeRead) > 0) {
+          await this.reads.answerAll();
+          await this.lanes.flush();
+        }
+        await this.lanes.sleepUntilReads(shardSealPollMs);
         continue;
       }
       // Reads first, every turn: they are answered from what is committed, never behind the writes.

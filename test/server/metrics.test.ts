@@ -46,6 +46,7 @@ function shard(k: number, over: Partial<ShardStats> = {}): ShardStats {
     walBytes: 0,
     ringFillBytes: 4096,
     inFlight: 0,
+    publishedStateHits: 0,
     restarts: k,
     ...over,
   };
