@@ -271,7 +271,9 @@ describe('a tiny real run (--quick, 1 shard, 1 writer thread)', () => {
         'index-entity',
         'index-type',
         'state-snapshots',
+        'state-snapshots-as-of',
         'state-no-snapshots',
+        'state-no-snapshots-as-of',
         'load-quiet',
         'load-writers',
         'http-quiet',
@@ -285,7 +287,7 @@ describe('a tiny real run (--quick, 1 shard, 1 writer thread)', () => {
         if (x.quietId !== null) expect(x.writesPerSecond).toBeGreaterThan(0);
         else expect(x.writesPerSecond).toBeNull();
       }
-      expect(r.cases.filter((x) => x.originalUs !== null)).toHaveLength(6);
+      expect(r.cases.filter((x) => x.originalUs !== null)).toHaveLength(8);
       expect(r.cases.filter((x) => x.goal !== null)).toHaveLength(6);
       expect(readFileSync(`${stem}.md`, 'utf8')).toContain("Against issue 9's goals:");
       // Every store lived in a directory of its own, removed afterwards.

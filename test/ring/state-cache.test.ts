@@ -61,7 +61,11 @@ describe('SharedStateCache', () => {
       `,
       {
         eval: true,
-        workerData: { sab, stop: stop.buffer, module: new URL('../../src/ring/state-cache.ts', import.meta.url).pathname },
+        workerData: {
+          sab,
+          stop: stop.buffer,
+          module: new URL('../../src/ring/state-cache.ts', import.meta.url).pathname,
+        },
       },
     );
     const done = new Promise<{ hits: number; torn: number }>((resolve, reject) => {
