@@ -34,6 +34,8 @@ export const shardSyncWaitMs = 50;
  * lane changes and timers wait at most this long; a blocked shard costs one wake-up per slice when idle.
  */
 export const shardBlockSliceMs = 20;
+/** How long a shard that just worked polls its lanes before it blocks (see Shard.idle). */
+export const shardIdleSpinUs = 100;
 /** Default and largest option readSpinUs: how long a lone read polls for its answer before sleeping. */
 export const readSpinUsDefault = 200;
 export const readSpinUsMax = 10_000;

@@ -43,6 +43,7 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
   constructor(clients: ShardClient[], options: FilledOptions, place: FeedPlace) {
     super();
     this.clients = clients;
+    for (const c of clients) c.siblings = clients;
     this.shards = clients.length;
     this.options = options;
     const checkOpen = () => this.checkOpen();

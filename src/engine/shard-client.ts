@@ -99,6 +99,8 @@ export class ShardClient {
   /** What the shard published: a current-state read looks here before it sends a message. */
   readonly stateCache: SharedStateCache;
   private readonly keyScratch = Buffer.allocUnsafe(stateCacheKeyBytesMax);
+  /** Every shard client of this thread (this one included), set by its owner: see pollFor(). */
+  siblings: readonly ShardClient[] = [];
   /** Reads answered from the published state (see publishedState). */
   publishedStateHits = 0;
   private readonly doorbell: Doorbell;
@@ -263,18 +265,26 @@ export class ShardClient {
   }
 
   /**
-   * Polls the completion ring for request `id`'s answer for at most readSpinUs, taking whatever arrives (see
-   * the option readSpinUs). Only for a lone read: with others in flight, the pump serves them all.
+   * Polls for request `id`'s answer for at most readSpinUs (see the option readSpinUs), taking whatever
+   * arrives on this thread's rings meanwhile: a read fanned out to several shards (or this thread's other
+   * requests) are answered by the same loop, with no pump woken and no notify paid by a shard.
    */
   private pollFor(id: number): void {
-    const deadline = performance.now() + this.readSpinUs / 1000;
-    const consumer = this.consumer;
-    while (consumer.pollForData(deadline)) {
-      this.drainCompletions(consumer);
-      if (!this.pending.has(id)) return;
+    const polled = this.siblings.filter((c) => c.pending.size > 0);
+    const held = polled.map((c) => c.consumer.holdWakeups());
+    try {
+      const deadline = performance.now() + this.readSpinUs / 1000;
+      // The clock is read every 32nd round: reading it costs more than a look at the rings.
+      for (let n = 0; ; n++) {
+        for (const c of polled) if (c.consumer.hasData()) c.drainCompletions(c.consumer);
+        if (!this.pending.has(id)) return;
+        if ((n & 31) === 31 && performance.now() >= deadline) return;
+      }
+    } finally {
+      for (let k = 0; k < polled.length; k++) polled[k].consumer.resumeWakeups(held[k]);
+      // Frames that came while a pump's wake-up flag was down woke nobody: take them now.
+      for (const c of polled) c.drainCompletions(c.consumer);
     }
-    // Frames that came while the pump's wake-up flag was down woke nobody: take them now.
-    this.drainCompletions(consumer);
   }
 
   /** Drains completions until `stop` or a newer generation replaces this pump. */

@@ -478,24 +478,19 @@ export class RingConsumer {
   }
 
   /**
-   * Polls for data until `deadlineMs` (performance.now() time) without the producer's notify: while it polls,
-   * the sleeping flag of a waitAsync sleeper on this thread is down, so the producer skips Atomics.notify
-   * (for an async waiter it posts a task to this thread, which cost the producer tens of microseconds here).
-   * True when data is there. After a false, the flag is back up and the caller must look once more
-   * (hasData): a frame published while it was down woke nobody.
+   * For a thread about to poll (hasData in a loop): lowers the sleeping flag of this thread's waitAsync
+   * sleeper, so the producer skips Atomics.notify (for an async waiter it posts a task to this thread, which
+   * cost the producer tens of microseconds here). Returns whether it did; pass that to resumeWakeups, then
+   * look once more (hasData): a frame published while the flag was down woke nobody.
    */
-  pollForData(deadlineMs: number): boolean {
-    const header = this.#header;
-    const sleeping = this.#sleepers > 0;
-    if (sleeping) Atomics.store(header, ringConsumerSleepingIndex, 0);
-    try {
-      do {
-        if (this.#hasData()) return true;
-      } while (performance.now() < deadlineMs);
-      return false;
-    } finally {
-      if (sleeping) Atomics.store(header, ringConsumerSleepingIndex, 1);
-    }
+  holdWakeups(): boolean {
+    if (this.#sleepers === 0) return false;
+    Atomics.store(this.#header, ringConsumerSleepingIndex, 0);
+    return true;
+  }
+
+  resumeWakeups(held: boolean): void {
+    if (held && this.#sleepers > 0) Atomics.store(this.#header, ringConsumerSleepingIndex, 1);
   }
 
   /** Blocking waitForData for threads with nothing else to do (never the front thread). */
