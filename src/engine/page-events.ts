@@ -34,6 +34,11 @@ const afterVersionBytes = 21; // ,"position":{"shard":
 const afterShardBytes = 7; // ,"seq":
 const closeBytes = 2; // }}
 const quote = 34;
+/** Most payload bytes parsed together by one JSON.parse (parsePayloads), and its scratch buffer. */
+const payloadBatchBytesMax = 256 * 1024;
+let scratch = Buffer.allocUnsafeSlow(16 * 1024);
+/** Marks a payload parsePayloads parsed that event() already returned. */
+const handedOut = Symbol('handed out');
 const backslash = 92;
 
 function layoutBroken(where: string): StoreError {
@@ -68,10 +73,67 @@ export class PageEvents {
   private tenantEnd = 0;
   private tenant = '';
 
+  /** Payloads of events [0, payloads.length), parsed together by parsePayloads (null: each on its own). */
+  private payloads: unknown[] | null = null;
+
   constructor(page: ShardQueryResult) {
     this.page = page;
     this.json = page.json;
     this.shardDigits = digitCount(page.shard);
+  }
+
+  /**
+   * Parses the payloads of events [0, count) with one JSON.parse of `[p0,p1,...]` (their bytes copied
+   * together) instead of one call each: measured 14.5 -> 6.8 µs for 100 small payloads (/tmp script, one
+   * run). Payloads over payloadBatchBytesMax together are left to event(), parsed one by one.
+   */
+  parsePayloads(count: number): void {
+    if (count < 2) return;
+    const b = this.json;
+    const starts = new Int32Array(count);
+    let total = 2;
+    for (let i = 0; i < count; i++) {
+      starts[i] = this.payloadStart(i);
+      total += this.page.payloadEnds[i] - starts[i] + 1;
+    }
+    if (total > payloadBatchBytesMax) return;
+    if (scratch.length < total) scratch = Buffer.allocUnsafeSlow(payloadBatchBytesMax);
+    let p = 0;
+    scratch[p++] = 91; // [
+    for (let i = 0; i < count; i++) {
+      const from = starts[i];
+      const bytes = this.page.payloadEnds[i] - from;
+      if (bytes <= 64) for (let k = 0; k < bytes; k++) scratch[p + k] = b[from + k];
+      else b.copy(scratch, p, from, from + bytes);
+      p += bytes;
+      scratch[p++] = 44; // ,
+    }
+    scratch[p - 1] = 93; // ] over the last comma
+    const parsed: unknown = JSON.parse(utf8Slice(scratch, 0, p));
+    if (!Array.isArray(parsed) || parsed.length !== count) throw layoutBroken('payloads');
+    this.payloads = parsed;
+  }
+
+  /** Event i's payload: the one parsePayloads made, handed out once (a second call parses it again). */
+  private takePayload(i: number, start: number, end: number): unknown {
+    const payloads = this.payloads;
+    if (payloads !== null && i < payloads.length && payloads[i] !== handedOut) {
+      const payload = payloads[i];
+      payloads[i] = handedOut;
+      return payload;
+    }
+    return JSON.parse(utf8Slice(this.json, start, end));
+  }
+
+  /** Where event i's payload starts: after its id and three strings (whose escapes are skipped). */
+  private payloadStart(i: number): number {
+    const b = this.json;
+    const start = i === 0 ? 1 : this.page.ends[i - 1] + 1;
+    if (b[start] !== 123 || b[start + typeQuoteAt] !== quote) throw layoutBroken('id');
+    let q = stringEnd(b, start + typeQuoteAt);
+    q = stringEnd(b, q + 1 + afterTypeBytes);
+    q = stringEnd(b, q + 1 + afterEntityBytes);
+    return q + 1 + afterTenantBytes;
   }
 
   /** Event i of the page as a new object (nothing in it is shared with another event but strings). */
@@ -129,7 +191,7 @@ export class PageEvents {
       event_type: this.type,
       entity_id: this.entity,
       tenant_id: this.tenant,
-      payload: JSON.parse(utf8Slice(b, payloadStart, payloadEnd)),
+      payload: this.takePayload(i, payloadStart, payloadEnd),
       metadata: b[metadataStart] === 110 ? null : JSON.parse(utf8Slice(b, metadataStart, metadataEnd)),
       timestamp: latin1Slice(b, timestampStart, timestampEnd),
       version,

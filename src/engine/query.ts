@@ -331,6 +331,10 @@ export function mergeResults(req: QueryRequest, answers: readonly ShardQueryResu
   const merged = mergePages(req, answers);
   const n = merged.count;
   const readers = answers.map((a) => new PageEvents(a));
+  // The merge takes a prefix of each page: parse those payloads together, page by page.
+  const taken = new Array<number>(answers.length).fill(0);
+  for (let k = 0; k < n; k++) taken[merged.answer[k]]++;
+  for (let a = 0; a < readers.length; a++) readers[a].parsePayloads(taken[a]);
   const events = new Array<StoredEvent>(n);
   for (let k = 0; k < n; k++) events[k] = readers[merged.answer[k]].event(merged.index[k]);
   return { events, next_cursor: merged.next_cursor };

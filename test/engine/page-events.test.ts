@@ -84,18 +84,25 @@ const input = fc.record({
 describe('PageEvents', () => {
   it('reads each event as JSON.parse of its text would, key order included (property)', () => {
     fc.assert(
-      fc.property(fc.array(input, { minLength: 1, maxLength: 8 }), fc.nat({ max: 255 }), (inputs, shard) => {
-        const { frames, page } = pageOf(inputs, shard);
-        const read = readQueryPage(page);
-        const events = new PageEvents(read);
-        frames.forEach((frame, i) => {
-          const text = read.json.toString('utf8', i === 0 ? 1 : read.ends[i - 1] + 1, read.ends[i]);
-          const event = events.event(i);
-          expect(event).toEqual(JSON.parse(text));
-          expect(JSON.stringify(event)).toBe(text);
-          expect(event).toEqual(decodeEvent(frame, 0, shard));
-        });
-      }),
+      fc.property(
+        fc.array(input, { minLength: 1, maxLength: 8 }),
+        fc.nat({ max: 255 }),
+        fc.nat(),
+        (inputs, shard, batch) => {
+          const { frames, page } = pageOf(inputs, shard);
+          const read = readQueryPage(page);
+          const events = new PageEvents(read);
+          // Payloads of a prefix parsed together (as mergeResults does), the rest one by one.
+          events.parsePayloads(batch % (inputs.length + 1));
+          frames.forEach((frame, i) => {
+            const text = read.json.toString('utf8', i === 0 ? 1 : read.ends[i - 1] + 1, read.ends[i]);
+            const event = events.event(i);
+            expect(event).toEqual(JSON.parse(text));
+            expect(JSON.stringify(event)).toBe(text);
+            expect(event).toEqual(decodeEvent(frame, 0, shard));
+          });
+        },
+      ),
       { seed: 23, numRuns: 1500 },
     );
   });
@@ -121,6 +128,13 @@ describe('PageEvents', () => {
     expect(b.position).toEqual({ shard: 0, seq: 2 });
     expect(b.entity_id).toBe('e1');
     expect(events.event(0)).toMatchObject({ entity_id: 'e1', payload: { n: [1] }, position: { seq: 1 } });
+    // The same with payloads parsed together first.
+    const together = new PageEvents(readQueryPage(page));
+    together.parsePayloads(2);
+    const c = together.event(0);
+    (c.payload as { n: number[] }).n.push(2);
+    expect(together.event(1).payload).toEqual({ n: [1] });
+    expect(together.event(0).payload).toEqual({ n: [1] });
   });
 
   it('refuses an event that is not in the writer’s layout with E_INTERNAL', () => {
