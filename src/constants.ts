@@ -36,6 +36,12 @@ export const shardSyncWaitMs = 50;
 export const shardBlockSliceMs = 20;
 /** How long a shard that just worked polls its lanes before it blocks (see Shard.idle). */
 export const shardIdleSpinUs = 100;
+/**
+ * A shard hands its fdatasync to the thread pool (and answers reads meanwhile) while reads came within this
+ * long; otherwise it syncs on its own thread, which ingests faster. So the first read after a quiet second
+ * may wait for one fdatasync in flight; the ones after it do not.
+ */
+export const shardReadsActiveMs = 1000;
 /** Default and largest option readSpinUs: how long a lone read polls for its answer before sleeping. */
 export const readSpinUsDefault = 200;
 export const readSpinUsMax = 10_000;

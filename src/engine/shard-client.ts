@@ -4,7 +4,7 @@
 import { pumpIdleWaitMs, readRingBytes, stateCacheKeyBytesMax } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
-import { Doorbell } from '../ring/doorbell.ts';
+import { BellPair, Doorbell } from '../ring/doorbell.ts';
 import { createRing, RingConsumer, RingProducer } from '../ring/ring.ts';
 import { SharedStateCache, stateCacheSlotOf } from '../ring/state-cache.ts';
 import {
@@ -85,6 +85,8 @@ export interface ShardLink {
   completion: SharedArrayBuffer;
   control: SharedArrayBuffer;
   doorbell: SharedArrayBuffer;
+  /** Rung by the read ring besides the doorbell (see ShardTaskInput.readBell). */
+  readBell: SharedArrayBuffer;
   /** The shard's published entity states, read without a message (src/ring/state-cache.ts). */
   stateCache: SharedArrayBuffer;
 }
@@ -95,6 +97,8 @@ export class ShardClient {
   readonly control: ControlBlock;
   readonly controlSab: SharedArrayBuffer;
   readonly doorbellSab: SharedArrayBuffer;
+  readonly readBellSab: SharedArrayBuffer;
+  private readonly readBells: BellPair;
   readonly stateCacheSab: SharedArrayBuffer;
   /** What the shard published: a current-state read looks here before it sends a message. */
   readonly stateCache: SharedStateCache;
@@ -126,14 +130,16 @@ export class ShardClient {
     this.controlSab = link.control;
     this.control = new ControlBlock(link.control);
     this.doorbellSab = link.doorbell;
+    this.readBellSab = link.readBell;
     this.stateCacheSab = link.stateCache;
     this.stateCache = new SharedStateCache(link.stateCache);
     this.doorbell = new Doorbell(link.doorbell);
+    this.readBells = new BellPair(this.doorbell, new Doorbell(link.readBell));
     this.ingressSab = link.ingress;
     this.readsSab = link.reads;
     this.completionSab = link.completion;
     this.producer = new RingProducer(this.ingressSab, this.doorbell);
-    this.readProducer = new RingProducer(this.readsSab, this.doorbell);
+    this.readProducer = new RingProducer(this.readsSab, this.readBells);
     this.consumer = new RingConsumer(this.completionSab);
   }
 
@@ -397,7 +403,7 @@ export class ShardClient {
     this.readsSab = createRing(readRingBytes);
     this.completionSab = createRing(ringBytes);
     this.producer = new RingProducer(this.ingressSab, this.doorbell);
-    this.readProducer = new RingProducer(this.readsSab, this.doorbell);
+    this.readProducer = new RingProducer(this.readsSab, this.readBells);
     this.consumer = new RingConsumer(this.completionSab);
     return failedCount;
   }

@@ -99,6 +99,7 @@ export class Store extends ClientCore {
             completion: createRing(options.ringBytes),
             control: createControlBlock(),
             doorbell: createDoorbell(),
+            readBell: createDoorbell(),
             stateCache: createStateCache(),
           },
           options.readSpinUs,
@@ -185,6 +186,7 @@ export class Store extends ClientCore {
       stateCache: c.stateCacheSab,
       clock: this.clockSabs[k],
       doorbell: c.doorbellSab,
+      readBell: c.readBellSab,
       lanes: [...this.clientLanes.values()].map((lanes) => lanes[k]),
       lanePort,
       durability: o.durability,
@@ -332,6 +334,7 @@ export class Store extends ClientCore {
         completion: lane.completion,
         control: this.clients[k].controlSab,
         doorbell: this.clients[k].doorbellSab,
+        readBell: this.clients[k].readBellSab,
         stateCache: this.clients[k].stateCacheSab,
       })),
     };

@@ -4,6 +4,27 @@ import { doorbellBytes, doorbellRingsIndex, doorbellSleepingIndex, keepAliveMs }
 
 const noop = (): void => {};
 
+/** What a ring producer rings after each frame it publishes. */
+export interface Bell {
+  ringIfSleeping(): void;
+}
+
+/** Rings two bells: a shard's read rings wake it whether it sleeps for any work or for reads only. */
+export class BellPair implements Bell {
+  readonly #a: Bell;
+  readonly #b: Bell;
+
+  constructor(a: Bell, b: Bell) {
+    this.#a = a;
+    this.#b = b;
+  }
+
+  ringIfSleeping(): void {
+    this.#a.ringIfSleeping();
+    this.#b.ringIfSleeping();
+  }
+}
+
 export function createDoorbell(): SharedArrayBuffer {
   return new SharedArrayBuffer(doorbellBytes);
 }
@@ -16,7 +37,7 @@ export function createDoorbell(): SharedArrayBuffer {
  * producer sees `sleeping` and rings, which the wait observes (notify, or a changed count). No wake-up is
  * lost, and producers pay no syscall while the shard is busy.
  */
-export class Doorbell {
+export class Doorbell implements Bell {
   readonly #words: Int32Array;
 
   constructor(sab: SharedArrayBuffer) {

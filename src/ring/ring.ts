@@ -2,7 +2,7 @@
 import assert from 'node:assert';
 import { ringBytesMax, ringBytesMin, ringWaitersMax, ringWaitMsMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
-import type { Doorbell } from './doorbell.ts';
+import type { Bell } from './doorbell.ts';
 import {
   keepAliveMs,
   ringCapacityIndex,
@@ -136,9 +136,9 @@ export class RingProducer {
   #draining = false;
   #latestDeadlineMs = 0;
   /** Rung after each frame when the consumer sleeps on a doorbell shared by many rings (a shard's lanes). */
-  readonly #doorbell: Doorbell | null;
+  readonly #doorbell: Bell | null;
 
-  constructor(sab: SharedArrayBuffer, doorbell: Doorbell | null = null) {
+  constructor(sab: SharedArrayBuffer, doorbell: Bell | null = null) {
     const { header, capacity } = attach(sab);
     this.#doorbell = doorbell;
     this.#header = header;

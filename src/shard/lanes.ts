@@ -34,10 +34,16 @@ export class ShardLanes implements Outbox {
   private current = 0;
   private taken = 0;
   private readonly doorbell: Doorbell;
+  /**
+   * Rung only by read rings: a shard waiting for its fdatasync sleeps on it, so writers pushing meanwhile
+   * do not pay for waking a thread that would not take their frames yet.
+   */
+  private readonly readBell: Doorbell;
   private readonly scratch = new Scratch();
 
-  constructor(doorbell: Doorbell) {
+  constructor(doorbell: Doorbell, readBell: Doorbell) {
     this.doorbell = doorbell;
+    this.readBell = readBell;
   }
 
   /**
@@ -140,14 +146,14 @@ export class ShardLanes implements Outbox {
     return false;
   }
 
-  /** Sleeps until a read arrives (a write's ring wakes it too) or timeoutMs passes, or wake() is called. */
+  /** Sleeps until a read arrives or timeoutMs passes, or wake() is called (writes do not wake it). */
   sleepUntilReads(timeoutMs: number): Promise<boolean> {
-    return this.doorbell.sleep(timeoutMs, () => this.hasReads());
+    return this.readBell.sleep(timeoutMs, () => this.hasReads());
   }
 
   /** Ends a sleep at once (something other than a lane, e.g. an fdatasync, finished). */
   wake(): void {
-    this.doorbell.ring();
+    this.readBell.ring();
   }
 
   /** Blocks the thread until a producer rings or timeoutMs passes (see Doorbell.sleepBlocking). */

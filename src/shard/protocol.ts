@@ -140,6 +140,8 @@ export interface ShardTaskInput {
   clock: SharedArrayBuffer;
   /** The word the shard sleeps on while every lane is empty. */
   doorbell: SharedArrayBuffer;
+  /** The word it sleeps on while its fdatasync runs: rung by read rings only. */
+  readBell: SharedArrayBuffer;
   /** Client lanes that exist when the shard starts (lane 0 is ingress/completion above). */
   lanes: LaneSpec[];
   /** Lanes added and removed later (store.share(), reclaimed clients). */

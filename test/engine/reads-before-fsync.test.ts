@@ -52,6 +52,8 @@ describe('reads while a batch is on its way to disk', () => {
     try {
       const first = await store.append([{ event_type: 'r.w', entity_id: 'e', payload: { i: 0 } }]);
       expect(first[0].ok).toBe(true);
+      // Reads are active from here (a shard with no read for shardReadsActiveMs syncs on its own thread).
+      expect((await store.query({ entity_id: 'e', limit: 10 })).events).toHaveLength(1);
       let settled = false;
       const pending = store.append([{ event_type: 'r.w', entity_id: 'e', payload: { i: 1 } }]).then((r) => {
         settled = true;

@@ -32,7 +32,7 @@ function frame(tag: number): Uint8Array {
 
 describe('ShardLanes', () => {
   it('a lane full of frames cannot starve another: each gets at most laneFramesPerTurn in a row', () => {
-    const lanes = new ShardLanes(new Doorbell(createDoorbell()));
+    const lanes = new ShardLanes(new Doorbell(createDoorbell()), new Doorbell(createDoorbell()));
     const busy = lane(0);
     const quiet = lane(1);
     lanes.add(busy.spec, false);
@@ -47,7 +47,7 @@ describe('ShardLanes', () => {
   });
 
   it('answers go to the lane named in the request id; a removed lane drops them', () => {
-    const lanes = new ShardLanes(new Doorbell(createDoorbell()));
+    const lanes = new ShardLanes(new Doorbell(createDoorbell()), new Doorbell(createDoorbell()));
     const a = lane(0);
     const b = lane(3);
     lanes.add(a.spec, false);
@@ -70,7 +70,7 @@ describe('ShardLanes', () => {
     for (let i = 0; i < 2; i++) l.reader.tryPush(frame((2 << laneIdShift) | (10 + i)));
     const position = l.producer.position;
     const readPosition = l.reader.position;
-    const lanes = new ShardLanes(new Doorbell(createDoorbell()));
+    const lanes = new ShardLanes(new Doorbell(createDoorbell()), new Doorbell(createDoorbell()));
     lanes.add(l.spec, true);
     expect(lanes.read()).toBeNull();
     expect(lanes.takeReads(() => {})).toBe(0);
@@ -85,7 +85,7 @@ describe('ShardLanes', () => {
   });
 
   it('reads are taken from every lane apart from the writes in front of them, at most laneReadsPerTurn each', () => {
-    const lanes = new ShardLanes(new Doorbell(createDoorbell()));
+    const lanes = new ShardLanes(new Doorbell(createDoorbell()), new Doorbell(createDoorbell()));
     const a = lane(0);
     const b = lane(1);
     lanes.add(a.spec, false);
