@@ -34,6 +34,12 @@ export interface RecoveryTarget {
   tombstones: Tombstone[];
   nextTombstone: number;
   nextSeq: number;
+  /**
+   * Sealed events before this seq skip the idempotency window (and files wholly before it are read without
+   * their id column): dedupWindowEntries later seqs are added after them, so the window would evict them.
+   * Seqs a compaction purged add no id, so after purges the window may start a little later than before.
+   */
+  idsFromSeq: number;
 }
 
 /**
@@ -71,8 +77,13 @@ export function applyTombstonesBefore(t: RecoveryTarget, seq: number): void {
  * reader when a read needs them.
  */
 export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, lastSeq: number): void {
-  const index = readSegmentIndex(t.io.readFile(path), path, firstSeq, lastSeq);
+  const index = readSegmentIndex(t.io.readFile(path), path, firstSeq, lastSeq, lastSeq >= t.idsFromSeq);
   const segment = t.sealedReader.add(path);
+  const { memtable } = t;
+  // Each run of rows (one tenant, one entity) and each (tenant, type) is looked up once, not once a row.
+  const tenants = index.tenantKeys.map((key) => memtable.tenant(key));
+  const entityOfRun = new Int32Array(index.entityKeys.length).fill(-1);
+  const typeOfRef = index.typeKeys.map((key, ref) => memtable.typeNo(tenants[index.typeTenant[ref]], key));
   let maxTs = 0;
   for (let k = 0; k < index.range; k++) {
     const row = index.rowOfSeq[k];
@@ -93,12 +104,16 @@ export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, 
       t.nextSeq++;
       continue;
     }
-    const tenantKey = index.tenantKey(row);
-    const entityKey = index.entityKey(row);
-    const tenant = t.memtable.tenant(tenantKey);
-    const entity = t.memtable.entityNo(tenant, entityKey);
-    const info = t.memtable.entities[entity];
-    skipPurgedVersions(t, tenantKey, entityKey, entity, index.version(row));
+    const tenant = tenants[index.tenantRef[row]];
+    const run = index.entityRef[row];
+    let entity = entityOfRun[run];
+    // A tombstone applied since detaches the key: the run's next rows start a new entity, as entityNo does.
+    if (entity === -1 || memtable.entities[entity].deleted === true) {
+      entity = memtable.entityNo(tenant, index.entityKeys[run]);
+      entityOfRun[run] = entity;
+    }
+    const info = memtable.entities[entity];
+    skipPurgedVersions(t, tenant.key, info.key, entity, index.version(row));
     if (index.version(row) !== info.version + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,
@@ -110,11 +125,12 @@ export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, 
       );
     }
     info.version++;
-    const type = t.memtable.typeNo(tenant, index.typeKey(row));
+    const type = typeOfRef[index.typeRef[row]];
     const ts = index.timestampUs(row);
     if (ts > maxTs) maxTs = ts;
-    t.memtable.indexSealed(seq - 1, ts, tenant, entity, type, segment, row);
-    t.ids.add(index.idBytes(row), 0, tenant.no, seq);
+    memtable.indexSealed(seq - 1, ts, tenant, entity, type, segment, row);
+    // Older ids would only pass through the idempotency window: the newest sealed ones evict them.
+    if (seq >= t.idsFromSeq) t.ids.add(index.idBytes(row), 0, tenant.no, seq);
     t.nextSeq++;
   }
   if (maxTs > 0) t.clock.observe(maxTs);

@@ -292,6 +292,42 @@ describe('reads over sealed data', () => {
     }
   });
 
+  it('after a reopen, retries of sealed events inside the idempotency window answer their original result', async () => {
+    const dataDir = tempDir();
+    const ids = Array.from(
+      { length: 3000 },
+      (_, i) => `0190a0a0-0000-7000-8000-${String(i).padStart(12, '0')}`,
+    );
+    const events = ids.map((id, i) => ({
+      id,
+      event_type: 'w.event',
+      entity_id: `w-${i % 7}`,
+      payload: { i },
+    }));
+    let store = await open(dataDir, { shards: 1, dedupWindowEntries: 500 });
+    const originals = [];
+    try {
+      for (let k = 0; k < 3; k++) {
+        originals.push(...(await store.append(events.slice(k * 1000, (k + 1) * 1000))));
+        await store.flush();
+      }
+    } finally {
+      await store.close();
+    }
+    store = await open(dataDir, { shards: 1, dedupWindowEntries: 500 });
+    try {
+      // The newest 500 ids are in the window: each retry is answered with its original result.
+      for (const i of [2500, 2777, 2999]) {
+        const [retry] = await store.append([{ ...events[i], payload: { retried: true } }]);
+        expect(retry).toEqual({ ...originals[i], duplicate: true });
+      }
+      const page = await store.query({ entity_id: 'w-0', limit: 10_000 });
+      expect(page.events).toHaveLength(Math.ceil(3000 / 7));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a retry of a sealed event answers its original result; reusing its id for another entity is refused', async () => {
     const dataDir = tempDir();
     const store = await open(dataDir, { shards: 1 });
