@@ -63,8 +63,10 @@ export function callsTable(r: ReadsResults): Table {
     rows,
     notes: [
       'Each of our reads crosses from the calling thread to a shard thread and back through the rings (a type ' +
-        'query to every shard); the original answered in-process. A lookup here is a store.query through one index ' +
-        'that returns every event the index names for it (the events, not only their positions).',
+        'query to every shard), except a plain state read, answered from the state its shard published after ' +
+        'the first call (the as_of rows time the round trip and fold instead); the original answered in-process. ' +
+        'A lookup here is a store.query through one index that returns every event the index names for it (the ' +
+        'events, not only their positions).',
       ...fewCallsNote(cases),
       originalFootnote,
     ],

@@ -3,8 +3,10 @@
 // Every message travels as one ring frame. Both kinds start with the same 16-byte header:
 //   0 u8  kind   1 u8 reserved   2 u16 reserved   4 u32 requestId   8 u32 count   12 u32 reserved
 // Ingress APPEND bodies are `count` event frames (src/event/codec.ts) back to back; every other ingress
-// body is a UTF-8 JSON request. Completion APPEND_RESULT bodies are `count` fixed-size result records;
-// JSON_RESULT bodies are UTF-8 JSON; ERROR bodies are the JSON of a StoreError.
+// body is a UTF-8 JSON request (reads travel on a lane's read ring, the rest on its ingress ring).
+// Completion APPEND_RESULT bodies are `count` fixed-size result records; JSON_RESULT bodies are UTF-8 JSON,
+// except the answer to a QUERY, which is a query page (src/shard/query-page.ts: the events' JSON array, then
+// a binary trailer of positions); ERROR bodies are the JSON of a StoreError.
 
 export const MESSAGE_HEADER_BYTES = 16;
 
