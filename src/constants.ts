@@ -18,8 +18,10 @@ export const ringBytesDefault = 8 * 1024 * 1024;
 export const ringBytesMin = 64 * 1024;
 /**
  * Bytes of each lane's read ring (reads go apart from writes, so a read never waits behind an append in a
- * ring). A read request is small (its JSON: tenant, entity id, filters, cursor: well under 1 KiB), so this
- * holds dozens of reads in flight per client and shard; past that a read waits for room like a write.
+ * ring). A query, state or snapshot request is small (its JSON: tenant, entity id, filters, cursor: under
+ * 1 KiB), so this holds dozens of reads in flight per client and shard; past that a read waits for room like
+ * a write. A request over half of it (a live feed's TAIL that names hundreds of tenants) goes on the ingress
+ * ring instead.
  */
 export const readRingBytes = 64 * 1024;
 /** Reads a shard takes from one lane's read ring per turn, so one client's read flood cannot starve others. */
@@ -36,6 +38,16 @@ export const shardSyncWaitMs = 50;
 export const shardBlockSliceMs = 20;
 /** How long a shard that just worked polls its lanes before it blocks (see Shard.idle). */
 export const shardIdleSpinUs = 100;
+/** Byte ranges up to this long are copied by a JS loop: cheaper than Buffer#copy's native call at that size. */
+export const smallCopyBytesMax = 64;
+/** Most payload bytes of one query page that store.query parses with one JSON.parse (see PageEvents). */
+export const queryPayloadBatchBytesMax = 256 * 1024;
+/**
+ * Inside a batch, a shard looks at its read rings after every 8th frame (mask 7), and after any frame of at
+ * least this many bytes (a large append takes long enough to handle that a read should not wait for more).
+ */
+export const shardReadsCheckFramesMask = 7;
+export const shardReadsCheckBytes = 16 * 1024;
 /**
  * A shard hands its fdatasync to the thread pool (and answers reads meanwhile) while reads came within this
  * long; otherwise it syncs on its own thread, which ingests faster. So the first read after a quiet second

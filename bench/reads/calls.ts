@@ -175,7 +175,7 @@ export async function stateCases(dir: string, t: Timing): Promise<ReadCase[]> {
     ],
     [
       'state-no-snapshots',
-      'without snapshots (folds all 1,000)',
+      'on a store without snapshots',
       noSnapshotsEvery,
       original.stateWithoutSnapshotsUs,
     ],
@@ -204,7 +204,7 @@ export async function stateCases(dir: string, t: Timing): Promise<ReadCase[]> {
         {
           id,
           section: 'calls',
-          name: `state of an entity with 1,000 events, ${label}`,
+          name: `state of an entity with 1,000 events, ${label} (answered from the published state)`,
           originalUs,
           goal: goals.state,
         },
@@ -216,6 +216,7 @@ export async function stateCases(dir: string, t: Timing): Promise<ReadCase[]> {
           section: 'calls',
           name: `same, with \`as_of\` its newest event (always folded by the shard: round trip and fold)`,
           originalUs,
+          goal: goals.state,
         },
         folded,
       ),

@@ -9,6 +9,7 @@ import { createRing, RingConsumer, RingProducer } from '../ring/ring.ts';
 import { SharedStateCache, stateCacheSlotOf } from '../ring/state-cache.ts';
 import {
   Completion,
+  Ingress,
   isReadKind,
   laneIdShift,
   laneRequestIdMask,
@@ -224,7 +225,9 @@ export class ShardClient {
     const buf = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + Buffer.byteLength(json));
     buf.write(json, MESSAGE_HEADER_BYTES, 'utf8');
     let id = 0;
-    const read = isReadKind(kind);
+    // Reads go on the read ring, unless too large for it (a live feed's TAIL names every tenant its thread
+    // follows): then on the ingress ring, which the shard also takes reads from.
+    const read = isReadKind(kind) && buf.length <= this.readProducer.frameBytesMax;
     const answer = new Promise<T>((resolve, reject) => {
       id = this.register({ kind: as, read, pushedAt: -1, resolve, reject } as Pending);
     });
@@ -233,7 +236,8 @@ export class ShardClient {
     writeHeader(buf, 0, kind, this.wireId(id), 0);
     const err = await this.push(id, read, buf, buf.length, waitMs);
     if (err !== null) throw err;
-    if (read && this.readSpinUs > 0 && this.pending.size === 1) this.pollFor(id);
+    // A live feed's TAIL is background work: it never holds its thread polling.
+    if (read && kind !== Ingress.TAIL && this.readSpinUs > 0 && this.pending.size === 1) this.pollFor(id);
     return answer;
   }
 

@@ -1,4 +1,5 @@
 // Owns the binary event frame shared by the rings and the WAL: layout, encode, commit patch, CRC, decode.
+import { smallCopyBytesMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { writeNumber } from './digits.ts';
 import { formatTimestampUs, writeTimestampUs } from './timestamp.ts';
@@ -443,12 +444,9 @@ function positionPartOf(shard: number): Uint8Array {
   return positionPart;
 }
 
-/** Raw JSON up to this many bytes is copied by a JS loop: cheaper than Buffer#copy's native call. */
-const rawLoopBytesMax = 64;
-
-/** Copies src[start, end) to target at pos; returns the end. */
-function copyRaw(target: Buffer, pos: number, src: Buffer, start: number, end: number): number {
-  if (end - start <= rawLoopBytesMax) {
+/** Copies src[start, end) to target at pos; returns the end (small ranges by a JS loop: smallCopyBytesMax). */
+export function copyRaw(target: Uint8Array, pos: number, src: Buffer, start: number, end: number): number {
+  if (end - start <= smallCopyBytesMax) {
     for (let i = start; i < end; i++) target[pos++] = src[i];
     return pos;
   }

@@ -1,5 +1,6 @@
 // Owns deterministic fault injection for tests: a FileIO wrapper that fails the n-th write or fsync on a path.
 import { ErrorCode, StoreError } from '../errors.ts';
+import { blockThreadMs } from '../ring/block.ts';
 import type { FaultPlan, FileIO, OpenFlags } from './file-io.ts';
 import { writeFileAtomicVia } from './write-file-atomic.ts';
 
@@ -80,7 +81,7 @@ export class FaultyFileIO implements FileIO {
     this.syncFault('fdatasync', path);
     const slowMs = this.slowMs(path);
     // The calling thread is blocked for the whole fdatasync, as the real one blocks it.
-    if (slowMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, slowMs);
+    if (slowMs > 0) blockThreadMs(slowMs);
     this.inner.fdatasync(fd);
   }
 

@@ -99,12 +99,12 @@ export class SharedStateCache {
     const base = (headerBytes + slot * this.slotBytes) >>> 2;
     const at = (base << 2) + slotHeaderBytes;
     const words = this.words;
-    Atomics.add(words, base, 1);
+    const writing = this.beginWrite(base);
     this.bytes.set(key, at);
     this.bytes.write(json, at + keyBytes, jsonBytes, 'utf8');
     words[base + 2] = jsonBytes;
     words[base + 1] = keyBytes;
-    Atomics.add(words, base, 1);
+    Atomics.store(words, base, writing + 1);
     return true;
   }
 
@@ -112,10 +112,21 @@ export class SharedStateCache {
   clear(slot: number): void {
     const base = (headerBytes + slot * this.slotBytes) >>> 2;
     const words = this.words;
-    Atomics.add(words, base, 1);
+    const writing = this.beginWrite(base);
     words[base + 1] = 0;
     words[base + 2] = 0;
-    Atomics.add(words, base, 1);
+    Atomics.store(words, base, writing + 1);
+  }
+
+  /**
+   * Marks the slot at word `base` as being written (an odd seq) and returns that seq. Only the shard writes,
+   * so a load and a store suffice; forcing the parity (rather than adding 1) keeps the seqlock right after a
+   * predecessor died between its two stores and left the seq odd.
+   */
+  private beginWrite(base: number): number {
+    const writing = Atomics.load(this.words, base) | 1;
+    Atomics.store(this.words, base, writing);
+    return writing;
   }
 
   /** Empties every slot (a shard starting: what its predecessor stored is not its to vouch for). */

@@ -25,6 +25,8 @@ import {
   rateLimitBurstDefault,
   rateLimitPerSecondDefault,
   rateLimitPerSecondMax,
+  readSpinUsDefault,
+  readSpinUsMax,
   shardsMax,
   tenantTierDefault,
 } from '../constants.ts';
@@ -43,6 +45,8 @@ export interface ServerConfig {
   /** Absent: the store's default (one shard per CPU core, or what the data directory already has). */
   shards?: number;
   durability: Durability;
+  /** The store option readSpinUs: how long a lone read on a server thread polls for its answer. */
+  readSpinUs: number;
   http: HttpTransportKind;
   /** HTTP servers on one port, each on its own thread (1: on the main thread, as before). */
   httpThreads: number;
@@ -202,6 +206,15 @@ export const serverOptions: readonly OptionSpec[] = Object.freeze([
     default: 'fsync',
     description:
       'fsync: acknowledged writes are on disk; interval: fsync every few ms; none: the OS decides.',
+  }),
+  option({
+    key: 'readSpinUs',
+    type: 'integer',
+    min: 0,
+    max: readSpinUsMax,
+    default: readSpinUsDefault,
+    description:
+      'Microseconds a lone read polls for its answer before its thread sleeps (0: never polls; a poll holds that HTTP thread).',
   }),
   option({
     key: 'http',

@@ -72,6 +72,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     dataDir: config.dataDir,
     ...(config.shards === undefined ? {} : { shards: config.shards }),
     durability: config.durability,
+    readSpinUs: config.readSpinUs,
     logLevel: config.logLevel === 'silent' ? 'silent' : 'info',
     ...options.storeOverrides,
   });

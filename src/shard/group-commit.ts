@@ -290,14 +290,17 @@ export class GroupCommit {
     let ioError = written.error;
     if (written.mark !== null && ioError === null) {
       const started = this.now();
+      // Counted and published as durable when the sync completes, not when the reads meanwhile are done.
       const synced = this.wal.syncAsync().then(
-        () => null,
+        () => {
+          this.noteSynced(started);
+          return null;
+        },
         (err: unknown) => err,
       );
       await whileSyncing(synced);
       const failed = await synced;
-      if (failed === null) this.noteSynced(started);
-      else ioError = this.rollBack(written.mark, failed);
+      if (failed !== null) ioError = this.rollBack(written.mark, failed);
     }
     this.finishBatch(written.events, ioError);
   }

@@ -62,18 +62,13 @@ export class ShardLanes implements Outbox {
     this.order.push(lane);
     if (restarted) {
       // One notice per ring: the client fails exactly the requests each ring held unread.
-      const buf = Buffer.alloc(MESSAGE_HEADER_BYTES);
-      writeHeader(buf, 0, Completion.RESTARTED, spec.slot << laneIdShift, lane.consumer.skipUnread());
-      lane.outbox.send(buf, buf.length);
-      const reads = Buffer.alloc(MESSAGE_HEADER_BYTES);
-      writeHeader(
-        reads,
-        0,
-        Completion.RESTARTED,
-        (spec.slot << laneIdShift) | restartedReadRing,
-        lane.reads.skipUnread(),
-      );
-      lane.outbox.send(reads, reads.length);
+      const notice = (ring: number, skippedTo: number) => {
+        const buf = Buffer.alloc(MESSAGE_HEADER_BYTES);
+        writeHeader(buf, 0, Completion.RESTARTED, (spec.slot << laneIdShift) | ring, skippedTo);
+        lane.outbox.send(buf, buf.length);
+      };
+      notice(0, lane.consumer.skipUnread());
+      notice(restartedReadRing, lane.reads.skipUnread());
     }
     this.doorbell.ring();
   }

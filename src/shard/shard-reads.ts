@@ -1,5 +1,5 @@
-// Owns a shard's reads: queued while a batch is handled, answered after it, in attempts that load the
-// sealed row groups they missed (see SealedReader).
+// Owns a shard's reads: answered at once from what is committed when they can be, else queued and answered
+// in attempts that load the sealed row groups they missed (see SealedReader).
 import { sealedReadAttemptsMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import { findEntity, snapshotJson, stateJson } from './entity-reads.ts';
@@ -53,7 +53,10 @@ export class ShardReads {
     this.pending.push(read);
   }
 
-  /** Answers every queued read, then flushes the completions. New reads only arrive while a batch is handled. */
+  /**
+   * Answers every queued read (those that must load sealed row groups, or that came while a batch holding
+   * a delete was built), then flushes the completions.
+   */
   async answerAll(): Promise<void> {
     if (this.pending.length === 0) return;
     const { outbox, sealedReader } = this.deps;

@@ -12,6 +12,8 @@ import {
   shardIdleSpinUs,
   shardIdleWaitMs,
   shardReadsActiveMs,
+  shardReadsCheckBytes,
+  shardReadsCheckFramesMask,
   shardSealPollMs,
   shardSyncWaitMs,
 } from '../constants.ts';
@@ -49,13 +51,6 @@ import { tenantCounts } from './tenant-counts.ts';
 import { Wal } from './wal.ts';
 
 type Log = (msg: string, fields?: object) => void;
-
-/**
- * Inside a batch, the read rings are looked at after every 8th frame (mask 7), and after any frame of at
- * least readsCheckBytes (a large append takes long enough to handle that a read should not wait for more).
- */
-const readsCheckFramesMask = 7;
-const readsCheckBytes = 16 * 1024;
 
 export class Shard {
   private readonly input: ShardTaskInput;
@@ -280,11 +275,9 @@ export class Shard {
       if (this.segments.backlogged) {
         // Unsealed events are piling up faster than the encoder seals them: let the seal catch up (writes
         // wait in their rings; reads are still answered).
-        if (this.lanes.takeReads(this.takeRead) > 0) {
-          await this.reads.answerAll();
-          await this.lanes.flush();
-        }
+        await this.answerReads();
         await this.lanes.sleepUntilReads(shardSealPollMs);
+        await this.yieldSometimes();
         continue;
       }
       // Reads first, every turn: they are answered from what is committed, never behind the writes.
@@ -294,6 +287,10 @@ export class Shard {
       if (frame === null && reads > 0) {
         await this.reads.answerAll();
         await this.lanes.flush();
+        // A turn of reads only: what an idle turn does besides (timers, seals, the event loop) still runs.
+        this.commit.syncIfDue();
+        this.maybeSeal();
+        await this.yieldSometimes();
         continue;
       }
       if (frame === null) {
@@ -310,7 +307,7 @@ export class Shard {
         frames++;
         if (frames >= shardBatchFramesMax || this.memtable.batchBytes() >= shardBatchBytesMax) break;
         if (this.crash !== null || this.closeRequestId !== -1 || this.stallRequestId !== -1) break;
-        if ((frames & readsCheckFramesMask) === 0 || frame.byteLength >= readsCheckBytes)
+        if ((frames & shardReadsCheckFramesMask) === 0 || frame.byteLength >= shardReadsCheckBytes)
           this.lanes.takeReads(this.takeRead);
         frame = this.lanes.read();
       }
@@ -350,8 +347,16 @@ export class Shard {
     this.handleFrame(frame);
   };
 
-  /** While a batch's fdatasync runs: answers reads as they come, until the sync settles. */
+  /**
+   * While a batch's fdatasync runs: answers reads as they come, until the sync settles. The sync's
+   * completion arrives through the event loop, so the loop yields after every round of reads (however fast
+   * they come). A batch holding a delete answers no read before its commit, so none is taken meanwhile.
+   */
   private readonly readsWhileSyncing = async (synced: Promise<unknown>): Promise<void> => {
+    if (this.batchHasDelete) {
+      await synced;
+      return;
+    }
     let done = false;
     void synced.then(() => {
       done = true;
@@ -359,13 +364,32 @@ export class Shard {
     });
     while (!done) {
       if (this.lanes.takeReads(this.takeRead) > 0) {
-        if (!this.batchHasDelete) await this.reads.answerAll();
+        await this.reads.answerAll();
         await this.lanes.flush();
+        await yieldToEventLoop();
         continue;
       }
       await this.lanes.sleepUntilReads(shardSyncWaitMs);
     }
   };
+
+  /** Takes and answers whatever reads wait, and flushes the answers. */
+  private async answerReads(): Promise<void> {
+    if (this.lanes.takeReads(this.takeRead) === 0) return;
+    await this.reads.answerAll();
+    await this.lanes.flush();
+  }
+
+  /**
+   * Lets the event loop run (lane changes, encoder results, I/O callbacks, timers) when it last ran at
+   * least shardBlockSliceMs ago: loops that may never await anything pending call it every turn.
+   */
+  private async yieldSometimes(): Promise<void> {
+    const now = performance.now();
+    if (now - this.lastYieldMs < shardBlockSliceMs) return;
+    this.lastYieldMs = now;
+    await yieldToEventLoop();
+  }
 
   /**
    * Waits for work. With no async I/O of its own in flight (no seal or merge, no answer waiting for ring
@@ -386,17 +410,13 @@ export class Shard {
       this.worked = false;
       const deadline = performance.now() + this.idleSpinUs / 1000;
       for (let n = 0; (n & 31) !== 31 || performance.now() < deadline; n++) {
-        if (this.lanes.hasWork()) return;
+        if (this.lanes.hasWork()) return this.yieldSometimes();
       }
     }
     this.lanes.sleepBlocking(Math.min(ms, shardBlockSliceMs));
     // Messages (lanes added, encoder results) and timers run between slices: at least once a slice, however
     // often the shard is woken.
-    const now = performance.now();
-    if (now - this.lastYieldMs >= shardBlockSliceMs) {
-      this.lastYieldMs = now;
-      await yieldToEventLoop();
-    }
+    await this.yieldSometimes();
   }
 
   private idleWaitMs(): number {

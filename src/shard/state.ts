@@ -3,6 +3,7 @@
 import { snapshotsPerEntityMax, stateFoldSliceBytes, stateFoldSliceEvents } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import {
+  copyRaw,
   EVENT_HEADER_BYTES,
   OFF_ENTITY_BYTES,
   OFF_PAYLOAD_BYTES,
@@ -14,9 +15,6 @@ import {
 import type { Memtable, TenantInfo } from './memtable.ts';
 
 type State = Record<string, unknown>;
-
-/** Payloads up to this many bytes are copied into a fold's slice in JS rather than by a native copy. */
-const smallPayloadBytes = 64;
 
 export interface Snapshot {
   /** Covers events 1..version of the entity (inclusive); the fold continues at version + 1. */
@@ -177,11 +175,8 @@ export class EntityStates {
         this.sliceTimestamps[0] = readTimestampUs(chunk, off);
         return [JSON.parse(readPayloadJson(chunk, off))];
       }
-      // Small payloads byte by byte: a native copy costs more than it moves at this size.
-      if (bytes <= smallPayloadBytes) for (let k = 0; k < bytes; k++) text[at + k] = chunk[start + k];
-      else chunk.copy(text, at, start, start + bytes);
+      at = copyRaw(text, at, chunk, start, start + bytes);
       this.sliceTimestamps[n++] = readTimestampUs(chunk, off);
-      at += bytes;
       text[at++] = 0x2c; // ,
     }
     text[at - 1] = 0x5d; // ] (over the last comma)

@@ -489,6 +489,32 @@ describe('subscribe', () => {
   });
 });
 
+describe('subscribe to many tenants', () => {
+  it('a live feed whose tail request names more tenants than a read ring frame holds still delivers', async () => {
+    const store = await openTestStore({ shards: 1 });
+    try {
+      // 600 tenants of 60 characters: the feed's TAIL request (about 37 KiB) is larger than half of a
+      // 64 KiB read ring, so it travels on the ingress ring instead.
+      const tenants = Array.from({ length: 600 }, (_, i) => `t${String(i).padStart(59, '0')}`);
+      const got: string[] = [];
+      const subs = [];
+      for (const tenant of tenants) subs.push(await store.subscribe({ tenant }, (e) => got.push(e.id)));
+      const first = await store.append([{ event_type: 'm.t', entity_id: 'a', payload: {} }], {
+        tenant: tenants[0],
+      });
+      const last = await store.append([{ event_type: 'm.t', entity_id: 'b', payload: {} }], {
+        tenant: tenants[599],
+      });
+      // An append resolves once every subscriber was handed its events.
+      const ids = [first[0], last[0]].map((r) => (r.ok ? r.id : ''));
+      expect(got).toEqual(ids);
+      for (const sub of subs) sub.close();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('durability modes and WAL rotation', () => {
   for (const durability of ['fsync', 'interval', 'none'] as const) {
     it(`${durability}: acknowledged events survive close and reopen across many WAL segments`, async () => {

@@ -29,6 +29,23 @@ describe('SharedStateCache', () => {
     expect(cache.get(3, k, k.length)).toBeNull();
   });
 
+  it('a slot a dead writer left mid-write (odd seq) is repaired by the next shard and works again', () => {
+    const sab = createStateCache();
+    const k = key('acme', 'order-1');
+    new SharedStateCache(sab).put(5, k, '{"v":1}');
+    // The writer died between its two stores: the slot's seq is left odd.
+    const words = new Int32Array(sab);
+    const seqWord = (16 + 5 * (words[2] as number)) / 4;
+    words[seqWord] |= 1;
+    const restarted = new SharedStateCache(sab);
+    expect(restarted.get(5, k, k.length)).toBeNull();
+    restarted.clearAll();
+    expect(words[seqWord] & 1).toBe(0);
+    expect(restarted.put(5, k, '{"v":2}')).toBe(true);
+    expect(words[seqWord] & 1).toBe(0);
+    expect(restarted.get(5, k, k.length)).toBe('{"v":2}');
+  });
+
   it('slots spread entities of one shard over the whole table', () => {
     const used = new Set<number>();
     for (let h = 0; h < 4 * stateCacheSlots; h++) used.add(stateCacheSlotOf(h * 4, stateCacheSlots));

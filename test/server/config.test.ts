@@ -79,6 +79,7 @@ describe('loadConfig defaults and precedence', () => {
       ALLSOURCE_DATA_DIR: '/var/lib/allsource',
       ALLSOURCE_SHARDS: '8',
       ALLSOURCE_DURABILITY: 'interval',
+      ALLSOURCE_READ_SPIN_US: '0',
       ALLSOURCE_HTTP: 'node',
       ALLSOURCE_HTTP_THREADS: '3',
       ALLSOURCE_ADMIN_KEY: adminKey,
@@ -104,6 +105,7 @@ describe('loadConfig defaults and precedence', () => {
       dataDir: '/var/lib/allsource',
       shards: 8,
       durability: 'interval',
+      readSpinUs: 0,
       http: 'node',
       httpThreads: 3,
       adminKey,
@@ -177,6 +179,12 @@ describe('loadConfig validation names the option and its source', () => {
     { name: 'host empty in the file', file: { host: '' }, option: 'host', source: 'file' },
     { name: 'dataDir not a string (file)', file: { dataDir: 5 }, option: 'dataDir', source: 'file' },
     { name: 'shards zero', argv: ['--shards=0'], option: 'shards', source: 'flag' },
+    {
+      name: 'read spin past its maximum',
+      env: { ALLSOURCE_READ_SPIN_US: '10001' },
+      option: 'readSpinUs',
+      source: 'env',
+    },
     {
       name: 'shards above the maximum',
       env: { ALLSOURCE_SHARDS: '100000' },
