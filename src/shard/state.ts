@@ -10,7 +10,6 @@ import {
   OFF_TENANT_BYTES,
   OFF_TYPE_BYTES,
   readPayloadJson,
-  readTimestampUs,
 } from '../event/codec.ts';
 import type { Memtable, TenantInfo } from './memtable.ts';
 
@@ -42,9 +41,8 @@ export class EntityStates {
   private readonly snapshots = new Map<number, Snapshot[]>();
   private readonly everyEvents: number;
   private readonly nowUs: () => number;
-  /** One slice of payload text being folded, and its events' timestamps (see decodeSlice). */
+  /** One slice of payload text being folded (see decodeSlice). */
   private readonly sliceText = Buffer.allocUnsafe(stateFoldSliceBytes);
-  private readonly sliceTimestamps = new Float64Array(stateFoldSliceEvents);
   /** Snapshots kept since the last persist, as (entity, snapshot): what the next snapshot file holds. */
   private dirty: [number, Snapshot][] = [];
   snapshotCount = 0;
@@ -118,6 +116,8 @@ export class EntityStates {
     const info = memtable.entities[entity];
     const events = info.events.data;
     const first = info.firstVersion ?? 1;
+    // Timestamps come from the index (version v is events[v - first]), not from each event's frame.
+    const tsOf = memtable.tsOf.data;
     while (version < targetVersion) {
       const payloads = this.decodeSlice(memtable, events, first, version + 1, targetVersion);
       for (let k = 0; k < payloads.length; k++) {
@@ -127,17 +127,17 @@ export class EntityStates {
         if (payload !== null && typeof payload === 'object' && !Array.isArray(payload))
           Object.assign(state, payload);
         version++;
-        lastUpdatedUs = this.sliceTimestamps[k];
         if (version % this.everyEvents === 0 && complete(memtable))
-          this.keep(entity, this.make(version, lastUpdatedUs, state, foldFrom));
+          this.keep(entity, this.make(version, tsOf[events[version - first]], state, foldFrom));
       }
+      lastUpdatedUs = tsOf[events[version - first]];
     }
     return { version, lastUpdatedUs, state };
   }
 
   /**
-   * Parses the payloads of versions `from`.. (at most `to`) as one JSON array, up to a slice's limits, and
-   * leaves their timestamps in sliceTimestamps. A payload too large for the slice buffer is parsed alone.
+   * Parses the payloads of versions `from`.. (at most `to`) as one JSON array, up to a slice's limits. A
+   * payload too large for the slice buffer is parsed alone.
    */
   private decodeSlice(
     memtable: Memtable,
@@ -172,11 +172,10 @@ export class EntityStates {
       // Room for this payload, its comma and the closing bracket.
       if (at + bytes + 1 > text.length) {
         if (n > 0) break;
-        this.sliceTimestamps[0] = readTimestampUs(chunk, off);
         return [JSON.parse(readPayloadJson(chunk, off))];
       }
       at = copyRaw(text, at, chunk, start, start + bytes);
-      this.sliceTimestamps[n++] = readTimestampUs(chunk, off);
+      n++;
       text[at++] = 0x2c; // ,
     }
     text[at - 1] = 0x5d; // ] (over the last comma)
