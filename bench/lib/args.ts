@@ -1,4 +1,5 @@
 // Owns the command line of `npm run bench`: flags, the group names, and clear errors for anything else.
+import { eachFlag } from './flags.ts';
 
 /** Every group, in the order they run (and appear in the report). */
 export const groupIds = Object.freeze([
@@ -44,13 +45,7 @@ function isGroupId(s: string): s is GroupId {
 
 export function parseArgs(argv: readonly string[]): BenchArgs {
   const args: BenchArgs = { quick: false, only: null, dataDir: null, outDir: null, help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value\n\n${usage}`);
-      return v;
-    };
+  eachFlag(argv, usage, (flag, value) => {
     if (flag === '--quick') args.quick = true;
     else if (flag === '--help' || flag === '-h') args.help = true;
     else if (flag === '--only') {
@@ -68,6 +63,6 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     } else if (flag === '--data-dir') args.dataDir = value();
     else if (flag === '--out') args.outDir = value();
     else throw new Error(`unknown flag ${JSON.stringify(flag)}\n\n${usage}`);
-  }
+  });
   return args;
 }

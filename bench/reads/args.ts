@@ -1,4 +1,5 @@
 // Owns the command line of `npm run bench:reads`: flags, their defaults, and errors that name the bad flag.
+import { eachFlag, label, positiveInt, seconds } from '../lib/flags.ts';
 
 export interface ReadsArgs {
   /** Measured seconds of each case (after its warm-up); null = the mode's default. */
@@ -56,45 +57,19 @@ export function defaultReadsArgs(): ReadsArgs {
   };
 }
 
-function positiveInt(flag: string, text: string, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1 || n > max) {
-    throw new Error(`${flag} takes whole numbers from 1 to ${max} (got ${JSON.stringify(text)})`);
-  }
-  return n;
-}
-
 export function parseReadsArgs(argv: readonly string[]): ReadsArgs {
   const args = defaultReadsArgs();
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value\n\n${usage}`);
-      return v;
-    };
+  eachFlag(argv, usage, (flag, value) => {
     if (flag === '--quick') args.quick = true;
     else if (flag === '--help' || flag === '-h') args.help = true;
-    else if (flag === '--seconds') {
-      const text = value();
-      const s = Number(text);
-      if (!(s > 0 && s <= secondsMax)) {
-        throw new Error(
-          `--seconds takes a number above 0, at most ${secondsMax} (got ${JSON.stringify(text)})`,
-        );
-      }
-      args.seconds = s;
-    } else if (flag === '--shards') args.shards = positiveInt(flag, value(), shardsMax);
+    else if (flag === '--seconds') args.seconds = seconds(flag, value(), secondsMax);
+    else if (flag === '--shards') args.shards = positiveInt(flag, value(), shardsMax);
     else if (flag === '--writers') args.writers = positiveInt(flag, value(), writersMax);
     else if (flag === '--data-dir') args.dataDir = value();
     else if (flag === '--out') args.outDir = value();
-    else if (flag === '--label') {
-      const l = value();
-      if (!/^[\w.-]{1,64}$/.test(l))
-        throw new Error(`--label takes letters, digits, . _ - (got ${JSON.stringify(l)})`);
-      args.label = l;
-    } else throw new Error(`unknown flag ${JSON.stringify(flag)}\n\n${usage}`);
-  }
+    else if (flag === '--label') args.label = label(flag, value());
+    else throw new Error(`unknown flag ${JSON.stringify(flag)}\n\n${usage}`);
+  });
   return args;
 }
 

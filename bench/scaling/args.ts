@@ -1,5 +1,6 @@
 // Owns the command line of `npm run bench:scaling`: flags, their defaults, and errors that name the bad flag.
 import type { Durability } from '../../src/index.ts';
+import { eachFlag, label, positiveInt, seconds } from '../lib/flags.ts';
 
 export interface ScalingArgs {
   /** Writer thread counts, ascending, distinct. */
@@ -75,14 +76,6 @@ export function defaultScalingArgs(): ScalingArgs {
   };
 }
 
-function positiveInt(flag: string, text: string, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1 || n > max) {
-    throw new Error(`${flag} takes whole numbers from 1 to ${max} (got ${JSON.stringify(text)})`);
-  }
-  return n;
-}
-
 /** "1,2,4" -> [1, 2, 4]: sorted, duplicates dropped, each checked. */
 function countList(flag: string, text: string): number[] {
   const parts = text
@@ -96,13 +89,7 @@ function countList(flag: string, text: string): number[] {
 
 export function parseScalingArgs(argv: readonly string[]): ScalingArgs {
   const args = defaultScalingArgs();
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value\n\n${usage}`);
-      return v;
-    };
+  eachFlag(argv, usage, (flag, value) => {
     if (flag === '--quick') args.quick = true;
     else if (flag === '--help' || flag === '-h') args.help = true;
     else if (flag === '--writers') args.writers = countList(flag, value());
@@ -113,27 +100,15 @@ export function parseScalingArgs(argv: readonly string[]): ScalingArgs {
         throw new Error(`--durability is fsync, interval or none (got ${JSON.stringify(d)})`);
       }
       args.durability = d;
-    } else if (flag === '--seconds') {
-      const text = value();
-      const s = Number(text);
-      if (!(s > 0 && s <= secondsMax)) {
-        throw new Error(
-          `--seconds takes a number above 0, at most ${secondsMax} (got ${JSON.stringify(text)})`,
-        );
-      }
-      args.seconds = s;
-    } else if (flag === '--batch') args.batch = positiveInt(flag, value(), eventsMax);
+    } else if (flag === '--seconds') args.seconds = seconds(flag, value(), secondsMax);
+    else if (flag === '--batch') args.batch = positiveInt(flag, value(), eventsMax);
     else if (flag === '--in-flight') args.inFlight = positiveInt(flag, value(), inFlightMax);
     else if (flag === '--round-events') args.roundEvents = positiveInt(flag, value(), eventsMax);
     else if (flag === '--round-in-flight') args.roundInFlight = positiveInt(flag, value(), eventsMax);
     else if (flag === '--data-dir') args.dataDir = value();
     else if (flag === '--out') args.outDir = value();
-    else if (flag === '--label') {
-      const l = value();
-      if (!/^[\w.-]{1,64}$/.test(l))
-        throw new Error(`--label takes letters, digits, . _ - (got ${JSON.stringify(l)})`);
-      args.label = l;
-    } else throw new Error(`unknown flag ${JSON.stringify(flag)}\n\n${usage}`);
-  }
+    else if (flag === '--label') args.label = label(flag, value());
+    else throw new Error(`unknown flag ${JSON.stringify(flag)}\n\n${usage}`);
+  });
   return args;
 }
