@@ -1,5 +1,7 @@
 // Owns the JSON of an append answer (`{count, failed, results}` or `{count, failed, errors}`), written as bytes.
+
 import { writeAscii } from '../event/codec.ts';
+import { writeNumber } from '../event/digits.ts';
 import { timestampTextBytesMax, writeTimestampUs } from '../event/timestamp.ts';
 import { uuidText } from '../event/uuid.ts';
 import {
@@ -193,38 +195,4 @@ class FailureTexts {
     const text = this.texts.get(i) as string;
     return p + out.write(text, p, 'utf8');
   }
-}
-
-const digits = new Uint8Array(24);
-/** ASCII of 00..99 at 2n, 2n+1: two digits per division. */
-const pairs = new Uint8Array(200);
-for (let n = 0; n < 100; n++) {
-  pairs[2 * n] = 48 + Math.floor(n / 10);
-  pairs[2 * n + 1] = 48 + (n % 10);
-}
-
-/** A number as JSON.stringify writes it: digits for non-negative safe integers, String(n) otherwise. */
-function writeNumber(out: Buffer, p: number, n: number): number {
-  if (!(n >= 0 && Number.isSafeInteger(n))) return writeAscii(out, p, String(n));
-  if (n < 10) {
-    out[p] = 48 + n;
-    return p + 1;
-  }
-  let k = digits.length;
-  let v = n;
-  while (v >= 100) {
-    const q = Math.floor(v / 100);
-    const r = 2 * (v - q * 100);
-    digits[--k] = pairs[r + 1];
-    digits[--k] = pairs[r];
-    v = q;
-  }
-  if (v >= 10) {
-    digits[--k] = pairs[2 * v + 1];
-    digits[--k] = pairs[2 * v];
-  } else {
-    digits[--k] = 48 + v;
-  }
-  while (k < digits.length) out[p++] = digits[k++];
-  return p;
 }
