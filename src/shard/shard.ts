@@ -90,9 +90,9 @@ export class Shard {
   private stallMs = 0;
   /**
    * How long this shard polls for more work after working, before it blocks: shardIdleSpinUs when the
-   * machine has more cores than shards, else 0. Measured on the 2-CPU box (one run each, one call at a
-   * time): with 1 shard, an entity query 97-100 -> 71-75 µs with the poll; with 2 shards the polling shards
-   * took the cores the answering shard and the client needed (a two-shard type query 133 -> 223 µs).
+   * machine has more cores than shards, else 0. Measured on the 2-CPU box with 2 shards (one run each, one
+   * call at a time): the poll took an entity query (one shard answering) from 97-100 to 71-75 µs, but a type
+   * query (both answering) from 133 to 223 µs: the polling shards took the cores the answer needed.
    */
   private readonly idleSpinUs: number;
   /** Set when the loop took a frame or a read since it last went idle (see idle()). */
