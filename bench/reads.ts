@@ -2,9 +2,11 @@
 // In-process, one call at a time: the original's query, index-lookup and state groups on its workloads, beside
 // its figures and the goals. Under load: entity queries one at a time, quiet and while writer threads append,
 // in-process and over HTTP. Prints the tables and writes bench/results/reads[-label][-quick].json and .md.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+
+import { rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { argsOrExit } from './lib/flags.ts';
+import { runDirs } from './lib/run-dirs.ts';
 import { load, withStore } from './lib/store.ts';
 import { fullLimits, quickLimits } from './lib/timing.ts';
 import { describeMachine } from './machine.ts';
@@ -22,11 +24,6 @@ import { inProcessLoadCases, writeBatch, writeInFlight, writersKind } from './re
 import { readsMarkdown, readsSummary } from './reads/report.ts';
 import type { ReadCase, ReadsResults } from './reads/results.ts';
 
-const benchDir = fileURLToPath(new URL('.', import.meta.url));
-/** Default data dir: on the repository's disk (a tmpfs /tmp would make every fsync free). */
-const scratchDefault = join(benchDir, '.scratch');
-const resultsDefault = join(benchDir, 'results');
-
 /** Untimed calls before each quiet case, so that JIT and caches settle. */
 const warmupCallsFull = 200;
 const warmupCallsQuick = 20;
@@ -34,11 +31,7 @@ const warmupCallsQuick = 20;
 async function main(args: ReadsArgs): Promise<void> {
   const started = performance.now();
   const date = new Date();
-  const scratchRoot = resolve(args.dataDir ?? scratchDefault);
-  const outDir = resolve(args.outDir ?? resultsDefault);
-  mkdirSync(scratchRoot, { recursive: true });
-  mkdirSync(outDir, { recursive: true });
-  const runDir = mkdtempSync(join(scratchRoot, 'reads-'));
+  const { runDir, outDir } = runDirs(args.dataDir, args.outDir, 'reads');
   const log = (line: string) => process.stderr.write(`bench:reads: ${line}\n`);
   const t: Timing = {
     seconds: args.seconds ?? (args.quick ? secondsQuick : secondsFull),
@@ -102,15 +95,5 @@ async function main(args: ReadsArgs): Promise<void> {
   }
 }
 
-let args: ReadsArgs;
-try {
-  args = parseReadsArgs(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`bench:reads: ${(err as Error).message}\n`);
-  process.exit(2);
-}
-if (args.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
+const args = argsOrExit('bench:reads', parseReadsArgs, usage);
 await main(args);

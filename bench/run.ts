@@ -1,26 +1,23 @@
 // The benchmark suite in one command: `npm run bench [-- --quick] [--only <group>]`. Describes the machine,
 // runs each group (the original's report, peers, the machine's limits, scaling), then writes
 // bench/results/<date>-<host>.json, bench/results/latest.md and one SVG per chart.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { caseSecondsFull, caseSecondsQuick } from './groups/group.ts';
 import { groups } from './groups/index.ts';
 import { type BenchArgs, parseArgs, usage } from './lib/args.ts';
 import { killAll } from './lib/children.ts';
+import { argsOrExit } from './lib/flags.ts';
 import { Progress, progressLine, secondsLeft } from './lib/progress.ts';
 import { type GroupResult, newGroup, type RunResults } from './lib/results.ts';
+import { runDirs } from './lib/run-dirs.ts';
 import { fullLimits, quickLimits } from './lib/timing.ts';
 import { describeMachine } from './machine.ts';
 import { boundsTable } from './report/bounds.ts';
 import { reportMarkdown } from './report/markdown.ts';
 import { chartSvg } from './report/svg.ts';
-
-const benchDir = fileURLToPath(new URL('.', import.meta.url));
-/** Default data dir: on the repository's disk (a tmpfs /tmp would make every fsync free). */
-const scratchDefault = join(benchDir, '.scratch');
-const resultsDefault = join(benchDir, 'results');
 
 function fileStem(date: Date, quick: boolean): string {
   const host =
@@ -33,11 +30,7 @@ function fileStem(date: Date, quick: boolean): string {
 async function main(args: BenchArgs): Promise<number> {
   const started = performance.now();
   const date = new Date();
-  const scratchRoot = resolve(args.dataDir ?? scratchDefault);
-  const outDir = resolve(args.outDir ?? resultsDefault);
-  mkdirSync(scratchRoot, { recursive: true });
-  mkdirSync(outDir, { recursive: true });
-  const runDir = mkdtempSync(join(scratchRoot, 'run-'));
+  const { runDir, outDir } = runDirs(args.dataDir, args.outDir, 'run');
   const limits = args.quick ? quickLimits : fullLimits;
   const progress = new Progress();
   const selected = groups.filter((g) => args.only === null || args.only.includes(g.id));
@@ -118,17 +111,7 @@ async function main(args: BenchArgs): Promise<number> {
   return exit;
 }
 
-let args: BenchArgs;
-try {
-  args = parseArgs(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`bench: ${(err as Error).message}\n`);
-  process.exit(2);
-}
-if (args.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
+const args = argsOrExit('bench', parseArgs, usage);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     killAll();

@@ -2,11 +2,13 @@
 // fresh durable store; for each writer count T writer threads, each with its own store client, measured in
 // (a) barrier-released rounds of single-event appends (the original's concurrent-writes group) and (b)
 // sustained batches. Prints both tables and writes JSON, Markdown and two SVG charts (see --help).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+
+import { rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { caseSecondsFull, caseSecondsQuick } from './groups/group.ts';
 import { pipelinedInFlight } from './groups/ingest.ts';
+import { argsOrExit } from './lib/flags.ts';
+import { runDirs } from './lib/run-dirs.ts';
 import { sustainedWindowMsDefault } from './lib/sustained.ts';
 import { fullLimits, quickLimits, type SampleLimits } from './lib/timing.ts';
 import { describeMachine } from './machine.ts';
@@ -26,11 +28,6 @@ import {
 } from './scaling/report.ts';
 import type { ScalingResults, ScalingRow } from './scaling/results.ts';
 
-const benchDir = fileURLToPath(new URL('.', import.meta.url));
-/** Default data dir: on the repository's disk (a tmpfs /tmp would make every fsync free). */
-const scratchDefault = join(benchDir, '.scratch');
-const resultsDefault = join(benchDir, 'results');
-
 /** Rounds of (a): warm-up rounds first, then sampled until both the time and the count minimum are met. */
 const roundLimitsQuick: SampleLimits = Object.freeze({
   timeMs: 300,
@@ -48,11 +45,7 @@ const roundLimitsFull: SampleLimits = Object.freeze({
 async function main(args: ScalingArgs): Promise<void> {
   const started = performance.now();
   const date = new Date();
-  const scratchRoot = resolve(args.dataDir ?? scratchDefault);
-  const outDir = resolve(args.outDir ?? resultsDefault);
-  mkdirSync(scratchRoot, { recursive: true });
-  mkdirSync(outDir, { recursive: true });
-  const runDir = mkdtempSync(join(scratchRoot, 'scaling-'));
+  const { runDir, outDir } = runDirs(args.dataDir, args.outDir, 'scaling');
   const log = (line: string) => process.stderr.write(`bench:scaling: ${line}\n`);
   try {
     log(`measuring the machine (fdatasync in ${runDir})`);
@@ -114,15 +107,5 @@ async function main(args: ScalingArgs): Promise<void> {
   }
 }
 
-let args: ScalingArgs;
-try {
-  args = parseScalingArgs(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`bench:scaling: ${(err as Error).message}\n`);
-  process.exit(2);
-}
-if (args.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
+const args = argsOrExit('bench:scaling', parseScalingArgs, usage);
 await main(args);

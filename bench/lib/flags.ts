@@ -44,3 +44,26 @@ export function label(flag: string, text: string): string {
     throw new Error(`${flag} takes letters, digits, . _ - (got ${JSON.stringify(text)})`);
   return text;
 }
+
+/**
+ * Parses the command line with `parse`; on a bad flag prints `<name>: <error>` and exits 2, on --help
+ * prints `usage` and exits 0.
+ */
+export function argsOrExit<T extends { help: boolean }>(
+  name: string,
+  parse: (argv: readonly string[]) => T,
+  usage: string,
+): T {
+  let args: T;
+  try {
+    args = parse(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${name}: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (args.help) {
+    process.stdout.write(usage);
+    process.exit(0);
+  }
+  return args;
+}
