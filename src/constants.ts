@@ -24,6 +24,11 @@ export const ringBytesMin = 64 * 1024;
  * ring instead.
  */
 export const readRingBytes = 64 * 1024;
+
+/** Ring bytes one store client holds into `shards` shards: ingress and completion of `ringBytes`, and reads. */
+export function clientRingBytes(shards: number, ringBytes: number): number {
+  return shards * (2 * ringBytes + readRingBytes);
+}
 /** Reads a shard takes from one lane's read ring per turn, so one client's read flood cannot starve others. */
 export const laneReadsPerTurn = 256;
 /**
@@ -95,13 +100,13 @@ export const pumpIdleWaitMs = 1000;
 
 // --- Store clients: store.share() / connectStore() (src/engine/client.ts) ---
 /**
- * Clients one store serves at once (each has one lane, a pair of rings, into every shard). Lane ids ride in
+ * Clients one store serves at once (each has one lane, three rings, into every shard). Lane ids ride in
  * the top 8 bits of request ids, so at most 255.
  */
 export const storeClientsMax = 128;
 /**
- * Ring memory all clients of one store may hold together (each: shards x 2 x its ringBytes, touched as its
- * rings wrap). 16 writer threads x 16 shards fit with `share({ ringBytes: 1 MiB })` (512 MiB); past the bound
+ * Ring memory all clients of one store may hold together (each: clientRingBytes, touched as its rings
+ * wrap). 16 writer threads x 16 shards fit with `share({ ringBytes: 1 MiB })` (528 MiB); past the bound
  * share() fails with E_QUEUE_FULL instead of growing.
  */
 export const clientRingBytesTotalMax = 4 * 1024 * 1024 * 1024;

@@ -1,4 +1,4 @@
-// Owns one client thread's side of one shard: its lane (a pair of rings), the requests in flight, and the
+// Owns one client thread's side of one shard: its lane (ingress, read and completion rings), the requests in flight, and the
 // completion pump.
 
 import { pumpIdleWaitMs, readRingBytes, stateCacheKeyBytesMax } from '../constants.ts';

@@ -4,6 +4,7 @@ import { Piscina } from 'piscina';
 import {
   clientDeadAfterMs,
   clientReclaimCheckMs,
+  clientRingBytes,
   clientRingBytesTotalMax,
   readRingBytes,
   shardRestartsMax,
@@ -282,14 +283,14 @@ export class Store extends ClientCore {
 
   /**
    * A handle for one other thread: pass it (workerData or postMessage, no transfer list) to connectStore()
-   * there. Each call makes that client's lanes, one pair of rings per shard; a handle connects once, so every
+   * there. Each call makes that client's lanes, three rings per shard; a handle connects once, so every
    * thread calls share() for its own. At most storeClientsMax clients at once (E_QUEUE_FULL past it); a
    * client that closes, or whose thread dies, frees its slot within about clientDeadAfterMs + 2 s.
    */
   share(options: ShareOptions = {}): StoreHandle {
     this.checkOpen();
     const ringBytes = options.ringBytes ?? this.options.ringBytes;
-    const adding = this.shards * (2 * ringBytes + readRingBytes);
+    const adding = clientRingBytes(this.shards, ringBytes);
     if (this.clientRingBytes + adding > clientRingBytesTotalMax) {
       throw new StoreError(
         ErrorCode.QUEUE_FULL,

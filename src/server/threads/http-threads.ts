@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import {
+  clientRingBytes,
   clientRingBytesTotalMax,
   httpThreadMetricsMsMax,
   httpThreadStartMsMax,
@@ -86,14 +87,15 @@ export class HttpThreads {
 
   /** Starts the threads, waits until each built its services, then lets them listen one after the other. */
   static async start(options: HttpThreadsOptions): Promise<HttpThreads> {
-    // Each thread is a store client with a pair of rings into every shard; the store bounds them all together.
+    // Each thread is a store client with its rings into every shard; the store bounds them all together.
     const store = options.store;
-    const ringBytes = options.threads * store.shards * 2 * store.options.ringBytes;
+    const perThread = clientRingBytes(store.shards, store.options.ringBytes);
+    const ringBytes = options.threads * perThread;
     if (ringBytes > clientRingBytesTotalMax) {
-      const most = Math.floor(clientRingBytesTotalMax / (store.shards * 2 * store.options.ringBytes));
+      const most = Math.floor(clientRingBytesTotalMax / perThread);
       throw new StoreError(
         ErrorCode.INVALID_OPTION,
-        `--http-threads ${options.threads} needs ${ringBytes} bytes of store rings (threads x shards x 2 x ringBytes); at most ${clientRingBytesTotalMax} are allowed: use at most ${most} threads with ${store.shards} shards`,
+        `--http-threads ${options.threads} needs ${ringBytes} bytes of store rings (threads x shards x (2 x ringBytes + readRingBytes)); at most ${clientRingBytesTotalMax} are allowed: use at most ${most} threads with ${store.shards} shards`,
         { option: 'httpThreads', value: options.threads, max: most },
       );
     }
