@@ -495,8 +495,6 @@ assert(
 );
 
 // --- Ordering and clocks (store order is (timestamp, shard, seq)) ---
-/** Most bytes one event adds to a shard's query page beside its JSON and comma: ts, seq (f64), ends (2 x u32). */
-export const queryPositionBytesPerEventMax = 8 + 8 + 4 + 4;
 /** Largest value of the test-only option frozenClockUsForTest: leaves 2^52 timestamps below the clock's 2^53. */
 export const frozenClockUsForTestMax = 2 ** 52;
 

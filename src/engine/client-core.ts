@@ -69,7 +69,7 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
   async append(events: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult[]> {
     this.checkOpen();
     const records = await this.router.appendRecords(events, options);
-    await this.feed.handOff(records);
+    if (this.feed.subscribed) await this.feed.handOff(records);
     return records.toArray();
   }
 
@@ -81,7 +81,7 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
   async appendEncoded(batch: EncodedBatch): Promise<AppendRecords> {
     this.checkOpen();
     const records = await this.router.appendEncoded(batch);
-    await this.feed.handOff(records);
+    if (this.feed.subscribed) await this.feed.handOff(records);
     return records;
   }
 
@@ -89,7 +89,7 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
   async appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]> {
     this.checkOpen();
     const records = await this.router.appendPrepared(prepared);
-    await this.feed.handOff(records);
+    if (this.feed.subscribed) await this.feed.handOff(records);
     return records.toArray();
   }
 

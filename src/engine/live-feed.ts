@@ -231,20 +231,23 @@ export class LiveFeed {
    * one. Costs nothing while nobody subscribes; a subscribing thread that does not keep up delays an
    * append at most subscribeHandOffWaitMsMax.
    */
+  /** True while any thread subscribes (one load): appends then hand their events off (handOff). */
+  get subscribed(): boolean {
+    return this.table.subscribedCount() > 0;
+  }
+
   async handOff(records: AppendRecords): Promise<void> {
     if (this.table.subscribedCount() === 0) return;
     const through = records.seqThrough(this.clients.length);
     if (this.subs.size > 0) await this.deliverThrough(through);
-    const deadline = performance.now() + subscribeHandOffWaitMsMax;
-    const others: number[] = [];
+    // Wake every thread not handed these events yet (a dead or stuck one, silent for two beats, is left
+    // out), then wait for each of them.
     for (let slot = 0; slot < this.table.slots; slot++) {
-      if (slot === this.slot || !this.table.isSubscribed(slot)) continue;
-      // A thread that stopped beating is dead or stuck: nobody to wait for.
-      if (slot !== 0 && this.table.isGone(slot, 2 * clientHeartbeatMs)) continue;
-      others.push(slot);
-      this.table.nudge(slot);
+      if (this.waitsFor(slot, through)) this.table.nudge(slot);
     }
-    for (const slot of others) {
+    const deadline = performance.now() + subscribeHandOffWaitMsMax;
+    for (let slot = 0; slot < this.table.slots; slot++) {
+      if (!this.waitsFor(slot, through)) continue;
       for (let k = 0; k < through.length; k++) {
         for (;;) {
           const epoch = this.table.handedEpoch(slot);
@@ -257,8 +260,16 @@ export class LiveFeed {
     }
   }
 
+  /** True when subscribing thread `slot` (not this one, alive) was not handed events up to `through` yet. */
+  private waitsFor(slot: number, through: readonly number[]): boolean {
+    if (slot === this.slot || !this.table.isSubscribed(slot)) return false;
+    let behind = false;
+    for (let k = 0; k < through.length && !behind; k++) behind = this.table.handed(slot, k) < through[k];
+    return behind && (slot === 0 || !this.table.isGone(slot, 2 * clientHeartbeatMs));
+  }
+
   /**
-   * Resolves once every subscriber was handed the events of `results` it matches: an append on this
+   * Resolves once every subscriber of this thread was handed the events up to `through` (a seq per shard): an append on this
    * thread resolves only after its own subscribers saw its events (as when all writes went through one
    * thread). Costs one TAIL round trip per shard written, and only while someone subscribes.
    */

@@ -1,6 +1,8 @@
 // Owns the front half of a query: validating parameters, opaque cursors, and merging shard answers in store
 // order (timestamp, shard, seq).
+
 import { entityIdBytesMax, queryLimitDefault, queryLimitMax, shardsMax } from '../constants.ts';
+import { eventStart } from '../shard/query-page.ts';
 
 /** The event_type rule of DESIGN.md section 3, for filters (writes check it in src/event/validate.ts). */
 const eventTypePattern = /^(?!\.)(?!.*\.\.)(?!.*\.$)[a-z0-9._]{1,128}$/;
@@ -308,7 +310,7 @@ export function mergeJson(req: QueryRequest, answers: readonly ShardQueryResult[
   for (let k = 0; k < n; k++) {
     const page = answers[merged.answer[k]];
     const i = merged.index[k];
-    bytes += page.ends[i] - (i === 0 ? 1 : page.ends[i - 1] + 1);
+    bytes += page.ends[i] - eventStart(page, i);
   }
   const out = Buffer.allocUnsafe(bytes);
   out[0] = 91; // '['
@@ -317,7 +319,7 @@ export function mergeJson(req: QueryRequest, answers: readonly ShardQueryResult[
     if (k > 0) out[p++] = 44; // ','
     const page = answers[merged.answer[k]];
     const i = merged.index[k];
-    p += page.json.copy(out, p, i === 0 ? 1 : page.ends[i - 1] + 1, page.ends[i]);
+    p += page.json.copy(out, p, eventStart(page, i), page.ends[i]);
   }
   out[p] = 93; // ']'
   return { json: out, count: n, next_cursor: merged.next_cursor };

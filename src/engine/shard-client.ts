@@ -104,6 +104,8 @@ export class ShardClient {
   /** What the shard published: a current-state read looks here before it sends a message. */
   readonly stateCache: SharedStateCache;
   private readonly keyScratch = Buffer.allocUnsafe(stateCacheKeyBytesMax);
+  /** While a sibling polls (pollFor): whether this client's wake-up flag was held down; null otherwise. */
+  private held: boolean | null = null;
   /** Every shard client of this thread (this one included), set by its owner: see pollFor(). */
   siblings: readonly ShardClient[] = [];
   /** Reads answered from the published state (see publishedState). */
@@ -280,20 +282,25 @@ export class ShardClient {
    * requests) are answered by the same loop, with no pump woken and no notify paid by a shard.
    */
   private pollFor(id: number): void {
-    const polled = this.siblings.filter((c) => c.pending.size > 0);
-    const held = polled.map((c) => c.consumer.holdWakeups());
+    const siblings = this.siblings;
+    // Polled: the clients with requests in flight (held is not null), each with its wake-up flag held down.
+    for (const c of siblings) c.held = c.pending.size > 0 ? c.consumer.holdWakeups() : null;
     try {
       const deadline = performance.now() + this.readSpinUs / 1000;
       // The clock is read every 32nd round: reading it costs more than a look at the rings.
       for (let n = 0; ; n++) {
-        for (const c of polled) if (c.consumer.hasData()) c.drainCompletions(c.consumer);
+        for (const c of siblings) if (c.held !== null && c.consumer.hasData()) c.drainCompletions(c.consumer);
         if (!this.pending.has(id)) return;
         if ((n & 31) === 31 && performance.now() >= deadline) return;
       }
     } finally {
-      for (let k = 0; k < polled.length; k++) polled[k].consumer.resumeWakeups(held[k]);
+      for (const c of siblings) if (c.held !== null) c.consumer.resumeWakeups(c.held);
       // Frames that came while a pump's wake-up flag was down woke nobody: take them now.
-      for (const c of polled) c.drainCompletions(c.consumer);
+      for (const c of siblings) {
+        if (c.held === null) continue;
+        c.held = null;
+        c.drainCompletions(c.consumer);
+      }
     }
   }
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert';
 import { ringWaitersMax } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
-import { controlBytes, controlSlotsCount } from './layout.ts';
+import { controlBytes, controlSlotsCount, timerMsMax } from './layout.ts';
 
 /** Slot numbers; the shard writes them, any thread reads them. durableSeq is the commit watermark. */
 export const ControlSlot = {
@@ -33,7 +33,6 @@ export const ControlSlot = {
 
 export type ControlSlot = (typeof ControlSlot)[keyof typeof ControlSlot];
 
-const timerMsMax = 2_147_483_647;
 const noop = (): void => {};
 const resolvedTrue: Promise<boolean> = Promise.resolve(true);
 const resolvedFalse: Promise<boolean> = Promise.resolve(false);

@@ -21,6 +21,7 @@ import {
   ringVersion,
   ringVersionIndex,
   ringWritePosIndex,
+  timerMsMax,
 } from './layout.ts';
 
 /*
@@ -45,7 +46,6 @@ import {
  */
 
 /** Largest delay Node's timers accept; a longer one would fire after 1 ms. */
-const timerMsMax = 2_147_483_647;
 const noop = (): void => {};
 const resolvedVoid: Promise<void> = Promise.resolve();
 const resolvedTrue: Promise<boolean> = Promise.resolve(true);

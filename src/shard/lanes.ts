@@ -35,7 +35,7 @@ export class ShardLanes implements Outbox {
   private taken = 0;
   private readonly doorbell: Doorbell;
   /**
-   * Rung only by read rings: a shard waiting for its fdatasync sleeps on it, so writers pushing meanwhile
+   * Rung by read rings (and by wake() when the sync ends): a shard waiting for its fdatasync sleeps on it, so writers pushing meanwhile
    * do not pay for waking a thread that would not take their frames yet.
    */
   private readonly readBell: Doorbell;

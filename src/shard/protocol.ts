@@ -56,7 +56,7 @@ export const laneRequestIdMask = (1 << laneIdShift) - 1;
 export interface LaneSpec {
   slot: number;
   ingress: SharedArrayBuffer;
-  /** Reads only (Ingress.QUERY, STATE, SNAPSHOT, TAIL, STATS): taken before writes, never behind them. */
+  /** Reads (Ingress.QUERY, STATE, SNAPSHOT, TAIL, STATS), taken before writes; one too large for it goes on `ingress`. */
   reads: SharedArrayBuffer;
   completion: SharedArrayBuffer;
 }
@@ -142,7 +142,7 @@ export interface ShardTaskInput {
   clock: SharedArrayBuffer;
   /** The word the shard sleeps on while every lane is empty. */
   doorbell: SharedArrayBuffer;
-  /** The word it sleeps on while its fdatasync runs: rung by read rings only. */
+  /** The word it sleeps on while its fdatasync runs: rung by read rings, and by the shard when the sync ends. */
   readBell: SharedArrayBuffer;
   /** Client lanes that exist when the shard starts (lane 0 is ingress/completion above). */
   lanes: LaneSpec[];

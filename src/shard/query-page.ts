@@ -12,7 +12,7 @@
 //   footer, 4 x u32   count, jsonBytes, shard, cut (bit 0) | format << 8
 // Numbers are in this machine's byte order: a page never leaves the process that wrote it.
 import assert from 'node:assert';
-import { queryPositionBytesPerEventMax, queryResponseOverheadBytes } from '../constants.ts';
+import { queryResponseOverheadBytes } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { ShardQueryResult } from './protocol.ts';
 
@@ -22,10 +22,6 @@ const footerBytes = 4 * footerWords;
 /** Bytes one event adds to a page beside its JSON and the comma before it: ts, seq, end and payload end. */
 export const pagePositionBytes = 8 + 8 + 4 + 4;
 
-assert(
-  pagePositionBytes <= queryPositionBytesPerEventMax,
-  "the page budget counts each event's trailer bytes",
-);
 assert(
   7 + footerBytes + 2 + 16 <= queryResponseOverheadBytes,
   'padding, footer, brackets and header fit the overhead',

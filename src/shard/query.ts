@@ -1,10 +1,6 @@
 // Owns query execution inside one shard: pick a posting list, bound it by time and cursor, walk it to the limit.
 
-import {
-  queryPositionBytesPerEventMax,
-  queryResponseBytesMax,
-  queryResponseOverheadBytes,
-} from '../constants.ts';
+import { queryResponseBytesMax, queryResponseOverheadBytes } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
 import {
   eventJsonBytesMax,
@@ -17,7 +13,7 @@ import type { U32List } from './growable.ts';
 import { keyOf } from './keys.ts';
 import { lowerBound, type Memtable } from './memtable.ts';
 import type { QueryRequest, StorePosition } from './protocol.ts';
-import { PagePositions, pageBytes } from './query-page.ts';
+import { PagePositions, pageBytes, pagePositionBytes } from './query-page.ts';
 
 /** Where runQuery writes: a growable byte buffer with room for a message header at the start. */
 export interface QueryOutput {
@@ -151,7 +147,7 @@ export function runQuery(
     const off = memtable.offsetAt(i);
     const bound = eventJsonBytesMax(chunk, off) + 1;
     const count = positions.count;
-    if (pos - start + bound + queryPositionBytesPerEventMax * (count + 1) > budget) {
+    if (pos - start + bound + pagePositionBytes * (count + 1) > budget) {
       if (count === 0) {
         throw new StoreError(
           ErrorCode.FRAME_TOO_LARGE,

@@ -190,14 +190,11 @@ export class Shard {
       tombstones: [...sealed.tombstones].sort((a, b) => a.b - b.b),
       nextTombstone: 0,
       nextSeq: this.commit.nextSeq,
-      idsFromSeq: 0,
+      // Older sealed ids would only pass through the idempotency window: the newest ones evict them.
+      idsFromSeq: this.segments.sealedSeq - this.input.dedupWindowEntries + 1,
     };
     this.deletions.expect(sealed.tombstones);
     this.retention.expect(sealed.expired);
-    let sealedLastSeq = 0;
-    for (const name of sealed.segments)
-      sealedLastSeq = Math.max(sealedLastSeq, (parseSegmentName(name) as { lastSeq: number }).lastSeq);
-    target.idsFromSeq = sealedLastSeq - this.input.dedupWindowEntries + 1;
     for (const name of sealed.segments) {
       const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
       indexSegment(target, this.segments.segmentPath(name), range.firstSeq, range.lastSeq);

@@ -24,6 +24,8 @@ export class StatePublisher {
   publish(memtable: Memtable, entity: number, json: string): void {
     const info = memtable.entities[entity];
     let slot = info.cacheSlot;
+    // Any change clears the holder's slot (touch, clearAll): while it still holds this entity, it holds this answer.
+    if (slot !== undefined && this.holder[slot] === entity) return;
     if (slot === undefined) {
       slot = stateCacheSlotOf(entityHash(textOf(info.tenant.key), textOf(info.key)), this.cache.slots);
       info.cacheSlot = slot;

@@ -136,14 +136,15 @@ export function readSegmentIndex(
       typeRef[r] = typeRef[r - 1];
       continue;
     }
+    // Rows of one tenant are contiguous: its types are looked up in a map that starts empty with it.
+    if (newTenant) typeRefOf.clear();
     const typeKey = key(types, r);
-    const pair = `${tenantRef[r]}:${typeKey}`;
-    let ref = typeRefOf.get(pair);
+    let ref = typeRefOf.get(typeKey);
     if (ref === undefined) {
       ref = typeKeys.length;
       typeKeys.push(typeKey);
       typeTenant.push(tenantRef[r]);
-      typeRefOf.set(pair, ref);
+      typeRefOf.set(typeKey, ref);
     }
     typeRef[r] = ref;
   }
