@@ -350,18 +350,6 @@ export function readPayloadJson(buf: Buffer, off: number): string {
   return readField(buf, off, payloadStart(buf, off), buf.readUInt32LE(off + OFF_PAYLOAD_BYTES));
 }
 
-/**
- * Copies the payload's JSON text into `target` at `at` and returns the end; -1 (nothing copied) when it does
- * not fit before `limit`.
- */
-export function copyPayloadJson(buf: Buffer, off: number, target: Buffer, at: number, limit: number): number {
-  const start = payloadStart(buf, off);
-  const end = start + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);
-  if (end > buf.length) throw corruption(off, 'field overruns the buffer');
-  if (at + end - start > limit) return -1;
-  return at + buf.copy(target, at, start, end);
-}
-
 export function readMetadataJson(buf: Buffer, off: number): string | null {
   if ((buf[off + OFF_FLAGS] & FLAG_METADATA_NULL) !== 0) return null;
   const start = payloadStart(buf, off) + buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);

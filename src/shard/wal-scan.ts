@@ -6,6 +6,13 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import type { FileIO } from '../io/file-io.ts';
 
 const headerBytes = walRecordHeaderBytes;
+const lengthScratch = Buffer.alloc(4);
+
+/** The crc stored in a record header for `payload`: over its 4 length bytes (u32 LE), then the payload. */
+export function walRecordCrc(payload: Uint8Array): number {
+  lengthScratch.writeUInt32LE(payload.length, 0);
+  return zlib.crc32(payload, zlib.crc32(lengthScratch));
+}
 
 /**
  * `payload` is a view into the buffer of the segment being replayed; it is never overwritten, but keeping
@@ -46,7 +53,7 @@ export function scanSegment(
       return tornOrCorrupt(file, pos, isLast, `record of ${n} bytes extends past the end of the file`);
     }
     const payload = buf.subarray(pos + headerBytes, end);
-    if (n <= walRecordBytesMax && zlib.crc32(payload, zlib.crc32(buf.subarray(pos, pos + 4))) === stored) {
+    if (n <= walRecordBytesMax && walRecordCrc(payload) === stored) {
       stats.records++;
       stats.payloadBytes += n;
       cb(payload, segment, pos);

@@ -25,7 +25,7 @@ import {
   type WalRecoveryStats,
 } from './wal-scan.ts';
 
-export type { WalRecordCallback, WalRecoveryStats } from './wal-scan.ts';
+export { type WalRecordCallback, type WalRecoveryStats, walRecordCrc } from './wal-scan.ts';
 
 const headerBytes = walRecordHeaderBytes;
 const segmentNumberMax = 10 ** walSegmentNameDigits - 1;
@@ -64,14 +64,6 @@ export function walSegmentName(segment: number): string {
 /** The segment number of a WAL file name, or null for any other name. */
 export function parseWalSegmentName(name: string): number | null {
   return segmentNamePattern.test(name) ? Number(name.slice(0, walSegmentNameDigits)) : null;
-}
-
-const lengthScratch = new Uint8Array(4);
-
-/** The crc stored in a record header for `payload` (for tools that read WAL files without a Wal). */
-export function walRecordCrc(payload: Uint8Array): number {
-  writeU32(lengthScratch, 0, payload.length);
-  return zlib.crc32(payload, zlib.crc32(lengthScratch));
 }
 
 export class Wal {
