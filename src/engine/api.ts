@@ -3,7 +3,6 @@
 import type { StoreError } from '../errors.ts';
 import type { EncodedBatch } from '../event/batch-encoder.ts';
 import type { StoredEvent } from '../event/codec.ts';
-import type { PreparedEvent } from '../event/validate.ts';
 import type { CompactionStats } from './compaction-stats.ts';
 import type { LiveEvent } from './live-feed.ts';
 import type { QueryJson, QueryOptions, QueryResult } from './query.ts';
@@ -31,7 +30,6 @@ import type {
 export interface StoreApi {
   readonly shards: number;
   append(events: readonly unknown[], options?: AppendOptions): Promise<AppendResult[]>;
-  appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]>;
   /**
    * Validates and encodes a call's events for `tenant` (E_INVALID_EVENT as append would throw it), into this
    * thread's reusable buffers: pass the batch to appendEncoded before any await.

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCode, StoreError } from '../errors.ts';
 import type { EncodedBatch } from '../event/batch-encoder.ts';
 import type { StoredEvent } from '../event/codec.ts';
-import { type PreparedEvent, validateTenantId } from '../event/validate.ts';
+import { validateTenantId } from '../event/validate.ts';
 import { Ingress } from '../shard/protocol.ts';
 import type { CompactionSummary } from '../shard/segments/compaction-plan.ts';
 import type { StoreApi } from './api.ts';
@@ -83,14 +83,6 @@ export class ClientCore extends EventEmitter implements Omit<StoreApi, 'close'> 
     const records = await this.router.appendEncoded(batch);
     if (this.feed.subscribed) await this.feed.handOff(records);
     return records;
-  }
-
-  /** Appends already validated events (the HTTP layer validates while it parses). */
-  async appendPrepared(prepared: readonly PreparedEvent[]): Promise<AppendResult[]> {
-    this.checkOpen();
-    const records = await this.router.appendPrepared(prepared);
-    if (this.feed.subscribed) await this.feed.handOff(records);
-    return records.toArray();
   }
 
   /** One page of events matching `q` (at most `limit`, default queryLimitDefault) and the cursor to the next. */

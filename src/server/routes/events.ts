@@ -1,9 +1,9 @@
 // Owns the data routes: append (one, batch, NDJSON), query, entity state and snapshots.
 import { appendRecordsJson, type ClientIdOf, type ResultsMode } from '../../engine/results-json.ts';
+import type { AppendRecords } from '../../engine/results-records.ts';
 import type { AppendFailed, AppendResult } from '../../engine/shard-client.ts';
 import type { EntitySnapshot } from '../../engine/types.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import { type PreparedEvent, prepareEvent } from '../../event/validate.ts';
 import { requirePermission, resolveTenant } from '../auth/principal.ts';
 import {
   batchBodyKind,
@@ -26,34 +26,27 @@ export function tenantFor(ctx: Ctx, fromBody?: unknown): string {
   return tenant;
 }
 
-function limits(ctx: Ctx) {
-  return { payloadBytesMax: ctx.services.store.options.payloadBytesMax };
-}
-
 function tenantField(value: unknown): unknown {
   return value !== null && typeof value === 'object' && Object.hasOwn(value, 'tenant_id')
     ? (value as { tenant_id: unknown }).tenant_id
     : undefined;
 }
 
-function bytesOf(prepared: readonly PreparedEvent[]): number {
-  let bytes = 0;
-  for (const e of prepared) bytes += e.payloadBytes + e.metadataBytes;
-  return bytes;
-}
-
-async function commit(ctx: Ctx, tenant: string, prepared: PreparedEvent[]): Promise<AppendResult[]> {
+/**
+ * Validates and encodes `events` (400 before anything else), checks the tenant's write quota, appends, and
+ * counts what was written. Sent before any await: the encoder's buffers are reused by the next call.
+ */
+async function commit(ctx: Ctx, tenant: string, events: readonly unknown[]): Promise<AppendRecords> {
   const { store, tenants, metrics } = ctx.services;
-  const bytes = bytesOf(prepared);
-  tenants.checkWrite(tenant, prepared.length, bytes);
-  const results = await store.appendPrepared(prepared);
-  let ok = 0;
-  for (const r of results) if (r.ok && r.duplicate !== true) ok++;
-  if (ok > 0) {
-    tenants.recordWrite(tenant, ok, bytes);
-    metrics.eventsIngested(tenant, ok);
+  const batch = store.encode(events, tenant);
+  tenants.checkWrite(tenant, batch.count, batch.dataBytes);
+  const records = await store.appendEncoded(batch);
+  const written = records.writtenCount();
+  if (written > 0) {
+    tenants.recordWrite(tenant, written, batch.dataBytes);
+    metrics.eventsIngested(tenant, written);
   }
-  return results;
+  return records;
 }
 
 /** POST /api/v1/events — one event; answers like the original (`event_id`, `timestamp`) plus ours. */
@@ -61,8 +54,7 @@ export async function appendOne(ctx: Ctx): Promise<void> {
   requirePermission(principalOf(ctx), 'write');
   const body = await readJson(ctx);
   const tenant = tenantFor(ctx, tenantField(body));
-  const prepared = prepareEvent(body, 0, tenant, limits(ctx));
-  const [r] = await commit(ctx, tenant, [prepared]);
+  const [r] = (await commit(ctx, tenant, [body])).toArray();
   if (!r.ok) {
     const err = new StoreError(r.error.code as ErrorCode, r.error.message, r.error.details);
     throw err;
@@ -131,17 +123,7 @@ export async function appendBatch(ctx: Ctx): Promise<void> {
   const events = parseBatch(kind, body);
   if (events.length === 0) throw new StoreError(ErrorCode.INVALID_REQUEST, 'batch is empty');
   const tenant = tenantFor(ctx, tenantField(events[0]));
-  const { store, tenants, metrics } = ctx.services;
-  // Validated and encoded in one go (400 before anything else); sent before any await (the encoder's buffers
-  // are reused by the next call).
-  const batch = store.encode(events, tenant);
-  tenants.checkWrite(tenant, batch.count, batch.dataBytes);
-  const records = await store.appendEncoded(batch);
-  const written = records.writtenCount();
-  if (written > 0) {
-    tenants.recordWrite(tenant, written, batch.dataBytes);
-    metrics.eventsIngested(tenant, written);
-  }
+  const records = await commit(ctx, tenant, events);
   const first = records.firstFailure();
   const status = first === undefined ? 200 : failureStatus(first);
   ctx.res.status(status).send(appendRecordsJson(records, mode, clientIds(events)));
