@@ -1,10 +1,11 @@
 // Memory and restart with sealed data: ingest N events over E entities (small payloads, default seal and
 // cache limits), print RSS, heap and external memory every million, RAM per sealed event, then the open time
 // of the store holding them. Usage: npm run bench:memory [-- --events 10000000 --entities 1000000]
+// [--keep DIR: ingest into DIR and leave it] [--reopen DIR: skip ingesting, only reopen DIR (kept earlier)].
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { openStore, type Store } from '../src/index.ts';
+import { openStore, type ShardStats, type Store } from '../src/index.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {
@@ -14,66 +15,83 @@ const flag = (name: string, fallback: number) => {
 const events = flag('--events', 10_000_000);
 const entities = flag('--entities', 1_000_000);
 const shards = flag('--shards', 2);
+const textFlag = (name: string) => {
+  const i = args.indexOf(name);
+  return i === -1 ? undefined : args[i + 1];
+};
+const keepDir = textFlag('--keep');
+const reopenDir = textFlag('--reopen');
 const batch = 1_000;
 const inFlight = 8;
 const report = 1_000_000;
 const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
 
-function usage(label: string, sealed: number): Record<string, string | number> {
+/** Memory now; `shards` adds the shard threads' own heaps and ArrayBuffers (process figures miss them). */
+function usage(label: string, shards: ShardStats[]): Record<string, string | number> {
   globalThis.gc?.();
   const m = process.memoryUsage();
+  const sealed = shards.reduce((a, s) => a + s.sealedSeq, 0);
   return {
     label,
     rss_mib: mib(m.rss),
     heap_mib: mib(m.heapUsed),
     external_mib: mib(m.external + m.arrayBuffers),
+    shard_heap_mib: mib(shards.reduce((a, s) => a + s.heapBytes, 0)),
+    shard_buffers_mib: mib(shards.reduce((a, s) => a + s.arrayBufferBytes, 0)),
     sealed,
     rss_bytes_per_event: sealed > 0 ? Math.round(m.rss / sealed) : 0,
   };
 }
 
-async function sealedEvents(store: Store): Promise<number> {
-  return (await store.stats()).perShard.reduce((a, s) => a + s.sealedSeq, 0);
+async function shardStats(store: Store): Promise<ShardStats[]> {
+  return (await store.stats()).perShard;
 }
 
 mkdirSync(join('bench', '.scratch'), { recursive: true });
-const dataDir = mkdtempSync(join(process.cwd(), 'bench', '.scratch', 'memory-'));
+const dataDir = reopenDir ?? keepDir ?? mkdtempSync(join(process.cwd(), 'bench', '.scratch', 'memory-'));
 const rows: Record<string, string | number>[] = [];
 process.stdout.write(
   `memory: ${events} events over ${entities} entities, ${shards} shards, ${cpus().length} CPUs, data in ${dataDir}\n`,
 );
-let store = await openStore({ dataDir, shards, logLevel: 'silent' });
-const started = performance.now();
-let next = 0;
-async function writer(): Promise<void> {
-  while (next < events) {
-    const from = next;
-    next += batch;
-    const list = [];
-    for (let i = from; i < Math.min(events, from + batch); i++) {
-      list.push({ event_type: 'mem.test', entity_id: `e-${i % entities}`, payload: { i } });
-    }
-    const results = await store.append(list);
-    for (const r of results) if (!r.ok) throw new Error(`append failed: ${r.error.code}`);
-    if (Math.floor((from + batch) / report) > Math.floor(from / report)) {
-      const row = usage(`${((from + batch) / 1e6).toFixed(0)}M`, await sealedEvents(store));
-      rows.push(row);
-      process.stdout.write(`${JSON.stringify(row)}\n`);
+let store: Store;
+let ingestS = 0;
+if (reopenDir === undefined) ingestS = await ingest();
+
+async function ingest(): Promise<number> {
+  store = await openStore({ dataDir, shards, logLevel: 'silent' });
+  const started = performance.now();
+  let next = 0;
+  async function writer(): Promise<void> {
+    while (next < events) {
+      const from = next;
+      next += batch;
+      const list = [];
+      for (let i = from; i < Math.min(events, from + batch); i++) {
+        list.push({ event_type: 'mem.test', entity_id: `e-${i % entities}`, payload: { i } });
+      }
+      const results = await store.append(list);
+      for (const r of results) if (!r.ok) throw new Error(`append failed: ${r.error.code}`);
+      if (Math.floor((from + batch) / report) > Math.floor(from / report)) {
+        const row = usage(`${((from + batch) / 1e6).toFixed(0)}M`, await shardStats(store));
+        rows.push(row);
+        process.stdout.write(`${JSON.stringify(row)}\n`);
+      }
     }
   }
+  await Promise.all(Array.from({ length: inFlight }, writer));
+  const seconds = (performance.now() - started) / 1000;
+  await store.flush();
+  const final = usage('all sealed', await shardStats(store));
+  rows.push(final);
+  process.stdout.write(`${JSON.stringify(final)}\ningest: ${(events / seconds).toFixed(0)} events/s\n`);
+  await store.close();
+  return seconds;
 }
-await Promise.all(Array.from({ length: inFlight }, writer));
-const ingestS = (performance.now() - started) / 1000;
-await store.flush();
-const final = usage('all sealed', await sealedEvents(store));
-rows.push(final);
-process.stdout.write(`${JSON.stringify(final)}\ningest: ${(events / ingestS).toFixed(0)} events/s\n`);
-await store.close();
 
 const openStarted = performance.now();
 store = await openStore({ dataDir, shards, logLevel: 'silent' });
 const openMs = performance.now() - openStarted;
-const reopened = usage('after reopen', await sealedEvents(store));
+const reopened = usage('after reopen', await shardStats(store));
 rows.push(reopened);
 process.stdout.write(
   `${JSON.stringify(reopened)}\nopen time of ${events} sealed events: ${openMs.toFixed(0)} ms\n`,
@@ -88,6 +106,7 @@ process.stdout.write(
   `entity query on sealed data: cold ${coldUs.toFixed(0)} us, warm ${warmUs.toFixed(0)} us\n`,
 );
 await store.close();
+if (reopenDir !== undefined || keepDir !== undefined) process.exit(0);
 const out = join('bench', 'results', `memory-${events}.json`);
 writeFileSync(
   out,

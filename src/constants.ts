@@ -137,6 +137,11 @@ export const subscribeTailEventsMax = 1000;
 export const subscribeHandOffWaitMsMax = 1000;
 /** Memtable arena chunk: large enough that a group-commit batch rarely straddles two chunks. */
 export const arenaChunkBytes = 16 * 1024 * 1024;
+/**
+ * A shard's entity event lists share one pool of uint32 words; it is rewritten tight once more than this
+ * many words (and more than half of those in use) are dead, left behind by lists that moved to grow.
+ */
+export const entityPoolGarbageWordsMin = 1 << 20;
 /** Room for a query page's fixed bytes around its events (brackets, padding, footer) and the message header. */
 export const queryResponseOverheadBytes = 256;
 /**

@@ -110,6 +110,11 @@ export interface ShardStats {
   /** Sealed events read from the cache, and row groups loaded from segment files into it. */
   cacheHits: number;
   cacheLoads: number;
+  /** Segments whose indexes the shard's last open read from its index image (0: all from their files). */
+  imageSegments: number;
+  /** The shard thread's own V8 heap in use and its ArrayBuffer bytes (memtable columns, arena, caches). */
+  heapBytes: number;
+  arrayBufferBytes: number;
   generation: number;
   durableSeq: number;
   fsyncs: number;

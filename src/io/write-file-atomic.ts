@@ -5,22 +5,28 @@ import type { FileIO } from './file-io.ts';
 /**
  * Runs through `io`'s own primitives so a fault-injecting FileIO can break any step of it.
  * The temporary is `<path>.tmp`: one writer per file is a given, and a leftover from a crash is replaced.
+ * `data` may come in parts (written one after another, never joined into one buffer).
  */
 export function writeFileAtomicVia(
   io: FileIO,
   filePath: string,
-  data: Uint8Array | string,
+  data: Uint8Array | string | readonly Uint8Array[],
   mode?: number,
 ): void {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const parts =
+    typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
   const tmp = `${filePath}.tmp`;
   // 'wx' after unlink so `mode` applies: open() only sets the mode of a file it creates.
   if (io.exists(tmp)) io.unlink(tmp);
   const fd = io.open(tmp, 'wx', mode);
   try {
-    let done = 0;
-    while (done < bytes.length) {
-      done += io.write(fd, bytes, done, bytes.length - done, done);
+    let position = 0;
+    for (const bytes of parts) {
+      let done = 0;
+      while (done < bytes.length) {
+        done += io.write(fd, bytes, done, bytes.length - done, position + done);
+      }
+      position += bytes.length;
     }
     io.fsync(fd);
   } catch (err) {

@@ -19,6 +19,8 @@ export class Deletions {
   private readonly unpurged = new Set<number>();
   /** Recovery: (tenant key, entity key) pairs some tombstone names; see `wasDeleted`. */
   private readonly named = new Set<string>();
+  /** The tombstone seq (`b`) that deleted each deleted entity, by entity number (for index images). */
+  private readonly deletedAt = new Map<number, number>();
 
   constructor(memtable: Memtable, states: EntityStates, sealedReader: SealedReader) {
     this.memtable = memtable;
@@ -45,7 +47,8 @@ export class Deletions {
    */
   apply(tenant: string, entity: string, before: number): number {
     const t = this.memtable.tenants.get(keyOf(tenant));
-    return this.record(tenant, entity, before, t?.entities.get(keyOf(entity)));
+    const no = t === undefined ? -1 : this.memtable.findEntity(t, keyOf(entity));
+    return this.record(tenant, entity, before, no === -1 ? undefined : no);
   }
 
   /**
@@ -61,12 +64,34 @@ export class Deletions {
     if (this.applied.has(id)) return 0;
     this.applied.add(id);
     this.tombstones.push({ t: tenant, e: entity, b: before });
-    return no === undefined ? 0 : this.deleteNumber(no);
+    if (no === undefined) return 0;
+    this.deletedAt.set(no, before);
+    return this.deleteNumber(no);
+  }
+
+  /** The seq of the tombstone that deleted entity `no`, or undefined when it is not deleted. */
+  deletedBefore(no: number): number | undefined {
+    return this.deletedAt.get(no);
+  }
+
+  /**
+   * An index image was loaded: these tombstones were applied, and these entities (number, tombstone seq)
+   * are deleted. Their rows may still be in segment files, so they are watched for purging.
+   */
+  restore(tombstones: readonly Tombstone[], deleted: readonly (readonly [number, number])[]): void {
+    for (const t of tombstones) {
+      this.applied.add(`${t.t}\0${t.e}\0${t.b}`);
+      this.tombstones.push(t);
+    }
+    for (const [no, before] of deleted) {
+      this.deletedAt.set(no, before);
+      this.unpurged.add(no);
+    }
   }
 
   /** Deletes entity number `no` (its id already detached by the caller or not): hidden at once. */
-  deleteNumber(no: number): number {
-    const events = this.memtable.entities[no].events.length;
+  private deleteNumber(no: number): number {
+    const events = this.memtable.entities.eventCount(no);
     this.memtable.deleteEntity(no);
     this.states.forget(no);
     this.unpurged.add(no);
@@ -82,17 +107,18 @@ export class Deletions {
   segmentsWithDeletedRows(): Set<string> {
     const names = new Set<string>();
     for (const no of this.unpurged) {
-      const events = this.memtable.entities[no].events;
+      const events = this.memtable.entities.events(no);
       let any = false;
+      let resident = false;
       for (let k = 0; k < events.length; k++) {
         const segment = this.memtable.segmentOf(events.data[k]);
+        if (!this.memtable.isSealed(events.data[k])) resident = true;
         if (segment === -1) continue;
         any = true;
         names.add(basename(this.sealedReader.pathOf(segment)));
       }
       // Resident rows are sealed later and purged by the compaction after that: keep watching.
-      if (!any && !events.data.subarray(0, events.length).some((i) => !this.memtable.isSealed(i)))
-        this.unpurged.delete(no);
+      if (!any && !resident) this.unpurged.delete(no);
     }
     return names;
   }

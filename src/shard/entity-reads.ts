@@ -15,8 +15,8 @@ function notFound(entityId: string, message = `entity ${JSON.stringify(entityId)
 /** The entity number of (tenant, entity id), or E_NOT_FOUND when it has no committed event. */
 export function findEntity(memtable: Memtable, tenant: string, entityId: string): number {
   const t = memtable.tenants.get(keyOf(tenant));
-  const no = t?.entities.get(keyOf(entityId));
-  if (no === undefined || memtable.committedVersion(no) === 0) throw notFound(entityId);
+  const no = t === undefined ? -1 : memtable.findEntity(t, keyOf(entityId));
+  if (no === -1 || memtable.committedVersion(no) === 0) throw notFound(entityId);
   // Retention expired every event it has: nothing of it is left to read.
   if (memtable.firstVisibleVersion(no) > memtable.committedVersion(no)) throw notFound(entityId);
   return no;
@@ -24,11 +24,10 @@ export function findEntity(memtable: Memtable, tenant: string, entityId: string)
 
 /** Latest version of `entity` whose timestamp is <= asOfUs (versions are in time order); 0 when none. */
 function versionAt(memtable: Memtable, entity: number, asOfUs: number): number {
-  const info = memtable.entities[entity];
   // Timestamps are whole microseconds: the first event after as_of is the first at or after asOfUs + 1.
-  const lo = lowerBound(info.events, memtable.tsOf.data, asOfUs + 1);
+  const lo = lowerBound(memtable.entities.events(entity), memtable.tsOf.data, asOfUs + 1);
   // Positions count from the entity's first listed version (1 unless retention purged older ones).
-  return lo === 0 ? 0 : lo + (info.firstVersion ?? 1) - 1;
+  return lo === 0 ? 0 : lo + memtable.entities.firstVersion(entity) - 1;
 }
 
 let historyScratch = Buffer.allocUnsafeSlow(64 * 1024);
@@ -38,9 +37,8 @@ let historyScratch = Buffer.allocUnsafeSlow(64 * 1024);
  * events at most, and no more bytes than one response may carry beside the state (`budget`).
  */
 function historyJson(memtable: Memtable, shard: number, entity: number, to: number, budget: number): string {
-  const info = memtable.entities[entity];
-  const events = info.events.data;
-  const first = info.firstVersion ?? 1;
+  const events = memtable.entities.events(entity).data;
+  const first = memtable.entities.firstVersion(entity);
   const expired = memtable.firstVisibleVersion(entity) - 1;
   let from = Math.max(expired, to - stateHistoryEventsMax);
   // Walk back from the newest to find how many fit, then write them oldest first.
@@ -158,10 +156,12 @@ function snapshotListJson(memtable: Memtable, states: EntityStates, req: Snapsho
   };
   if (t !== undefined && req.entity_id !== undefined) {
     const key = keyOf(req.entity_id);
-    const no = t.entities.get(key);
-    if (no !== undefined) add(key, no);
+    const no = memtable.findEntity(t, key);
+    if (no !== -1) add(key, no);
   } else if (t !== undefined) {
-    for (const [key, no] of t.entities) add(key, no);
+    for (const no of states.entitiesWithSnapshots()) {
+      if (memtable.tenantOf(no) === t && !memtable.entities.isDeleted(no)) add(memtable.entities.key(no), no);
+    }
   }
   found.sort((a, b) => b.snap.createdUs - a.snap.createdUs || b.snap.version - a.snap.version);
   // Metadata (an id hash and the size) only for what is answered.

@@ -21,7 +21,7 @@ import { type ControlBlock, ControlSlot } from '../ring/control.ts';
 import type { Deletions } from './deletions.ts';
 import { F64List, U32List } from './growable.ts';
 import type { IdWindow } from './id-window.ts';
-import { batchIdKey, entityKey, idKey, keyOf, LastKey, tenantKey, typeKey } from './keys.ts';
+import { batchIdKey, idKey, keyOf, LastKey, tenantKey, typeKey } from './keys.ts';
 import type { Memtable, TenantInfo } from './memtable.ts';
 import type { Outbox } from './outbox.ts';
 import {
@@ -88,8 +88,6 @@ export class GroupCommit {
   private readonly batchDeletes: {
     requestId: number;
     entity: number;
-    tenant: TenantInfo;
-    key: string;
     tenantId: string;
     entityId: string;
     before: number;
@@ -140,7 +138,13 @@ export class GroupCommit {
       const bytes = readFrameBytes(chunk, read);
       assert(bytes >= EVENT_HEADER_BYTES && read + bytes <= end, 'ingress event frame within its message');
       const tenant = this.tenantOf(chunk, read);
-      const entity = this.memtable.entityNo(tenant, entityKey(chunk, read));
+      const entityStart = read + EVENT_HEADER_BYTES + chunk.readUInt16LE(read + OFF_TENANT_BYTES);
+      const entity = this.memtable.entityNoAt(
+        tenant,
+        chunk,
+        entityStart,
+        chunk.readUInt16LE(read + OFF_ENTITY_BYTES),
+      );
       const type = this.typeOf(tenant, chunk, read);
       let id = idKey(chunk, read);
       if (id !== '') {
@@ -162,23 +166,23 @@ export class GroupCommit {
           continue;
         }
       }
-      const info = this.memtable.entities[entity];
+      const version = this.memtable.entities.version(entity);
       const expectedKind = chunk[read + OFF_EXPECTED_KIND];
       if (
-        (expectedKind === 2 && info.version !== 0) ||
-        (expectedKind === 3 && info.version !== chunk.readUInt32LE(read + OFF_EXPECTED_VERSION))
+        (expectedKind === 2 && version !== 0) ||
+        (expectedKind === 3 && version !== chunk.readUInt32LE(read + OFF_EXPECTED_VERSION))
       ) {
         failedAt = k;
         failure = Outcome.CONFLICT;
-        actualVersion = info.version;
+        actualVersion = version;
         break;
       }
       if (write !== read) chunk.copyWithin(write, read, read + bytes);
       this.undoEntity.push(entity);
-      this.undoVersion.push(info.version);
-      info.version++;
+      this.undoVersion.push(version);
+      this.memtable.entities.setVersion(entity, version + 1);
       const seq = this.nextSeq++;
-      commitEvent(chunk, write, seq, info.version, firstTs + k);
+      commitEvent(chunk, write, seq, version + 1, firstTs + k);
       // Client ids are remembered per batch too (two in one batch); every stored id, server-assigned ones
       // included, joins the window once the batch is durable (applyBatch).
       if (id !== '') {
@@ -256,7 +260,7 @@ export class GroupCommit {
 
   private undoTo(mark: number): void {
     for (let u = this.undoEntity.length - 1; u >= mark; u--) {
-      this.memtable.entities[this.undoEntity.data[u]].version = this.undoVersion.data[u];
+      this.memtable.entities.setVersion(this.undoEntity.data[u], this.undoVersion.data[u]);
     }
     this.undoEntity.truncate(mark);
     this.undoVersion.truncate(mark);
@@ -406,9 +410,8 @@ export class GroupCommit {
     // (a failed one rolls seqs and new entities back).
     this.makeRoom(frameBytes);
     const tenant = this.memtable.tenants.get(keyOf(req.tenant));
-    const key = keyOf(req.entity_id);
-    const entity = tenant?.entities.get(key);
-    if (tenant === undefined || entity === undefined || this.memtable.entities[entity].version === 0) {
+    const entity = tenant === undefined ? -1 : this.memtable.findEntity(tenant, keyOf(req.entity_id));
+    if (tenant === undefined || entity === -1 || this.memtable.entities.version(entity) === 0) {
       const err = new StoreError(ErrorCode.NOT_FOUND, `entity ${JSON.stringify(req.entity_id)} not found`, {
         entity_id: req.entity_id,
       });
@@ -418,12 +421,10 @@ export class GroupCommit {
     const frame = Buffer.alloc(frameBytes);
     writeTombstone(frame, 0, tenantBytes, entityBytes, this.nextSeq);
     this.memtable.copyIn(frame, 0, frame.length);
-    tenant.entities.delete(key);
+    this.memtable.entities.detach(entity);
     this.batchDeletes.push({
       requestId,
       entity,
-      tenant,
-      key,
       tenantId: req.tenant,
       entityId: req.entity_id,
       before: this.nextSeq,
@@ -443,7 +444,7 @@ export class GroupCommit {
     for (let k = this.batchDeletes.length - 1; k >= 0; k--) {
       const d = this.batchDeletes[k];
       if (ioError !== null) {
-        d.tenant.entities.set(d.key, d.entity);
+        this.memtable.entities.attach(d.entity);
         this.outbox.sendError(d.requestId, ioError);
       }
     }

@@ -1,5 +1,18 @@
 // Owns growable typed-array lists: the per-event columns and posting lists of a shard's memtable.
 
+/**
+ * Lists double while small; past this many entries they grow by a quarter, so a column of millions of
+ * events carries at most a quarter spare (doubling left up to half of its memory unused).
+ */
+const doublingEntriesMax = 1 << 20;
+
+/** The capacity after `capacity` when at least `minCapacity` is needed. */
+export function grownCapacity(capacity: number, minCapacity: number): number {
+  let next = Math.max(capacity, 1);
+  while (next < minCapacity) next = next < doublingEntriesMax ? next * 2 : next + (next >>> 2);
+  return next;
+}
+
 /** A list of uint32 values in one typed array that doubles when full (no per-item objects). */
 export class U32List {
   data: Uint32Array;
@@ -7,6 +20,14 @@ export class U32List {
 
   constructor(initialCapacity = 16) {
     this.data = new Uint32Array(initialCapacity);
+  }
+
+  /** A list holding `values` (copied), with room for `spare` more before it grows. */
+  static of(values: Uint32Array, spare = 0): U32List {
+    const list = new U32List(values.length + spare);
+    list.data.set(values);
+    list.length = values.length;
+    return list;
   }
 
   push(value: number): void {
@@ -26,11 +47,29 @@ export class U32List {
   }
 
   private grow(minCapacity: number): void {
-    let capacity = this.data.length * 2;
-    while (capacity < minCapacity) capacity *= 2;
-    const next = new Uint32Array(capacity);
+    const next = new Uint32Array(grownCapacity(this.data.length, minCapacity));
     next.set(this.data.subarray(0, this.length));
     this.data = next;
+  }
+}
+
+/** A list of uint8 values (per-entity flags). */
+export class U8List {
+  data: Uint8Array;
+  length = 0;
+
+  constructor(initialCapacity = 16) {
+    this.data = new Uint8Array(initialCapacity);
+  }
+
+  set(i: number, value: number): void {
+    if (i >= this.data.length) {
+      const next = new Uint8Array(grownCapacity(this.data.length, i + 1));
+      next.set(this.data.subarray(0, this.length));
+      this.data = next;
+    }
+    this.data[i] = value;
+    if (i >= this.length) this.length = i + 1;
   }
 }
 
@@ -43,11 +82,17 @@ export class F64List {
     this.data = new Float64Array(initialCapacity);
   }
 
+  /** A list holding `values` (copied), with room for `spare` more before it grows. */
+  static of(values: Float64Array, spare = 0): F64List {
+    const list = new F64List(values.length + spare);
+    list.data.set(values);
+    list.length = values.length;
+    return list;
+  }
+
   set(i: number, value: number): void {
     if (i >= this.data.length) {
-      let capacity = this.data.length * 2;
-      while (capacity <= i) capacity *= 2;
-      const next = new Float64Array(capacity);
+      const next = new Float64Array(grownCapacity(this.data.length, i + 1));
       next.set(this.data.subarray(0, this.length));
       this.data = next;
     }

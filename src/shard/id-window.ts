@@ -44,6 +44,14 @@ class Table {
     return this.f64[i * slotF64s];
   }
 
+  tenantAt(i: number): number {
+    return this.u32[i * slotU32s + tenantU32];
+  }
+
+  idAt(i: number): Uint8Array {
+    return this.bytes.subarray(i * slotBytes + idByte, i * slotBytes + idByte + idBytes);
+  }
+
   /** The slot holding (tenant, id), or the empty slot where it would go (linear probing; load <= 1/2). */
   slot(buf: Uint8Array, off: number, tenant: number, hash: number): number {
     let i = hash & this.mask;
@@ -127,5 +135,33 @@ export class IdWindow {
 
   get size(): number {
     return this.current.size + this.previous.size;
+  }
+
+  /** The ids held for seqs up to `maxSeq`, oldest first (an index image keeps them). */
+  entriesUpTo(maxSeq: number): { seqs: Float64Array; tenants: Uint32Array; ids: Uint8Array } {
+    const found: number[] = [];
+    const tables = [this.previous, this.current];
+    for (let t = 0; t < 2; t++) {
+      const table = tables[t];
+      for (let i = 0; i <= table.mask; i++) {
+        const seq = table.seqAt(i);
+        if (seq !== 0 && seq <= maxSeq) found.push(t, i);
+      }
+    }
+    const order = Array.from({ length: found.length / 2 }, (_, k) => k);
+    order.sort(
+      (a, b) => tables[found[2 * a]].seqAt(found[2 * a + 1]) - tables[found[2 * b]].seqAt(found[2 * b + 1]),
+    );
+    const seqs = new Float64Array(order.length);
+    const tenants = new Uint32Array(order.length);
+    const ids = new Uint8Array(order.length * idBytes);
+    for (let k = 0; k < order.length; k++) {
+      const table = tables[found[2 * order[k]]];
+      const i = found[2 * order[k] + 1];
+      seqs[k] = table.seqAt(i);
+      tenants[k] = table.tenantAt(i);
+      ids.set(table.idAt(i), k * idBytes);
+    }
+    return { seqs, tenants, ids };
   }
 }

@@ -1,36 +1,34 @@
 // Owns a shard's in-memory events: the byte arena that also serves as the WAL write buffer, and the indexes.
 import assert from 'node:assert';
 import { arenaChunkBytes } from '../constants.ts';
+import { EntityTable, type U32View } from './entity-table.ts';
 import { F64List, U32List } from './growable.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 
 /** chunkOf marks a sealed event with this bit; the low bits name its segment and offsetOf holds its row. */
-const sealedBit = 0x8000_0000;
+export const sealedBit = 0x8000_0000;
 /** rowOfSeq of a seq a compaction left out of its file (the entity was deleted). */
 export const purgedRow = 0xffff_ffff;
 /** chunkOf of a purged seq: never read (its entity is deleted), so it points nowhere. */
-const holeChunk = 0xffff_ffff;
+export const holeChunk = 0xffff_ffff;
 const noChunk = Buffer.alloc(0);
 
 /** Room kept in front of every batch for the WAL record header, so the batch is written without a copy. */
 export const walHeaderRoomBytes = 8;
 
-export interface EntityInfo {
-  /** Key inside its tenant (latin1 view of the UTF-8 bytes). */
-  key: string;
-  tenant: TenantInfo;
-  version: number;
-  /** Set once a tombstone deleted it: its events are hidden everywhere, its id may start a new entity. */
-  deleted?: true;
-  /**
-   * Version of `events[0]`: 1, unless a retention compaction purged the entity's oldest events before the
-   * shard last opened (their seqs are then owned by no entity, so the list starts later).
-   */
-  firstVersion?: number;
-  /** Local indexes (seq - 1) of the entity's events, ascending. */
-  events: U32List;
-  /** Its slot in the shard's shared state table, once its state was published there (StatePublisher). */
-  cacheSlot?: number;
+/**
+ * The sealed events 1..count as an index image keeps them (chunk: sealedBit | segment, or holeChunk).
+ * Arrays may be longer than `count` (room to grow): `loadSealed` takes them over as they are.
+ */
+export interface SealedColumns {
+  count: number;
+  chunk: Uint32Array;
+  row: Uint32Array;
+  ts: Float64Array;
+  entity: Uint32Array;
+  type: Uint32Array;
+  /** Number of the entity owning purged seqs, or -1. */
+  graveyard: number;
 }
 
 export interface TenantInfo {
@@ -38,7 +36,6 @@ export interface TenantInfo {
   key: string;
   /** Shard-local number, in order of first sight (keys the idempotency window). */
   no: number;
-  entities: Map<string, number>;
   types: Map<string, number>;
   events: U32List;
   /** Entities with at least one committed event (map entries of aborted first writes are not counted). */
@@ -52,7 +49,7 @@ export interface TenantInfo {
 }
 
 /** First position in `list` whose event timestamp is >= tsUs (list is in sequence order = time order). */
-export function lowerBound(list: U32List, tsOf: Float64Array, tsUs: number): number {
+export function lowerBound(list: U32View, tsOf: Float64Array, tsUs: number): number {
   let lo = 0;
   let hi = list.length;
   const data = list.data;
@@ -87,7 +84,9 @@ export class Memtable {
   private sealedOffset = 0;
 
   readonly tenants = new Map<string, TenantInfo>();
-  readonly entities: EntityInfo[] = [];
+  /** Tenants by shard-local number. */
+  readonly tenantList: TenantInfo[] = [];
+  readonly entities = new EntityTable();
   readonly typeEvents: U32List[] = [];
   /** Events per type number that belong to entities not deleted. */
   readonly typeLive = new U32List(64);
@@ -180,7 +179,6 @@ export class Memtable {
       t = {
         key,
         no: this.tenants.size,
-        entities: new Map(),
         types: new Map(),
         events: new U32List(64),
         liveEntities: 0,
@@ -189,19 +187,32 @@ export class Memtable {
         expiredPos: 0,
       };
       this.tenants.set(key, t);
+      this.tenantList.push(t);
     }
     return t;
   }
 
+  /** The tenant of entity `entity`. */
+  tenantOf(entity: number): TenantInfo {
+    const no = this.entities.tenant(entity);
+    return no === graveyardTenantNo ? graveyardTenant : this.tenantList[no];
+  }
+
+  /** The entity `key` (latin1 view of the id's UTF-8 bytes) names in `tenant`, or -1. */
+  findEntity(tenant: TenantInfo, key: string): number {
+    return this.entities.findKey(tenant.no, key);
+  }
+
   /** Entity number for a key, created on first sight (version 0, no events). */
   entityNo(tenant: TenantInfo, key: string): number {
-    let no = tenant.entities.get(key);
-    if (no === undefined) {
-      no = this.entities.length;
-      this.entities.push({ key, tenant, version: 0, events: new U32List(4) });
-      tenant.entities.set(key, no);
-    }
-    return no;
+    const no = this.entities.findKey(tenant.no, key);
+    return no !== -1 ? no : this.entities.createKey(tenant.no, key);
+  }
+
+  /** entityNo for an id given as bytes (the write path: no string is made). */
+  entityNoAt(tenant: TenantInfo, buf: Uint8Array, start: number, length: number): number {
+    const no = this.entities.find(tenant.no, buf, start, length);
+    return no !== -1 ? no : this.entities.create(tenant.no, buf, start, length);
   }
 
   typeNo(tenant: TenantInfo, key: string): number {
@@ -233,9 +244,8 @@ export class Memtable {
     this.entityOf.set(i, entity);
     this.typeOf.set(i, type);
     tenant.events.push(i);
-    const entityEvents = this.entities[entity].events;
-    if (this.hasNoVisibleEvents(entityEvents, tenant)) tenant.liveEntities++;
-    entityEvents.push(i);
+    if (this.hasNoVisibleEvents(entity, tenant)) tenant.liveEntities++;
+    this.entities.pushEvent(entity, i);
     this.typeEvents[type].push(i);
     this.typeLive.data[type]++;
     this.count = i + 1;
@@ -288,6 +298,11 @@ export class Memtable {
     return (this.chunkOf.data[i] & sealedBit) !== 0;
   }
 
+  /** True when local event `i` is a seq a compaction purged (no row anywhere). */
+  isHole(i: number): boolean {
+    return this.chunkOf.data[i] === holeChunk;
+  }
+
   /** Segment number of a sealed event still in a file, or -1 (resident, or purged by a compaction). */
   segmentOf(i: number): number {
     const c = this.chunkOf.data[i];
@@ -299,22 +314,21 @@ export class Memtable {
    * writes the entity is prepared and on its way to disk (reads are answered meanwhile and must not see it).
    */
   committedVersion(entity: number): number {
-    const info = this.entities[entity];
-    return info.events.length + (info.firstVersion ?? 1) - 1;
+    return this.entities.eventCount(entity) + this.entities.firstVersion(entity) - 1;
   }
 
   /** Version of local event `i`: its position in its entity's event list (found without reading the frame). */
   versionAt(i: number): number {
-    const list = this.entities[this.entityOf.data[i]].events;
-    const data = list.data;
+    const entity = this.entityOf.data[i];
+    const entities = this.entities;
     let lo = 0;
-    let hi = list.length;
+    let hi = entities.eventCount(entity);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (data[mid] < i) lo = mid + 1;
+      if (entities.eventAt(entity, mid) < i) lo = mid + 1;
       else hi = mid;
     }
-    return lo + (this.entities[this.entityOf.data[i]].firstVersion ?? 1);
+    return lo + entities.firstVersion(entity);
   }
 
   /** Moves the arena to a fresh chunk, so everything committed so far sits in chunks before it. */
@@ -382,9 +396,10 @@ export class Memtable {
     this.index(i, sealedBit | segment, row, tsUs, tenant, entity, type, 0);
   }
 
-  /** True when every event of the list (none at all, or all expired) is hidden by retention. */
-  private hasNoVisibleEvents(events: U32List, tenant: TenantInfo): boolean {
-    return events.length === 0 || this.tsOf.data[events.data[events.length - 1]] < tenant.expiredBefore;
+  /** True when every event of the entity (none at all, or all expired) is hidden by retention. */
+  private hasNoVisibleEvents(entity: number, tenant: TenantInfo): boolean {
+    const count = this.entities.eventCount(entity);
+    return count === 0 || this.tsOf.data[this.entities.eventAt(entity, count - 1)] < tenant.expiredBefore;
   }
 
   /**
@@ -398,12 +413,12 @@ export class Memtable {
     let p = tenant.expiredPos;
     for (; p < tenant.events.length && this.tsOf.data[list[p]] < cutoffUs; p++) {
       const i = list[p];
-      const info = this.entities[this.entityOf.data[i]];
-      if (info.deleted === true) continue;
+      const entity = this.entityOf.data[i];
+      if (this.entities.isDeleted(entity)) continue;
       tenant.deletedEvents++;
       this.typeLive.data[this.typeOf.data[i]]--;
       // The entity's newest event expired: nothing of it is visible any more.
-      if (info.events.data[info.events.length - 1] === i) tenant.liveEntities--;
+      if (this.entities.eventAt(entity, this.entities.eventCount(entity) - 1) === i) tenant.liveEntities--;
     }
     tenant.expiredPos = p;
     return true;
@@ -411,21 +426,20 @@ export class Memtable {
 
   /** True when retention hides local event `i`. */
   isExpired(i: number): boolean {
-    return this.tsOf.data[i] < this.entities[this.entityOf.data[i]].tenant.expiredBefore;
+    return this.tsOf.data[i] < this.tenantOf(this.entityOf.data[i]).expiredBefore;
   }
 
   /** Version of the entity's oldest event that retention does not hide (version + 1 when none is left). */
   firstVisibleVersion(entity: number): number {
-    const info = this.entities[entity];
-    const first = info.firstVersion ?? 1;
-    const cutoff = info.tenant.expiredBefore;
+    const first = this.entities.firstVersion(entity);
+    const cutoff = this.tenantOf(entity).expiredBefore;
     if (cutoff === 0) return first;
-    return lowerBound(info.events, this.tsOf.data, cutoff) + first;
+    return lowerBound(this.entities.events(entity), this.tsOf.data, cutoff) + first;
   }
 
   /** True when local event `i` belongs to a deleted entity (or was purged): reads skip it. */
   isDeleted(i: number): boolean {
-    return this.entities[this.entityOf.data[i]].deleted === true;
+    return this.entities.isDeleted(this.entityOf.data[i]);
   }
 
   /**
@@ -433,36 +447,79 @@ export class Memtable {
    * starts a new entity at version 1. Its events stay indexed (hidden) until a compaction purges them.
    */
   deleteEntity(entity: number): void {
-    const info = this.entities[entity];
-    if (info.deleted === true) return;
-    info.deleted = true;
-    const tenant = info.tenant;
-    if (tenant.entities.get(info.key) === entity) tenant.entities.delete(info.key);
-    const events = info.events;
+    const entities = this.entities;
+    if (entities.isDeleted(entity)) return;
+    entities.markDeleted(entity);
+    entities.detach(entity);
+    const tenant = this.tenantOf(entity);
+    const count = entities.eventCount(entity);
     // Events retention already hid were counted out then (expireTenant): count out only the rest.
-    const expired = this.firstVisibleVersion(entity) - (info.firstVersion ?? 1);
-    if (expired < events.length) tenant.liveEntities--;
-    tenant.deletedEvents += events.length - expired;
-    for (let k = expired; k < events.length; k++) this.typeLive.data[this.typeOf.data[events.data[k]]]--;
+    const expired = this.firstVisibleVersion(entity) - entities.firstVersion(entity);
+    if (expired < count) tenant.liveEntities--;
+    tenant.deletedEvents += count - expired;
+    for (let k = expired; k < count; k++) this.typeLive.data[this.typeOf.data[entities.eventAt(entity, k)]]--;
+  }
+
+  /** The owner of purged seqs, or -1 when there is none. */
+  graveyardEntity(): number {
+    return this.graveyard;
+  }
+
+  /**
+   * Takes the sealed events of an index image into an empty memtable whose tenants, types and entities are
+   * already loaded, and rebuilds the tenant and type lists and the counts from them (retention not applied).
+   */
+  loadSealed(c: SealedColumns): void {
+    assert(this.count === 0, 'an index image loads into an empty memtable');
+    for (const [list, values] of [
+      [this.chunkOf, c.chunk],
+      [this.offsetOf, c.row],
+      [this.entityOf, c.entity],
+      [this.typeOf, c.type],
+    ] as const) {
+      list.data = values;
+      list.length = c.count;
+    }
+    this.tsOf.data = c.ts;
+    this.tsOf.length = c.count;
+    this.graveyard = c.graveyard;
+    const entities = this.entities;
+    // Sizes first, so every list is allocated once.
+    const perType = new Uint32Array(this.typeEvents.length);
+    const perTenant = new Uint32Array(this.tenantList.length);
+    for (let i = 0; i < c.count; i++) {
+      const e = c.entity[i];
+      if (e === c.graveyard) continue;
+      perType[c.type[i]]++;
+      perTenant[entities.tenant(e)]++;
+    }
+    for (let t = 0; t < perType.length; t++)
+      this.typeEvents[t] = new U32List(perType[t] + (perType[t] >>> 3) + 16);
+    for (const t of this.tenantList) t.events = new U32List(perTenant[t.no] + (perTenant[t.no] >>> 3) + 16);
+    for (let i = 0; i < c.count; i++) {
+      const e = c.entity[i];
+      if (e === c.graveyard) continue;
+      this.tenantList[entities.tenant(e)].events.push(i);
+      this.typeEvents[c.type[i]].push(i);
+      if (!entities.isDeleted(e)) this.typeLive.data[c.type[i]]++;
+    }
+    for (let e = 0; e < entities.count; e++) {
+      if (e === c.graveyard) continue;
+      const tenant = this.tenantList[entities.tenant(e)];
+      const count = entities.eventCount(e);
+      if (entities.isDeleted(e)) tenant.deletedEvents += count;
+      else if (count > 0) tenant.liveEntities++;
+    }
+    this.count = c.count;
   }
 
   /** A seq whose row a compaction purged (its entity was deleted): it keeps its place, owned by no one. */
   indexHole(i: number): void {
     assert(i === this.count, 'events are indexed in sequence order');
     if (this.graveyard === -1) {
-      this.graveyard = this.entities.length;
-      const nowhere: TenantInfo = {
-        key: '',
-        no: -1,
-        entities: new Map(),
-        types: new Map(),
-        events: new U32List(1),
-        liveEntities: 0,
-        deletedEvents: 0,
-        expiredBefore: 0,
-        expiredPos: 0,
-      };
-      this.entities.push({ key: '', tenant: nowhere, version: 0, events: new U32List(1), deleted: true });
+      this.graveyard = this.entities.createKey(graveyardTenantNo, '');
+      this.entities.markDeleted(this.graveyard);
+      this.entities.detach(this.graveyard);
     }
     this.chunkOf.set(i, holeChunk);
     this.offsetOf.set(i, 0);
@@ -479,6 +536,19 @@ export class Memtable {
     this.used = 0;
   }
 }
+
+/** Tenant number of the graveyard entity (owner of purged seqs): no tenant has it. */
+const graveyardTenantNo = 0xffff_ffff;
+const graveyardTenant: TenantInfo = {
+  key: '',
+  no: graveyardTenantNo,
+  types: new Map(),
+  events: new U32List(1),
+  liveEntities: 0,
+  deletedEvents: 0,
+  expiredBefore: 0,
+  expiredPos: 0,
+};
 
 /** Arena chunks live in SharedArrayBuffers so a sealing thread can read committed frames without a copy. */
 function sharedChunk(bytes: number): Buffer {

@@ -9,7 +9,7 @@ import {
   writtenStringsEnd,
   writtenStringsStart,
 } from '../event/codec.ts';
-import type { U32List } from './growable.ts';
+import type { U32View } from './entity-table.ts';
 import { keyOf } from './keys.ts';
 import { lowerBound, type Memtable } from './memtable.ts';
 import type { QueryRequest, StorePosition } from './protocol.ts';
@@ -32,7 +32,7 @@ function ensure(out: QueryOutput, end: number): Buffer {
 }
 
 /** First position in `list` (local indexes, ascending) holding a local index >= `index`. */
-function indexBound(list: U32List, index: number): number {
+function indexBound(list: U32View, index: number): number {
   let lo = 0;
   let hi = list.length;
   const data = list.data;
@@ -86,12 +86,12 @@ export function runQuery(
 ): number {
   const tenant = memtable.tenants.get(keyOf(req.tenant));
   if (tenant === undefined) return emptyPage(out, shard);
-  let list: U32List | undefined;
+  let list: U32View | undefined;
   // Entity and type together: walk the entity's list and keep its events of that type (by type number).
   let typeFilter = -1;
   if (req.entity_id !== undefined) {
-    const no = tenant.entities.get(keyOf(req.entity_id));
-    list = no === undefined ? undefined : memtable.entities[no].events;
+    const no = memtable.findEntity(tenant, keyOf(req.entity_id));
+    list = no === -1 ? undefined : memtable.entities.events(no);
     if (req.event_type !== undefined) {
       const type = tenant.types.get(keyOf(req.event_type));
       if (type === undefined) list = undefined;

@@ -54,13 +54,13 @@ function skipPurgedVersions(
   entity: number,
   version: number,
 ): void {
-  const info = t.memtable.entities[entity];
-  if (version <= info.version + 1) return;
-  if (t.retention.mayMissVersions(tenantKey) && info.events.length === 0) {
-    info.firstVersion = version;
-    info.version = version - 1;
+  const entities = t.memtable.entities;
+  if (version <= entities.version(entity) + 1) return;
+  if (t.retention.mayMissVersions(tenantKey) && entities.eventCount(entity) === 0) {
+    entities.setFirstVersion(entity, version);
+    entities.setVersion(entity, version - 1);
   } else if (t.deletions.wasDeleted(tenantKey, entityKey)) {
-    info.version = version - 1;
+    entities.setVersion(entity, version - 1);
   }
 }
 
@@ -108,13 +108,13 @@ export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, 
     const run = index.entityRef[row];
     let entity = entityOfRun[run];
     // A tombstone applied since detaches the key: the run's next rows start a new entity, as entityNo does.
-    if (entity === -1 || memtable.entities[entity].deleted === true) {
+    if (entity === -1 || memtable.entities.isDeleted(entity)) {
       entity = memtable.entityNo(tenant, index.entityKeys[run]);
       entityOfRun[run] = entity;
     }
-    const info = memtable.entities[entity];
-    skipPurgedVersions(t, tenant.key, info.key, entity, index.version(row));
-    if (index.version(row) !== info.version + 1) {
+    const version = index.version(row);
+    skipPurgedVersions(t, tenant.key, index.entityKeys[run], entity, version);
+    if (version !== memtable.entities.version(entity) + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,
         `segment ${path} breaks an entity's version sequence at seq ${seq}`,
@@ -124,7 +124,7 @@ export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, 
         },
       );
     }
-    info.version++;
+    memtable.entities.setVersion(entity, version);
     const type = typeOfRef[index.typeRef[row]];
     const ts = index.timestampUs(row);
     if (ts > maxTs) maxTs = ts;
@@ -168,15 +168,14 @@ export function replayRecord(t: RecoveryTarget, payload: Buffer, segment: number
     const tenant = memtable.tenant(tKey);
     const entity = memtable.entityNo(tenant, eKey);
     skipPurgedVersions(t, tKey, eKey, entity, version);
-    const info = memtable.entities[entity];
-    if (version !== info.version + 1) {
+    if (version !== memtable.entities.version(entity) + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,
         `WAL record breaks an entity's version sequence (segment ${segment}, offset ${offset})`,
         { segment, offset, seq },
       );
     }
-    info.version = version;
+    memtable.entities.setVersion(entity, version);
     const type = memtable.typeNo(tenant, typeKey(chunk, off));
     const ts = readTimestampUs(chunk, off);
     if (ts > maxTs) maxTs = ts;

@@ -139,8 +139,8 @@ export class ShardReads {
     // An attempt that met unloaded sealed row groups folded placeholders: it is not an answer.
     if (sealedReader.missed) return;
     const entity = findEntity(memtable, req.tenant, req.entity_id);
-    const events = memtable.entities[entity].events;
-    if (events.data[events.length - 1] + 1 > this.deps.durableSeq()) return;
+    const count = memtable.entities.eventCount(entity);
+    if (memtable.entities.eventAt(entity, count - 1) + 1 > this.deps.durableSeq()) return;
     this.deps.published.publish(memtable, entity, json);
   }
 

@@ -25,6 +25,8 @@ import { Doorbell } from '../ring/doorbell.ts';
 import { Deletions } from './deletions.ts';
 import { GroupCommit } from './group-commit.ts';
 import { IdWindow } from './id-window.ts';
+import type { ImageSource } from './index-image.ts';
+import { IndexImages } from './index-images.ts';
 import { ShardLanes } from './lanes.ts';
 import { Memtable } from './memtable.ts';
 import {
@@ -69,6 +71,7 @@ export class Shard {
   private readonly segments: SegmentStore;
   private readonly snapshots: ShardSnapshots;
   private readonly deletions: Deletions;
+  private readonly images: IndexImages;
   private readonly retention: Retention;
   private readonly now: () => number;
   private lastRetentionCheckMs = 0;
@@ -127,6 +130,9 @@ export class Shard {
     this.memtable.sealed = this.sealedReader;
     this.snapshots = new ShardSnapshots(io, join(input.dir, 'snapshots'), this.memtable, this.states, log);
     this.deletions = new Deletions(this.memtable, this.states, this.sealedReader);
+    this.images = new IndexImages(io, input.dir, (msg, fields) =>
+      log(msg, { shard: input.shard, ...fields }),
+    );
     this.published = new StatePublisher(input.stateCache);
     this.retention = new Retention(this.memtable, this.states, this.sealedReader, () => {
       this.snapshots.noteDeletion();
@@ -195,7 +201,10 @@ export class Shard {
     };
     this.deletions.expect(sealed.tombstones);
     this.retention.expect(sealed.expired);
-    for (const name of sealed.segments) {
+    const covered = this.images.load(target, sealed.segments, sealed.tombstones, (name) =>
+      this.segments.segmentPath(name),
+    );
+    for (const name of sealed.segments.slice(covered)) {
       const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
       indexSegment(target, this.segments.segmentPath(name), range.firstSeq, range.lastSeq);
     }
@@ -504,12 +513,13 @@ export class Shard {
   }
 
   private stats(req: StatsRequest | null): Record<string, unknown> {
+    const memory = process.memoryUsage();
     return {
       counts: tenantCounts(this.memtable, req?.tenant),
       shard: this.input.shard,
       events: this.memtable.count,
       bytes: this.memtable.bytes,
-      entities: this.memtable.entities.length,
+      entities: this.memtable.entities.count,
       tenants: this.memtable.tenants.size,
       snapshots: this.states.snapshotCount,
       dedupEntries: this.ids.size,
@@ -521,6 +531,9 @@ export class Shard {
       cacheBytes: this.sealedReader.cacheBytes,
       cacheHits: this.sealedReader.hits,
       cacheLoads: this.sealedReader.loads,
+      imageSegments: this.images.loadedSegments,
+      heapBytes: memory.heapUsed,
+      arrayBufferBytes: memory.arrayBuffers,
       generation: this.input.generation,
     };
   }
@@ -549,10 +562,23 @@ export class Shard {
     throw new StoreError(ErrorCode.INTERNAL, 'shard crash requested');
   }
 
+  /** What an index image is made of: everything sealed, as the MANIFEST lists it now. */
+  private imageSource(): ImageSource {
+    return {
+      memtable: this.memtable,
+      deletions: this.deletions,
+      ids: this.ids,
+      sealedReader: this.sealedReader,
+      segments: this.segments.listedSegments(),
+      segmentBytes: (name) => this.segments.segmentBytes(name),
+    };
+  }
+
   private async close(): Promise<void> {
     this.state = 'closing';
     if (this.commit.unsyncedSeq > 0 || this.input.durability !== 'fsync') this.commit.sync();
     await this.segments.close();
+    this.images.write(this.imageSource());
     this.sealedReader.close();
     this.wal.close();
     this.lanes.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');

@@ -178,14 +178,14 @@ export class ShardSnapshots {
     for (const name of names) {
       for (const r of readSnapshotFile(this.io, join(this.dir, name))) {
         const tenant = this.memtable.tenants.get(keyOf(r.t));
-        const entity = tenant?.entities.get(keyOf(r.e));
-        if (entity === undefined) continue;
-        const info = this.memtable.entities[entity];
-        const first = info.firstVersion ?? 1;
+        const entity = tenant === undefined ? -1 : this.memtable.findEntity(tenant, keyOf(r.e));
+        if (entity === -1) continue;
+        const entities = this.memtable.entities;
+        const first = entities.firstVersion(entity);
         if (
           r.v < first ||
-          r.v > info.version ||
-          this.memtable.tsOf.data[info.events.data[r.v - first]] !== r.ts
+          r.v > entities.version(entity) ||
+          this.memtable.tsOf.data[entities.eventAt(entity, r.v - first)] !== r.ts
         )
           continue;
         const state = Object.assign(Object.create(null), r.s) as Record<string, unknown>;
@@ -203,8 +203,8 @@ export class ShardSnapshots {
   }
 
   private record(entity: number, snap: Snapshot): SnapshotRecord {
-    const info = this.memtable.entities[entity];
-    return recordOf(textOf(info.tenant.key), textOf(info.key), snap);
+    const tenant = this.memtable.tenantOf(entity);
+    return recordOf(textOf(tenant.key), textOf(this.memtable.entities.key(entity)), snap);
   }
 
   private unlinkQuietly(names: readonly string[]): void {

@@ -22,23 +22,24 @@ export class StatePublisher {
    * sure those events are durable (a crash must not take back what a reader saw).
    */
   publish(memtable: Memtable, entity: number, json: string): void {
-    const info = memtable.entities[entity];
-    let slot = info.cacheSlot;
+    let slot = memtable.entities.cacheSlot(entity);
     // Any change clears the holder's slot (touch, clearAll): while it still holds this entity, it holds this answer.
-    if (slot !== undefined && this.holder[slot] === entity) return;
-    if (slot === undefined) {
-      slot = stateCacheSlotOf(entityHash(textOf(info.tenant.key), textOf(info.key)), this.cache.slots);
-      info.cacheSlot = slot;
+    if (slot !== -1 && this.holder[slot] === entity) return;
+    const tenantKey = memtable.tenantOf(entity).key;
+    const entityKey = memtable.entities.key(entity);
+    if (slot === -1) {
+      slot = stateCacheSlotOf(entityHash(textOf(tenantKey), textOf(entityKey)), this.cache.slots);
+      memtable.entities.setCacheSlot(entity, slot);
     }
     // Keys are latin1 views of UTF-8 bytes: these are the UTF-8 bytes of tenant, 0x00, entity.
-    const key = Buffer.from(`${info.tenant.key}\0${info.key}`, 'latin1');
+    const key = Buffer.from(`${tenantKey}\0${entityKey}`, 'latin1');
     if (this.cache.put(slot, key, json)) this.holder[slot] = entity;
   }
 
   /** `entity` is changing (a write or its deletion about to be acknowledged): its published state goes. */
   touch(memtable: Memtable, entity: number): void {
-    const slot = memtable.entities[entity].cacheSlot;
-    if (slot === undefined || this.holder[slot] !== entity) return;
+    const slot = memtable.entities.cacheSlot(entity);
+    if (slot === -1 || this.holder[slot] !== entity) return;
     this.cache.clear(slot);
     this.holder[slot] = -1;
   }

@@ -84,6 +84,11 @@ export class EntityStates {
     this.dirty = this.dirty.filter(([e]) => e !== entity);
   }
 
+  /** Numbers of the entities that have kept snapshots. */
+  entitiesWithSnapshots(): IterableIterator<number> {
+    return this.snapshots.keys();
+  }
+
   /** Kept snapshots of `entity`, oldest first (empty when none). */
   kept(entity: number): readonly Snapshot[] {
     return this.snapshots.get(entity) ?? [];
@@ -113,9 +118,8 @@ export class EntityStates {
       version = base.version;
       lastUpdatedUs = base.tsUs;
     }
-    const info = memtable.entities[entity];
-    const events = info.events.data;
-    const first = info.firstVersion ?? 1;
+    const events = memtable.entities.events(entity).data;
+    const first = memtable.entities.firstVersion(entity);
     // Timestamps come from the index (version v is events[v - first]), not from each event's frame.
     const tsOf = memtable.tsOf.data;
     while (version < targetVersion) {
@@ -220,7 +224,7 @@ export class EntityStates {
   /** Drops the snapshots of every entity of `tenant` (retention moved: they fold in expired events). */
   forgetTenant(memtable: Memtable, tenant: TenantInfo): void {
     for (const entity of [...this.snapshots.keys()]) {
-      if (memtable.entities[entity].tenant === tenant) this.forget(entity);
+      if (memtable.tenantOf(entity) === tenant) this.forget(entity);
     }
   }
 

@@ -35,7 +35,7 @@ export function memtableOf(events: readonly FixtureEvent[]): Memtable {
     commitEvent(mt.currentChunk(), off, i + 1, version, e.tsUs);
     const tenant = mt.tenant(keyOf(e.tenant));
     const entity = mt.entityNo(tenant, keyOf(e.entity_id));
-    mt.entities[entity].version = version;
+    mt.entities.setVersion(entity, version);
     const type = mt.typeNo(tenant, keyOf(e.event_type));
     mt.index(i, mt.currentChunkIndex(), off, e.tsUs, tenant, entity, type, frame.length);
     mt.endBatch(true);

@@ -258,6 +258,16 @@ export class SegmentStore {
     );
   }
 
+  /** Bytes of listed segment `name` on disk (-1 when it is not listed). */
+  segmentBytes(name: string): number {
+    return this.sizes.get(name)?.bytes ?? -1;
+  }
+
+  /** The segment files the MANIFEST lists, oldest first. */
+  listedSegments(): readonly string[] {
+    return this.manifest.segments;
+  }
+
   /** Counts committed events (after a durable batch or on recovery from the WAL tail). */
   noteCommitted(events: number, bytes: number): void {
     if (events === 0) return;
