@@ -78,10 +78,19 @@ export class IndexImages {
     const segments = source.segments;
     if (segments.length === 0 || sameList(segments, this.covered)) return;
     try {
+      const started = performance.now();
       const image = captureImage(source);
       if (image === null) return;
+      const captured = performance.now();
       writeImage(this.io, this.path, image);
       this.covered = image.header.segments;
+      this.log('index image written', {
+        events: image.header.sealedSeq,
+        entities: image.header.entities,
+        bytes: image.parts.reduce((a, p) => a + p.byteLength, 0),
+        captureMs: Math.round(captured - started),
+        writeMs: Math.round(performance.now() - captured),
+      });
     } catch (err) {
       this.log('index image not written', { reason: (err as Error).message });
     }

@@ -1,6 +1,6 @@
 // Owns one encoder thread of a shard: started on demand, one job at a time, ended when idle.
 import { Worker } from 'node:worker_threads';
-import { encoderIdleMs } from '../../constants.ts';
+import { encoderIdleMs, encoderWasmBytesMax } from '../../constants.ts';
 import { ErrorCode } from '../../errors.ts';
 import type { EncodeReply, EncodeRequest } from './encoder.ts';
 
@@ -56,7 +56,17 @@ export class EncoderThread {
     if (reply.id !== this.job || this.closed) return;
     this.job = -1;
     this.onReply(reply);
-    if (this.job === -1 && this.retire) this.retireWhenIdle();
+    if (this.job !== -1 || !this.retire) return;
+    if (reply.ok && reply.wasmBytes > encoderWasmBytesMax) this.end();
+    else this.retireWhenIdle();
+  }
+
+  /** Ends the thread now (idle): its memory goes back, and the next job starts a fresh one. */
+  private end(): void {
+    clearTimeout(this.idleTimer);
+    const worker = this.worker;
+    this.worker = null;
+    if (worker !== null) void worker.terminate();
   }
 
   private died(worker: Worker, err: Error): void {
@@ -73,10 +83,7 @@ export class EncoderThread {
   private retireWhenIdle(): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
-      const worker = this.worker;
-      if (worker === null || this.job !== -1) return;
-      this.worker = null;
-      void worker.terminate();
+      if (this.job === -1) this.end();
     }, encoderIdleMs);
     this.idleTimer.unref();
   }

@@ -4,6 +4,7 @@
 // commits. The frames stay in the shard's arena, which lives in SharedArrayBuffers: nothing is copied to
 // hand them over, and the shard never rewrites committed bytes.
 import type { MessagePort } from 'node:worker_threads';
+import * as parquet from 'parquet-wasm';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import { readEntityId, readTenant, readTimestampUs } from '../../event/codec.ts';
 import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts';
@@ -45,6 +46,8 @@ export type EncodeReply =
       firstSeq: number;
       lastSeq: number;
       bytes: number;
+      /** The thread's WebAssembly memory after the job (it never shrinks while the thread lives). */
+      wasmBytes: number;
     }
   | { id: number; ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
 
@@ -85,6 +88,7 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
       firstSeq: req.firstSeq,
       lastSeq: req.lastSeq,
       bytes: seg.bytes.length,
+      wasmBytes: parquet.wasmMemory().buffer.byteLength,
     };
   } catch (err) {
     const e = err instanceof StoreError ? err.toJSON() : { code: 'E_INTERNAL', message: String(err) };
