@@ -8,8 +8,9 @@ if (dataDir === undefined || cycleText === undefined) {
   process.exit(2);
 }
 const cycle = Number(cycleText);
-// Tiny limits: seals start every 1,000 events per shard and every two small segments merge, so kills land
-// inside seals and compactions too.
+// Tiny limits: seals start every 1,000 events per shard, every two small segments merge and an index image
+// is written after every seal that leaves 1,000 events out of it, so kills land inside seals, compactions
+// and image writes too (and each reopen reads an image that covers some segments, or a stale one).
 const store = await openStore({
   dataDir,
   shards: 2,
@@ -18,6 +19,7 @@ const store = await openStore({
   sealEvents: 1_000,
   sealAfterMs: 2_000,
   compactMinSegments: 2,
+  indexImageEvents: 1_000,
 });
 const uuid = (n: number) =>
   `00000000-0000-4000-8${cycle.toString(16).padStart(3, '0')}-${n.toString(16).padStart(12, '0')}`;

@@ -13,6 +13,8 @@ import {
   dedupWindowEntriesDefault,
   frozenClockUsForTestMax,
   fsyncIntervalMsDefault,
+  indexImageEventsDefault,
+  indexImageEventsMax,
   payloadBytesMaxDefault,
   readSpinUsDefault,
   readSpinUsMax,
@@ -65,6 +67,12 @@ export interface StoreOptions {
   cacheBytes?: number;
   /** Segments smaller than this merge, into files of at most this size. */
   compactTargetBytes?: number;
+  /**
+   * A shard writes a new index image after a seal once this many sealed events (and a quarter of those the
+   * image holds) are not in it, so a restart after a crash reads them from the image instead of indexing
+   * every segment; 0 writes images on close only.
+   */
+  indexImageEvents?: number;
   /** Background compaction starts when this many small adjacent segments exist; 0 leaves it to store.compact(). */
   compactMinSegments?: number;
   /**
@@ -108,6 +116,7 @@ export const defaultOptions: FilledOptions = Object.freeze({
   cacheBytes: cacheBytesDefault,
   compactTargetBytes: compactTargetBytesDefault,
   compactMinSegments: compactMinSegmentsDefault,
+  indexImageEvents: indexImageEventsDefault,
   readSpinUs: readSpinUsDefault,
   defaultTenant: 'default',
   logLevel: 'info',
@@ -162,6 +171,7 @@ export function fillOptions(options: StoreOptions = {}): FilledOptions {
   integer('cacheBytes', o.cacheBytes, cacheBytesMin, cacheBytesMax);
   integer('compactTargetBytes', o.compactTargetBytes, compactTargetBytesMin, compactTargetBytesMax);
   integer('compactMinSegments', o.compactMinSegments, 0, compactMinSegmentsMax);
+  integer('indexImageEvents', o.indexImageEvents, 0, indexImageEventsMax);
   if (o.compactMinSegments === 1) throw invalid('compactMinSegments', 'must be 0 (off) or at least 2', 1);
   if (typeof o.defaultTenant !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(o.defaultTenant)) {
     throw invalid('defaultTenant', 'must match [A-Za-z0-9_-]{1,64}', o.defaultTenant);

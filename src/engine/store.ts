@@ -201,6 +201,7 @@ export class Store extends ClientCore {
       cacheBytes: o.cacheBytes,
       compactTargetBytes: o.compactTargetBytes,
       compactMinSegments: o.compactMinSegments,
+      indexImageEvents: o.indexImageEvents,
       io: o.io,
       generation: this.generations[k],
       logLevel: o.logLevel,

@@ -139,25 +139,31 @@ export class IdWindow {
 
   /** The ids held for seqs up to `maxSeq`, oldest first (an index image keeps them). */
   entriesUpTo(maxSeq: number): { seqs: Float64Array; tenants: Uint32Array; ids: Uint8Array } {
-    const found: number[] = [];
     const tables = [this.previous, this.current];
+    const slots = this.previous.mask + 1;
+    // Entry k is slot at[k] of both tables (at[k] < slots: previous, else current at at[k] - slots).
+    const found: number[] = [];
     for (let t = 0; t < 2; t++) {
-      const table = tables[t];
-      for (let i = 0; i <= table.mask; i++) {
-        const seq = table.seqAt(i);
-        if (seq !== 0 && seq <= maxSeq) found.push(t, i);
+      for (let i = 0; i < slots; i++) {
+        const seq = tables[t].seqAt(i);
+        if (seq !== 0 && seq <= maxSeq) found.push(t * slots + i);
       }
     }
-    const order = Array.from({ length: found.length / 2 }, (_, k) => k);
-    order.sort(
-      (a, b) => tables[found[2 * a]].seqAt(found[2 * a + 1]) - tables[found[2 * b]].seqAt(found[2 * b + 1]),
-    );
+    const seqOf = (at: number) => tables[at < slots ? 0 : 1].seqAt(at % slots);
+    let order: Float64Array;
+    if (maxSeq * 2 * slots < Number.MAX_SAFE_INTEGER) {
+      // Sorted natively as seq * 2 * slots + at (a comparator sort took a third of an image's capture).
+      order = Float64Array.from(found, (at) => seqOf(at) * 2 * slots + at).sort();
+      for (let k = 0; k < order.length; k++) order[k] %= 2 * slots;
+    } else {
+      order = Float64Array.from(found.sort((a, b) => seqOf(a) - seqOf(b)));
+    }
     const seqs = new Float64Array(order.length);
     const tenants = new Uint32Array(order.length);
     const ids = new Uint8Array(order.length * idBytes);
     for (let k = 0; k < order.length; k++) {
-      const table = tables[found[2 * order[k]]];
-      const i = found[2 * order[k] + 1];
+      const table = tables[order[k] < slots ? 0 : 1];
+      const i = order[k] % slots;
       seqs[k] = table.seqAt(i);
       tenants[k] = table.tenantAt(i);
       ids.set(table.idAt(i), k * idBytes);

@@ -72,6 +72,12 @@ export interface ImageSource {
   segmentBytes: (name: string) => number;
 }
 
+/** A captured image: its header and its parts, each an array of its own (transferable to a writer thread). */
+export interface CapturedImage {
+  header: ImageHeader;
+  parts: Uint8Array[];
+}
+
 const pad8 = (n: number) => (n + 7) & ~7;
 
 /** Byte layout of the data after the header, from the header's counts. */
@@ -109,8 +115,10 @@ function layout(h: ImageHeader) {
  * The image of `src` as of its last listed segment, or null when there is nothing sealed or some event up
  * to it is not sealed yet (then no image is written).
  */
-export function captureImage(src: ImageSource): { header: ImageHeader; parts: Uint8Array[] } | null {
+export function captureImage(src: ImageSource): CapturedImage | null {
   if (src.segments.length === 0) return null;
+  // A segment whose size is not known yet (a merge still being listed) cannot be checked on open.
+  if (src.segments.some((name) => !(src.segmentBytes(name) >= 0))) return null;
   const range = parseSegmentName(src.segments[src.segments.length - 1]);
   if (range === null) return null;
   const s = range.lastSeq;
@@ -211,12 +219,13 @@ export function captureImage(src: ImageSource): { header: ImageHeader; parts: Ui
     ids: ids.seqs.length,
   };
   const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  // Copies of the live columns, so the image can be handed to another thread to write.
   const data = [
-    bytes(m.tsOf.data.subarray(0, s)),
+    bytes(m.tsOf.data.slice(0, s)),
     bytes(chunk),
-    bytes(m.offsetOf.data.subarray(0, s)),
+    bytes(m.offsetOf.data.slice(0, s)),
     bytes(entity),
-    bytes(m.typeOf.data.subarray(0, s)),
+    bytes(m.typeOf.data.slice(0, s)),
     bytes(cols.tenantOf),
     bytes(cols.versions),
     bytes(cols.firstVersions),
@@ -233,11 +242,7 @@ export function captureImage(src: ImageSource): { header: ImageHeader; parts: Ui
 }
 
 /** Writes a captured image atomically (temporary, fsync, rename, directory fsync). */
-export function writeImage(
-  io: FileIO,
-  path: string,
-  image: { header: ImageHeader; parts: Uint8Array[] },
-): void {
+export function writeImage(io: FileIO, path: string, image: CapturedImage): void {
   const headerBytes = Buffer.from(JSON.stringify(image.header), 'utf8');
   const { parts } = layout(image.header);
   const pieces: Uint8Array[] = [];

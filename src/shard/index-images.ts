@@ -1,7 +1,9 @@
 // Owns when a shard reads and writes its index image (src/shard/index-image.ts): read on open when it still
-// describes the MANIFEST's first segments, written on close when the segments changed since.
+// describes the MANIFEST's first segments; written on close when the segments changed since, and after a
+// seal once enough sealed events are not in it (on a thread of its own), so that a restart after a crash
+// indexes only those from their files.
 import { join } from 'node:path';
-import type { FileIO } from '../io/file-io.ts';
+import type { FileIO, FileIOSpec } from '../io/file-io.ts';
 import {
   captureImage,
   checkImageSegments,
@@ -13,24 +15,42 @@ import {
   readImage,
   writeImage,
 } from './index-image.ts';
+import { writeImageInThread } from './index-image-writer.ts';
 import type { Tombstone } from './manifest.ts';
 import type { RecoveryTarget } from './recovery.ts';
+import { parseSegmentName } from './segments/segment-store.ts';
 
 type Log = (msg: string, fields?: object) => void;
 
+export interface IndexImagesOptions {
+  io: FileIO;
+  ioSpec: FileIOSpec;
+  shardDir: string;
+  /** Sealed events not in the image that start a new one after a seal (0: only on close). */
+  refreshEvents: number;
+  log: Log;
+}
+
 export class IndexImages {
   private readonly io: FileIO;
+  private readonly ioSpec: FileIOSpec;
   private readonly path: string;
+  private readonly refreshEvents: number;
   private readonly log: Log;
-  /** The segments the image on disk covers (empty when there is none). */
+  /** The segments the image on disk covers (empty when there is none), and the last seq it holds. */
   private covered: readonly string[] = [];
+  private coveredSeq = 0;
+  /** The image being written by its own thread, if any. */
+  private writing: Promise<void> | null = null;
   /** Segments whose indexes the open read from the image (0: every one from its file). */
   loadedSegments = 0;
 
-  constructor(io: FileIO, shardDir: string, log: Log) {
-    this.io = io;
-    this.path = join(shardDir, indexImageName);
-    this.log = log;
+  constructor(o: IndexImagesOptions) {
+    this.io = o.io;
+    this.ioSpec = o.ioSpec;
+    this.path = join(o.shardDir, indexImageName);
+    this.refreshEvents = o.refreshEvents;
+    this.log = o.log;
   }
 
   /**
@@ -66,15 +86,46 @@ export class IndexImages {
       throw err;
     }
     this.covered = image.header.segments;
+    this.coveredSeq = image.header.sealedSeq;
     this.loadedSegments = this.covered.length;
     return this.loadedSegments;
   }
 
   /**
-   * Writes the image of everything sealed, unless the one on disk already describes it. A failure is only
-   * logged: the image saves time on the next open, nothing more.
+   * After a seal: when the sealed events the image on disk does not hold reach `refreshEvents` and a
+   * quarter of those it holds, captures a new one and writes it on its own thread. A compaction that
+   * rewrote a segment the image covers makes it cover nothing. One image is written at a time.
    */
-  write(source: ImageSource): void {
+  afterSeal(source: ImageSource): void {
+    if (this.refreshEvents === 0 || this.writing !== null || source.segments.length === 0) return;
+    const last = parseSegmentName(source.segments[source.segments.length - 1]);
+    if (last === null) return;
+    const coveredSeq = isPrefix(this.covered, source.segments) ? this.coveredSeq : 0;
+    if (last.lastSeq - coveredSeq < Math.max(this.refreshEvents, coveredSeq / 4)) return;
+    const started = performance.now();
+    const image = captureImage(source);
+    if (image === null) return;
+    const captureMs = Math.round(performance.now() - started);
+    this.writing = writeImageInThread({ io: this.ioSpec, path: this.path, image })
+      .then(
+        () => {
+          this.covered = image.header.segments;
+          this.coveredSeq = image.header.sealedSeq;
+          this.log('index image written', { events: image.header.sealedSeq, captureMs, background: true });
+        },
+        (err: Error) => this.log('index image not written', { reason: err.message }),
+      )
+      .finally(() => {
+        this.writing = null;
+      });
+  }
+
+  /**
+   * On close: waits for an image being written, then writes the image of everything sealed unless the one
+   * on disk already describes it. A failure is only logged: the image saves time on the next open.
+   */
+  async write(source: ImageSource): Promise<void> {
+    await this.writing;
     const segments = source.segments;
     if (segments.length === 0 || sameList(segments, this.covered)) return;
     try {
@@ -84,6 +135,7 @@ export class IndexImages {
       const captured = performance.now();
       writeImage(this.io, this.path, image);
       this.covered = image.header.segments;
+      this.coveredSeq = image.header.sealedSeq;
       this.log('index image written', {
         events: image.header.sealedSeq,
         entities: image.header.entities,
@@ -95,6 +147,10 @@ export class IndexImages {
       this.log('index image not written', { reason: (err as Error).message });
     }
   }
+}
+
+function isPrefix(prefix: readonly string[], list: readonly string[]): boolean {
+  return prefix.length > 0 && prefix.length <= list.length && prefix.every((name, k) => name === list[k]);
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -159,6 +159,8 @@ export interface ShardTaskInput {
   cacheBytes: number;
   compactTargetBytes: number;
   compactMinSegments: number;
+  /** Store option indexImageEvents (src/shard/index-images.ts). */
+  indexImageEvents: number;
   io: import('../io/file-io.ts').FileIOSpec;
   /** Increments on every restart, so a shard can tell a fresh start from a recovery in its logs. */
   generation: number;

@@ -130,9 +130,13 @@ export class Shard {
     this.memtable.sealed = this.sealedReader;
     this.snapshots = new ShardSnapshots(io, join(input.dir, 'snapshots'), this.memtable, this.states, log);
     this.deletions = new Deletions(this.memtable, this.states, this.sealedReader);
-    this.images = new IndexImages(io, input.dir, (msg, fields) =>
-      log(msg, { shard: input.shard, ...fields }),
-    );
+    this.images = new IndexImages({
+      io,
+      ioSpec: input.io,
+      shardDir: input.dir,
+      refreshEvents: input.indexImageEvents,
+      log: (msg, fields) => log(msg, { shard: input.shard, ...fields }),
+    });
     this.published = new StatePublisher(input.stateCache);
     this.retention = new Retention(this.memtable, this.states, this.sealedReader, () => {
       this.snapshots.noteDeletion();
@@ -236,6 +240,7 @@ export class Shard {
       sealed: (path, firstSeq, lastSeq, rowOfSeq) => {
         const segment = this.sealedReader.add(path);
         this.memtable.markSealed(firstSeq, lastSeq, segment, rowOfSeq, this.sealBoundaryChunk);
+        this.images.afterSeal(this.imageSource());
       },
       merged: (path, firstSeq, lastSeq, rowOfSeq, inputs) => {
         const segment = this.sealedReader.add(path);
@@ -578,7 +583,7 @@ export class Shard {
     this.state = 'closing';
     if (this.commit.unsyncedSeq > 0 || this.input.durability !== 'fsync') this.commit.sync();
     await this.segments.close();
-    this.images.write(this.imageSource());
+    await this.images.write(this.imageSource());
     this.sealedReader.close();
     this.wal.close();
     this.lanes.sendJson(Completion.JSON_RESULT, this.closeRequestId, '{"closed":true}');

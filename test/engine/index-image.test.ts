@@ -209,3 +209,37 @@ describe('index image', () => {
     expect(compacted).toEqual(await slowView(dataDir));
   }, 120_000);
 });
+
+describe('index image written after seals', () => {
+  it('is refreshed on its own thread while the store runs, and a crash restart reads it', async () => {
+    const dataDir = tempDir();
+    const rand = seeded(17);
+    const store = await openStore({ dataDir, ...options, indexImageEvents: 1_000 });
+    let restarted: unknown;
+    try {
+      await workload(store, rand, 5_000, []);
+      await store.flush();
+      // Written in the background: wait for both shards' images (never by timing: by the files).
+      const images = ['shard-00', 'shard-01'].map((s) => join(dataDir, s, 'INDEX'));
+      for (let i = 0; i < 200 && !images.every((p) => existsSync(p)); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(images.every((p) => existsSync(p))).toBe(true);
+      await workload(store, rand, 500, []);
+      await store.crashShardForTest(0, 'throw');
+      await store.crashShardForTest(1, 'throw');
+      expect((await imageSegments(store)).every((n) => n > 0)).toBe(true);
+      restarted = await view(store);
+    } finally {
+      await store.close();
+    }
+    expect(restarted).toEqual(await slowView(dataDir));
+  }, 120_000);
+
+  it('rejects an indexImageEvents that is not a whole number from 0', async () => {
+    for (const bad of [-1, 1.5, 'x']) {
+      await expect(
+        openStore({ dataDir: tempDir(), ...options, indexImageEvents: bad as number }),
+      ).rejects.toMatchObject({ code: 'E_INVALID_OPTION', details: { option: 'indexImageEvents' } });
+    }
+  });
+});

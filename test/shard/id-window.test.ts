@@ -62,4 +62,25 @@ describe('IdWindow', () => {
     w.add(a, 0, 0, 1);
     expect(w.get(a, 0, 0)).toBe(0);
   });
+
+  it('lists the ids it holds up to a seq, oldest first, with their tenants and bytes (for index images)', () => {
+    const w = new IdWindow(1000);
+    const all = ids(3000, 5);
+    // Seqs out of insertion order within reach, and rotations on the way.
+    for (let i = 0; i < 3000; i++) w.add(all, i * 16, i % 3, i + 1);
+    const { seqs, tenants, ids: bytes } = w.entriesUpTo(2900);
+    expect(seqs.length).toBeGreaterThan(0);
+    for (let k = 0; k < seqs.length; k++) {
+      if (k > 0) expect(seqs[k]).toBeGreaterThan(seqs[k - 1]);
+      expect(seqs[k]).toBeLessThanOrEqual(2900);
+      const i = seqs[k] - 1;
+      expect(tenants[k]).toBe(i % 3);
+      expect(Buffer.from(bytes.subarray(k * 16, k * 16 + 16))).toEqual(
+        Buffer.from(all.subarray(i * 16, i * 16 + 16)),
+      );
+    }
+    // Every id the window finds up to that seq is listed.
+    const listed = new Set(seqs);
+    for (let i = 0; i < 2900; i++) if (w.get(all, i * 16, i % 3) !== 0) expect(listed.has(i + 1)).toBe(true);
+  });
 });
