@@ -19,7 +19,7 @@ import type { Tombstone } from './manifest.ts';
 import { type Memtable, purgedRow } from './memtable.ts';
 import type { Retention } from './retention.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
-import { readSegmentIndex } from './segments/segment-index.ts';
+import { rowIdBytes, runEntityKey, type SegmentIndex } from './segments/segment-index.ts';
 
 /** What recovery fills; `nextSeq` advances by one per event, which must arrive in seq order. */
 export interface RecoveryTarget {
@@ -50,7 +50,7 @@ export interface RecoveryTarget {
 function skipPurgedVersions(
   t: RecoveryTarget,
   tenantKey: string,
-  entityKey: string,
+  entityKey: () => string,
   entity: number,
   version: number,
 ): void {
@@ -59,9 +59,17 @@ function skipPurgedVersions(
   if (t.retention.mayMissVersions(tenantKey) && entities.eventCount(entity) === 0) {
     entities.setFirstVersion(entity, version);
     entities.setVersion(entity, version - 1);
-  } else if (t.deletions.wasDeleted(tenantKey, entityKey)) {
+  } else if (t.deletions.wasDeleted(tenantKey, entityKey())) {
     entities.setVersion(entity, version - 1);
   }
+}
+
+const idScratch = Buffer.alloc(16);
+
+function corruptRow(path: string, row: number, why: string): StoreError {
+  return new StoreError(ErrorCode.CORRUPTION, `segment ${path} is unreadable: row ${row} ${why}`, {
+    file: path,
+  });
 }
 
 /** Applies the MANIFEST's tombstones due before seq `seq` is indexed (their `b` is at most `seq`). */
@@ -73,16 +81,16 @@ export function applyTombstonesBefore(t: RecoveryTarget, seq: number): void {
 }
 
 /**
- * Indexes a listed segment from its index columns: payloads stay on disk and are read through the sealed
- * reader when a read needs them.
+ * Indexes a listed segment from its index columns (read by readSegmentIndex, on a reader thread): payloads
+ * stay on disk and are read through the sealed reader when a read needs them. Entities are found by their
+ * ids' bytes, so no string is made per row or per entity.
  */
-export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, lastSeq: number): void {
-  const index = readSegmentIndex(t.io.readFile(path), path, firstSeq, lastSeq, lastSeq >= t.idsFromSeq);
+export function indexSegment(t: RecoveryTarget, index: SegmentIndex, path: string, firstSeq: number): void {
   const segment = t.sealedReader.add(path);
   const { memtable } = t;
   // Each run of rows (one tenant, one entity) and each (tenant, type) is looked up once, not once a row.
   const tenants = index.tenantKeys.map((key) => memtable.tenant(key));
-  const entityOfRun = new Int32Array(index.entityKeys.length).fill(-1);
+  const entityOfRun = new Int32Array(index.runStart.length).fill(-1);
   const typeOfRef = index.typeKeys.map((key, ref) => memtable.typeNo(tenants[index.typeTenant[ref]], key));
   let maxTs = 0;
   for (let k = 0; k < index.range; k++) {
@@ -109,11 +117,12 @@ export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, 
     let entity = entityOfRun[run];
     // A tombstone applied since detaches the key: the run's next rows start a new entity, as entityNo does.
     if (entity === -1 || memtable.entities.isDeleted(entity)) {
-      entity = memtable.entityNo(tenant, index.entityKeys[run]);
+      const start = index.entityOffsets[row];
+      entity = memtable.entityNoAt(tenant, index.entityValues, start, index.entityOffsets[row + 1] - start);
       entityOfRun[run] = entity;
     }
-    const version = index.version(row);
-    skipPurgedVersions(t, tenant.key, index.entityKeys[run], entity, version);
+    const version = index.versions[row];
+    skipPurgedVersions(t, tenant.key, () => runEntityKey(index, run), entity, version);
     if (version !== memtable.entities.version(entity) + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,
@@ -126,11 +135,14 @@ export function indexSegment(t: RecoveryTarget, path: string, firstSeq: number, 
     }
     memtable.entities.setVersion(entity, version);
     const type = typeOfRef[index.typeRef[row]];
-    const ts = index.timestampUs(row);
+    const ts = index.timestamps[row];
     if (ts > maxTs) maxTs = ts;
     memtable.indexSealed(seq - 1, ts, tenant, entity, type, segment, row);
     // Older ids would only pass through the idempotency window: the newest sealed ones evict them.
-    if (seq >= t.idsFromSeq) t.ids.add(index.idBytes(row), 0, tenant.no, seq);
+    if (seq >= t.idsFromSeq) {
+      if (!rowIdBytes(index, row, idScratch)) throw corruptRow(path, row, 'has an invalid id');
+      t.ids.add(idScratch, 0, tenant.no, seq);
+    }
     t.nextSeq++;
   }
   if (maxTs > 0) t.clock.observe(maxTs);
@@ -167,7 +179,7 @@ export function replayRecord(t: RecoveryTarget, payload: Buffer, segment: number
     const eKey = entityKey(chunk, off);
     const tenant = memtable.tenant(tKey);
     const entity = memtable.entityNo(tenant, eKey);
-    skipPurgedVersions(t, tKey, eKey, entity, version);
+    skipPurgedVersions(t, tKey, () => eKey, entity, version);
     if (version !== memtable.entities.version(entity) + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,

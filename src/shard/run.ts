@@ -29,7 +29,7 @@ export async function runShard(input: ShardTaskInput): Promise<ShardTaskResult> 
   const now = frozen === null ? wallClockUs : () => frozen;
   const shard = new Shard(input, createFileIO(input.io), log, now);
   try {
-    shard.open();
+    await shard.open();
     await shard.run();
     return { shard: input.shard, closed: true };
   } catch (err) {

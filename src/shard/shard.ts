@@ -43,6 +43,7 @@ import {
 } from './protocol.ts';
 import { applyTombstonesBefore, indexSegment, type RecoveryTarget, replayRecord } from './recovery.ts';
 import { Retention } from './retention.ts';
+import { readSegmentIndexes } from './segments/index-reader.ts';
 import { SealedReader } from './segments/sealed-reader.ts';
 import { parseSegmentName, SegmentStore } from './segments/segment-store.ts';
 import { ShardReads } from './shard-reads.ts';
@@ -187,7 +188,7 @@ export class Shard {
    * Loads the sealed segments the MANIFEST lists, then replays the WAL from its checkpoint (the events
    * no segment holds yet) into the memtable and indexes.
    */
-  open(): void {
+  async open(): Promise<void> {
     const sealed = this.segments.open();
     const target: RecoveryTarget = {
       memtable: this.memtable,
@@ -208,9 +209,15 @@ export class Shard {
     const covered = this.images.load(target, sealed.segments, sealed.tombstones, (name) =>
       this.segments.segmentPath(name),
     );
-    for (const name of sealed.segments.slice(covered)) {
+    const rest = sealed.segments.slice(covered).map((name) => {
       const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
-      indexSegment(target, this.segments.segmentPath(name), range.firstSeq, range.lastSeq);
+      // Older ids would only pass through the idempotency window: their column is not read.
+      return { path: this.segments.segmentPath(name), ...range, withIds: range.lastSeq >= target.idsFromSeq };
+    });
+    let k = 0;
+    for await (const index of readSegmentIndexes({ io: this.input.io, segments: rest })) {
+      indexSegment(target, index, rest[k].path, rest[k].firstSeq);
+      k++;
     }
     const sealedBytes = this.memtable.bytes;
     const walDir = join(this.input.dir, 'wal');

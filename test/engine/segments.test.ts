@@ -228,10 +228,20 @@ describe('recovery from segments', () => {
     const path = join(dataDir, 'shard-01', 'segments', first);
     const bytes = readFileSync(path);
     truncateSync(path, 100);
+    // Caught both by the index image's check of the files it covers and, without an image, by decoding.
     await expect(open(dataDir)).rejects.toMatchObject({
       code: 'E_CORRUPTION',
       message: expect.stringContaining(first),
     });
+    const image = join(dataDir, 'shard-01', 'INDEX');
+    expect(existsSync(image)).toBe(true);
+    const imageBytes = readFileSync(image);
+    unlinkSync(image);
+    await expect(open(dataDir)).rejects.toMatchObject({
+      code: 'E_CORRUPTION',
+      message: expect.stringContaining(first),
+    });
+    writeFileSync(image, imageBytes);
     writeFileSync(path, bytes);
     const good = await open(dataDir);
     await good.close();

@@ -11,6 +11,10 @@ const indexColumns = ['id', 'tenant_id', 'entity_id', 'event_type', 'timestamp',
 /** The same without ids, for a file whose ids recovery does not need (older than the idempotency window). */
 const indexColumnsWithoutIds = indexColumns.filter((c) => c !== 'id');
 
+/**
+ * A segment's index columns as plain arrays (no functions, no string per row): made on a reader thread and
+ * moved to the shard (every typed array transferable).
+ */
 export interface SegmentIndex {
   rows: number;
   /** Seqs the file stands for (its name's range); rows may be fewer after a compaction purged some. */
@@ -24,17 +28,59 @@ export interface SegmentIndex {
    */
   tenantRef: Int32Array;
   tenantKeys: string[];
-  /** Runs of rows with the same tenant and entity. */
+  /** Runs of rows with the same tenant and entity; runStart[run] is the run's first row. */
   entityRef: Int32Array;
-  entityKeys: string[];
+  runStart: Int32Array;
+  /** The entity_id column's UTF-8 bytes, row r at entityValues[entityOffsets[r], entityOffsets[r + 1]). */
+  entityValues: Uint8Array;
+  entityOffsets: Int32Array;
   /** Distinct (tenant, event type) pairs; typeTenant[ref] is the pair's tenant ref. */
   typeRef: Int32Array;
   typeKeys: string[];
   typeTenant: number[];
-  timestampUs(row: number): number;
-  version(row: number): number;
-  /** The id's 16 bytes at offset 0 of the returned buffer (reused by the next call); only when read withIds. */
-  idBytes(row: number): Buffer;
+  timestamps: Float64Array;
+  versions: Float64Array;
+  /** The id column's text (36 characters a row), or null when it was not read. */
+  idValues: Uint8Array | null;
+  idOffsets: Int32Array | null;
+}
+
+/** The typed arrays of an index, to move it to another thread without copying. */
+export function indexBuffers(index: SegmentIndex): ArrayBuffer[] {
+  const arrays: ArrayBufferView[] = [
+    index.rowOfSeq,
+    index.tenantRef,
+    index.entityRef,
+    index.runStart,
+    index.entityValues,
+    index.entityOffsets,
+    index.typeRef,
+    index.timestamps,
+    index.versions,
+  ];
+  if (index.idValues !== null && index.idOffsets !== null) arrays.push(index.idValues, index.idOffsets);
+  // Distinct buffers only (a Buffer may share its ArrayBuffer with others: those are copied instead).
+  const buffers = new Set<ArrayBuffer>();
+  for (const a of arrays)
+    if (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) buffers.add(a.buffer as ArrayBuffer);
+  return [...buffers];
+}
+
+/** The 16 bytes of row `row`'s id into `out` (from its text), or false when it is not a valid id. */
+export function rowIdBytes(index: SegmentIndex, row: number, out: Buffer): boolean {
+  if (index.idValues === null || index.idOffsets === null) return false;
+  const text = latin1Slice(asBuffer(index.idValues), index.idOffsets[row], index.idOffsets[row + 1]);
+  return uuidToBytes(text, out, 0);
+}
+
+/** The latin1 key of run `run`'s entity id. */
+export function runEntityKey(index: SegmentIndex, run: number): string {
+  const row = index.runStart[run];
+  return latin1Slice(asBuffer(index.entityValues), index.entityOffsets[row], index.entityOffsets[row + 1]);
+}
+
+function asBuffer(a: Uint8Array): Buffer {
+  return Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
 /** True when rows `a` and `b` of a utf8 column hold the same bytes. */
@@ -117,11 +163,10 @@ export function readSegmentIndex(
   }
   const key = (c: { values: Buffer; offsets: Int32Array }, row: number) =>
     latin1Slice(c.values, c.offsets[row], c.offsets[row + 1]);
-  const idScratch = Buffer.alloc(16);
   const tenantRef = new Int32Array(rows);
   const tenantKeys: string[] = [];
   const entityRef = new Int32Array(rows);
-  const entityKeys: string[] = [];
+  const runStarts: number[] = [];
   const typeRef = new Int32Array(rows);
   const typeKeys: string[] = [];
   const typeTenant: number[] = [];
@@ -130,8 +175,8 @@ export function readSegmentIndex(
     const newTenant = r === 0 || !sameValue(tenants, r, r - 1);
     if (newTenant) tenantKeys.push(key(tenants, r));
     tenantRef[r] = tenantKeys.length - 1;
-    if (newTenant || !sameValue(entities, r, r - 1)) entityKeys.push(key(entities, r));
-    entityRef[r] = entityKeys.length - 1;
+    if (newTenant || !sameValue(entities, r, r - 1)) runStarts.push(r);
+    entityRef[r] = runStarts.length - 1;
     if (!newTenant && sameValue(types, r, r - 1)) {
       typeRef[r] = typeRef[r - 1];
       continue;
@@ -155,16 +200,15 @@ export function readSegmentIndex(
     tenantRef,
     tenantKeys,
     entityRef,
-    entityKeys,
+    runStart: Int32Array.from(runStarts),
+    entityValues: entities.values,
+    entityOffsets: entities.offsets,
     typeRef,
     typeKeys,
     typeTenant,
-    timestampUs: (row) => timestamps[row],
-    version: (row) => versions[row],
-    idBytes: (row) => {
-      if (ids === null) throw new StoreError(ErrorCode.INTERNAL, `ids of ${path} were not read`);
-      if (!uuidToBytes(key(ids, row), idScratch, 0)) throw corrupt(path, `row ${row} has an invalid id`);
-      return idScratch;
-    },
+    timestamps,
+    versions,
+    idValues: ids === null ? null : ids.values,
+    idOffsets: ids === null ? null : ids.offsets,
   };
 }
