@@ -19,7 +19,7 @@ import type { Deletions } from './deletions.ts';
 import type { EntityColumns } from './entity-table.ts';
 import type { IdWindow } from './id-window.ts';
 import type { Tombstone } from './manifest.ts';
-import { holeChunk, type Memtable, type SealedColumns, sealedBit } from './memtable.ts';
+import { graveyardTenantNo, holeChunk, type Memtable, type SealedColumns, sealedBit } from './memtable.ts';
 import type { RecoveryTarget } from './recovery.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import { parseSegmentName } from './segments/segment-store.ts';
@@ -143,28 +143,52 @@ export function captureImage(src: ImageSource): CapturedImage | null {
     chunk[i] = sealedBit | lastPosition;
   }
 
-  // Entities with an event up to s (and the graveyard), renumbered densely in their order.
+  // Entities with an event up to s, renumbered densely in their order. A purged seq (compaction) goes to one
+  // graveyard entity, as recovery from the files has it, when it belonged to an entity deleted as of s or
+  // sat at the head of a list (retention purges the oldest; the list then starts at a later version). So a
+  // deleted entity whose rows are all purged leaves no trace in the image, its id included (see Deletion in
+  // the README). A purged seq inside the list of an entity deleted only after s stays in it, as it is live.
   const table = m.entities;
-  const graveyard = m.graveyardEntity();
+  const liveGraveyard = m.graveyardEntity();
   const renumber = new Int32Array(table.count).fill(-1);
   const listed = new Uint32Array(table.count);
+  const purgedHead = new Uint32Array(table.count);
+  const deletedBy = (e: number) => src.deletions.deletedBefore(e);
+  /** Seqs (local index) given to the graveyard. */
+  const buried = new Uint8Array(s);
+  let holes = false;
   let kept = 0;
   let listWords = 0;
   let keyBytes = 0;
   for (let e = 0; e < table.count; e++) {
-    let lo = 0;
-    let hi = table.eventCount(e);
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (table.eventAt(e, mid) < s) lo = mid + 1;
-      else hi = mid;
+    if (e === liveGraveyard) continue;
+    const before = deletedBy(e);
+    // Every deletion records its tombstone's seq; without it the image could not say when it happened.
+    if (table.isDeleted(e) && before === undefined) return null;
+    const deletedNow = before !== undefined && before <= s;
+    let n = 0;
+    for (let k = 0, count = table.eventCount(e); k < count; k++) {
+      const i = table.eventAt(e, k);
+      if (i >= s) break;
+      if (m.isHole(i) && (deletedNow || n === 0)) {
+        buried[i] = 1;
+        holes = true;
+        if (!deletedNow) purgedHead[e]++;
+      } else n++;
     }
-    listed[e] = lo;
-    if (lo === 0 && e !== graveyard) continue;
+    listed[e] = n;
+    if (n === 0) continue;
     renumber[e] = kept++;
-    listWords += lo;
+    listWords += n;
     keyBytes += table.keyBytesOf(e).length;
   }
+  for (let i = 0; i < s; i++) {
+    if (m.entityOf.data[i] === liveGraveyard || (renumber[m.entityOf.data[i]] === -1 && m.isHole(i))) {
+      buried[i] = 1;
+      holes = true;
+    }
+  }
+  const graveyard = holes ? kept++ : -1;
   const cols: EntityColumns = {
     count: kept,
     tenantOf: new Uint32Array(kept),
@@ -182,25 +206,33 @@ export function captureImage(src: ImageSource): CapturedImage | null {
   for (let e = 0; e < table.count; e++) {
     const n = renumber[e];
     if (n === -1) continue;
-    const before = src.deletions.deletedBefore(e);
-    // Every deletion records its tombstone's seq; without it the image could not say when it happened.
-    if (e !== graveyard && table.isDeleted(e) && before === undefined) return null;
+    const before = deletedBy(e);
     // Deleted as of s only when its tombstone is at or before s; a later one is replayed from the WAL.
-    const deletedNow = e === graveyard || (before !== undefined && before <= s);
-    if (deletedNow && e !== graveyard) deleted.push([n, before as number]);
+    const deletedNow = before !== undefined && before <= s;
+    if (deletedNow) deleted.push([n, before]);
+    const first = table.firstVersion(e) + purgedHead[e];
     cols.tenantOf[n] = table.tenant(e);
-    cols.firstVersions[n] = table.firstVersion(e);
-    cols.versions[n] = deletedNow ? table.version(e) : table.firstVersion(e) - 1 + listed[e];
+    cols.firstVersions[n] = first;
+    cols.versions[n] = deletedNow ? table.version(e) : first - 1 + listed[e];
     cols.flags[n] = deletedNow ? 1 : 0;
     const id = table.keyBytesOf(e);
     cols.keyLength[n] = id.length;
     cols.keyBytes.set(id, key);
     key += id.length;
     cols.listLength[n] = listed[e];
-    for (let k = 0; k < listed[e]; k++) cols.lists[word++] = table.eventAt(e, k);
+    for (let k = 0, count = table.eventCount(e); k < count; k++) {
+      const i = table.eventAt(e, k);
+      if (i >= s) break;
+      if (buried[i] === 0) cols.lists[word++] = i;
+    }
+  }
+  if (graveyard !== -1) {
+    cols.tenantOf[graveyard] = graveyardTenantNo;
+    cols.firstVersions[graveyard] = 1;
+    cols.flags[graveyard] = 1;
   }
   const entity = new Uint32Array(s);
-  for (let i = 0; i < s; i++) entity[i] = renumber[m.entityOf.data[i]];
+  for (let i = 0; i < s; i++) entity[i] = buried[i] === 1 ? graveyard : renumber[m.entityOf.data[i]];
   const ids = src.ids.entriesUpTo(s);
 
   const header: ImageHeader = {
@@ -211,7 +243,7 @@ export function captureImage(src: ImageSource): CapturedImage | null {
     tenants: m.tenantList.map((t) => ({ key: t.key, types: [...t.types] })),
     typeCount: m.typeEvents.length,
     entities: kept,
-    graveyard: graveyard === -1 ? -1 : renumber[graveyard],
+    graveyard,
     deleted,
     tombstones: src.deletions.tombstones.filter((t) => t.b <= s),
     listWords,

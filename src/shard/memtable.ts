@@ -538,7 +538,7 @@ export class Memtable {
 }
 
 /** Tenant number of the graveyard entity (owner of purged seqs): no tenant has it. */
-const graveyardTenantNo = 0xffff_ffff;
+export const graveyardTenantNo = 0xffff_ffff;
 const graveyardTenant: TenantInfo = {
   key: '',
   no: graveyardTenantNo,
