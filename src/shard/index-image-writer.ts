@@ -25,13 +25,16 @@ export function writeImageJob(job: ImageWriteJob): ImageWriteResult {
 
 const writerUrl = new URL('../../workers/index-image-writer.ts', import.meta.url);
 
-/** Writes `job` in a new thread (its parts are moved there, not copied); resolves when it is durable. */
-export function writeImageInThread(job: ImageWriteJob): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(writerUrl, {
-      workerData: job,
-      transferList: job.image.parts.map((p) => p.buffer as ArrayBuffer),
-    });
+/**
+ * Writes `job` in a new thread (its parts are moved there, not copied); `done` resolves when it is durable.
+ * The thread is returned so that a shard ending without a close can stop it.
+ */
+export function writeImageInThread(job: ImageWriteJob): { worker: Worker; done: Promise<void> } {
+  const worker = new Worker(writerUrl, {
+    workerData: job,
+    transferList: job.image.parts.map((p) => p.buffer as ArrayBuffer),
+  });
+  const done = new Promise<void>((resolve, reject) => {
     let settled = false;
     worker.once('message', (result: ImageWriteResult) => {
       settled = true;
@@ -46,4 +49,5 @@ export function writeImageInThread(job: ImageWriteJob): Promise<void> {
       if (!settled) reject(new Error(`index image writer exited with ${code}`));
     });
   });
+  return { worker, done };
 }

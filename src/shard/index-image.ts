@@ -62,6 +62,7 @@ export interface IndexImage {
   ids: Uint8Array;
 }
 
+/** What an image is captured from; read between batches (no batch prepared or on its way to disk). */
 export interface ImageSource {
   memtable: Memtable;
   deletions: Deletions;
@@ -211,9 +212,13 @@ export function captureImage(src: ImageSource): CapturedImage | null {
     const deletedNow = before !== undefined && before <= s;
     if (deletedNow) deleted.push([n, before]);
     const first = table.firstVersion(e) + purgedHead[e];
+    // Its version as of s: the newest assigned, less its events after s (unsealed: one version each). Not
+    // counted from the list, which may skip versions (a purge recovery met; see skipPurgedVersions).
+    let later = 0;
+    for (let k = table.eventCount(e) - 1; k >= 0 && table.eventAt(e, k) >= s; k--) later++;
     cols.tenantOf[n] = table.tenant(e);
     cols.firstVersions[n] = first;
-    cols.versions[n] = deletedNow ? table.version(e) : first - 1 + listed[e];
+    cols.versions[n] = deletedNow ? table.version(e) : table.version(e) - later;
     cols.flags[n] = deletedNow ? 1 : 0;
     const id = table.keyBytesOf(e);
     cols.keyLength[n] = id.length;
@@ -233,7 +238,8 @@ export function captureImage(src: ImageSource): CapturedImage | null {
   }
   const entity = new Uint32Array(s);
   for (let i = 0; i < s; i++) entity[i] = buried[i] === 1 ? graveyard : renumber[m.entityOf.data[i]];
-  const ids = src.ids.entriesUpTo(s);
+  // Ids of purged seqs are left out, as recovery from the files (which no longer hold them) leaves them.
+  const ids = withoutPurged(src.ids.entriesUpTo(s), m);
 
   const header: ImageHeader = {
     formatVersion: 1,
@@ -271,6 +277,21 @@ export function captureImage(src: ImageSource): CapturedImage | null {
     ids.ids,
   ];
   return { header, parts: data };
+}
+
+function withoutPurged(
+  ids: { seqs: Float64Array; tenants: Uint32Array; ids: Uint8Array },
+  m: Memtable,
+): { seqs: Float64Array; tenants: Uint32Array; ids: Uint8Array } {
+  let n = 0;
+  for (let k = 0; k < ids.seqs.length; k++) {
+    if (m.isHole(ids.seqs[k] - 1)) continue;
+    ids.seqs[n] = ids.seqs[k];
+    ids.tenants[n] = ids.tenants[k];
+    ids.ids.copyWithin(n * idBytes, k * idBytes, (k + 1) * idBytes);
+    n++;
+  }
+  return { seqs: ids.seqs.slice(0, n), tenants: ids.tenants.slice(0, n), ids: ids.ids.slice(0, n * idBytes) };
 }
 
 /** Writes a captured image atomically (temporary, fsync, rename, directory fsync). */

@@ -3,8 +3,10 @@
 // seal once enough sealed events are not in it (on a thread of its own), so that a restart after a crash
 // indexes only those from their files.
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import type { FileIO, FileIOSpec } from '../io/file-io.ts';
 import {
+  type CapturedImage,
   captureImage,
   checkImageSegments,
   type ImageSource,
@@ -18,7 +20,6 @@ import {
 import { writeImageInThread } from './index-image-writer.ts';
 import type { Tombstone } from './manifest.ts';
 import type { RecoveryTarget } from './recovery.ts';
-import { parseSegmentName } from './segments/segment-store.ts';
 
 type Log = (msg: string, fields?: object) => void;
 
@@ -40,8 +41,11 @@ export class IndexImages {
   /** The segments the image on disk covers (empty when there is none), and the last seq it holds. */
   private covered: readonly string[] = [];
   private coveredSeq = 0;
-  /** The image being written by its own thread, if any. */
+  /** The image being written by its own thread, if any, and that thread. */
   private writing: Promise<void> | null = null;
+  private writer: Worker | null = null;
+  /** No background capture before this sealed seq (after one that failed or could not be made). */
+  private retryAtSeq = 0;
   /** Segments whose indexes the open read from the image (0: every one from its file). */
   loadedSegments = 0;
 
@@ -71,7 +75,15 @@ export class IndexImages {
       return 0;
     }
     if (image === null) return 0;
-    if (!imageMatches(image, segments, tombstones)) {
+    let matches: boolean;
+    try {
+      matches = imageMatches(image, segments, tombstones);
+    } catch (err) {
+      // A header of the wrong shape that passed its checksum (another build wrote it): not usable either.
+      this.log('index image ignored', { reason: (err as Error).message });
+      return 0;
+    }
+    if (!matches) {
       this.log('index image is stale: segments are indexed from their files');
       return 0;
     }
@@ -91,33 +103,65 @@ export class IndexImages {
     return this.loadedSegments;
   }
 
+  /** The open failed after the image was loaded: it goes, so the next open takes the slow path. */
+  discard(): void {
+    try {
+      if (this.io.exists(this.path)) this.io.unlink(this.path);
+    } catch {
+      // The open's own error is the one to report.
+    }
+  }
+
+  /** Segment files a compaction replaced: an image covering any of them can no longer be loaded. */
+  noteReplaced(names: readonly string[]): void {
+    if (names.some((name) => this.covered.includes(name))) {
+      this.covered = [];
+      this.coveredSeq = 0;
+    }
+  }
+
   /**
-   * After a seal: when the sealed events the image on disk does not hold reach `refreshEvents` and a
-   * quarter of those it holds, captures a new one and writes it on its own thread. A compaction that
-   * rewrote a segment the image covers makes it cover nothing. One image is written at a time.
+   * Called between batches (no batch prepared or in flight, which the capture relies on): once the sealed
+   * events the image on disk does not hold reach `refreshEvents` and a quarter of those it holds, captures
+   * a new image and writes it on its own thread. One image is written at a time; a capture that fails or
+   * cannot be made waits for `refreshEvents` more sealed events before the next try.
    */
-  afterSeal(source: ImageSource): void {
-    if (this.refreshEvents === 0 || this.writing !== null || source.segments.length === 0) return;
-    const last = parseSegmentName(source.segments[source.segments.length - 1]);
-    if (last === null) return;
-    const coveredSeq = isPrefix(this.covered, source.segments) ? this.coveredSeq : 0;
-    if (last.lastSeq - coveredSeq < Math.max(this.refreshEvents, coveredSeq / 4)) return;
+  maybeWrite(sealedSeq: number, source: () => ImageSource): void {
+    if (this.refreshEvents === 0 || this.writing !== null || sealedSeq < this.retryAtSeq) return;
+    if (sealedSeq - this.coveredSeq < Math.max(this.refreshEvents, this.coveredSeq / 4)) return;
+    this.retryAtSeq = sealedSeq + this.refreshEvents;
     const started = performance.now();
-    const image = captureImage(source);
+    let image: CapturedImage | null;
+    try {
+      image = captureImage(source());
+    } catch (err) {
+      this.log('index image not written', { reason: (err as Error).message });
+      return;
+    }
     if (image === null) return;
+    const written = image;
     const captureMs = Math.round(performance.now() - started);
-    this.writing = writeImageInThread({ io: this.ioSpec, path: this.path, image })
+    const writer = writeImageInThread({ io: this.ioSpec, path: this.path, image: written });
+    this.writer = writer.worker;
+    this.writing = writer.done
       .then(
         () => {
-          this.covered = image.header.segments;
-          this.coveredSeq = image.header.sealedSeq;
-          this.log('index image written', { events: image.header.sealedSeq, captureMs, background: true });
+          this.covered = written.header.segments;
+          this.coveredSeq = written.header.sealedSeq;
+          this.log('index image written', { events: written.header.sealedSeq, captureMs, background: true });
         },
         (err: Error) => this.log('index image not written', { reason: err.message }),
       )
       .finally(() => {
         this.writing = null;
+        this.writer = null;
       });
+  }
+
+  /** The shard is ending without a close (a failure): a write in flight stops; its temporary is harmless. */
+  dispose(): void {
+    void this.writer?.terminate();
+    this.writer = null;
   }
 
   /**
@@ -147,10 +191,6 @@ export class IndexImages {
       this.log('index image not written', { reason: (err as Error).message });
     }
   }
-}
-
-function isPrefix(prefix: readonly string[], list: readonly string[]): boolean {
-  return prefix.length > 0 && prefix.length <= list.length && prefix.every((name, k) => name === list[k]);
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

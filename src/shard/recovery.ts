@@ -1,5 +1,6 @@
-// Owns rebuilding a shard's memory on open: indexes of listed segments (from their index columns only),
-// then the WAL records after the checkpoint (frames copied into the arena).
+// Owns rebuilding a shard's memory on open: the index image of the first listed segments, indexes of the
+// other listed segments (from their index columns only), then the WAL records after the checkpoint (frames
+// copied into the arena).
 import { ErrorCode, StoreError } from '../errors.ts';
 import {
   EVENT_HEADER_BYTES,
@@ -10,16 +11,20 @@ import {
   readTimestampUs,
   readVersion,
 } from '../event/codec.ts';
-import type { FileIO } from '../io/file-io.ts';
+import type { FileIO, FileIOSpec } from '../io/file-io.ts';
 import type { SharedClock } from '../ring/clock.ts';
 import type { Deletions } from './deletions.ts';
 import type { IdWindow } from './id-window.ts';
+import type { IndexImages } from './index-images.ts';
 import { entityKey, tenantKey, typeKey } from './keys.ts';
-import type { Tombstone } from './manifest.ts';
+import type { Expiry, Tombstone } from './manifest.ts';
 import { type Memtable, purgedRow } from './memtable.ts';
 import type { Retention } from './retention.ts';
+import { readSegmentIndexes } from './segments/index-reader.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import { rowIdBytes, runEntityKey, type SegmentIndex } from './segments/segment-index.ts';
+import { parseSegmentName } from './segments/segment-store.ts';
+import { Wal } from './wal.ts';
 
 /** What recovery fills; `nextSeq` advances by one per event, which must arrive in seq order. */
 export interface RecoveryTarget {
@@ -198,4 +203,80 @@ export function replayRecord(t: RecoveryTarget, payload: Buffer, segment: number
   }
   memtable.endBatch(true);
   if (maxTs > 0) t.clock.observe(maxTs);
+}
+
+/** What recoverShard works on: the shard's parts it fills, and where its files are. */
+export interface RecoverySources {
+  memtable: Memtable;
+  ids: IdWindow;
+  clock: SharedClock;
+  sealedReader: SealedReader;
+  io: FileIO;
+  deletions: Deletions;
+  retention: Retention;
+  images: IndexImages;
+  ioSpec: FileIOSpec;
+  walDir: string;
+  walSegmentBytesMax: number;
+  log: (msg: string, fields?: object) => void;
+  segmentPath: (name: string) => string;
+  idsFromSeq: number;
+  nextSeq: number;
+}
+
+/**
+ * Rebuilds the shard's memory from what the MANIFEST lists: the index image where it still applies, the
+ * other segments' index columns (decoded on a reader thread), then the WAL from its checkpoint, and the
+ * tombstones due. Returns the WAL, the next seq, the WAL records replayed, and the frame bytes held before
+ * the replay.
+ */
+export async function recoverShard(
+  s: RecoverySources,
+  sealed: { segments: string[]; walCheckpointSegment: number; tombstones: Tombstone[]; expired: Expiry[] },
+): Promise<{ wal: Wal; nextSeq: number; records: number; sealedBytes: number }> {
+  const target: RecoveryTarget = {
+    memtable: s.memtable,
+    ids: s.ids,
+    clock: s.clock,
+    sealedReader: s.sealedReader,
+    io: s.io,
+    deletions: s.deletions,
+    retention: s.retention,
+    tombstones: [...sealed.tombstones].sort((a, b) => a.b - b.b),
+    nextTombstone: 0,
+    nextSeq: s.nextSeq,
+    idsFromSeq: s.idsFromSeq,
+  };
+  s.deletions.expect(sealed.tombstones);
+  s.retention.expect(sealed.expired);
+  const covered = s.images.load(target, sealed.segments, sealed.tombstones, s.segmentPath);
+  try {
+    const segments = sealed.segments.slice(covered).map((name) => {
+      const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
+      // Older ids would only pass through the idempotency window: their column is not read.
+      return { path: s.segmentPath(name), ...range, withIds: range.lastSeq >= target.idsFromSeq };
+    });
+    let k = 0;
+    for await (const index of readSegmentIndexes({ io: s.ioSpec, segments })) {
+      indexSegment(target, index, segments[k].path, segments[k].firstSeq);
+      k++;
+    }
+    const sealedBytes = s.memtable.bytes;
+    const opened = Wal.open(s.io, s.walDir, {
+      segmentBytesMax: s.walSegmentBytesMax,
+      log: s.log,
+      ...(sealed.walCheckpointSegment > 0 ? { fromSegment: sealed.walCheckpointSegment } : {}),
+    });
+    let records = 0;
+    opened.recovered.forEachRecord((payload: Buffer, segment: number, offset: number) => {
+      replayRecord(target, payload, segment, offset);
+      records++;
+    });
+    applyTombstonesBefore(target, Number.POSITIVE_INFINITY);
+    return { wal: opened.wal, nextSeq: target.nextSeq, records, sealedBytes };
+  } catch (err) {
+    // Whatever failed after an index image was loaded, the next open does without it (it may be the cause).
+    if (covered > 0) s.images.discard();
+    throw err;
+  }
 }

@@ -1,7 +1,7 @@
 // Owns one shard's lifecycle: recover from the WAL, drain the ingress ring, group-commit, index, answer reads.
 import assert from 'node:assert';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   retentionCheckMs,
@@ -41,17 +41,16 @@ import {
   type StallRequest,
   type StatsRequest,
 } from './protocol.ts';
-import { applyTombstonesBefore, indexSegment, type RecoveryTarget, replayRecord } from './recovery.ts';
+import { recoverShard } from './recovery.ts';
 import { Retention } from './retention.ts';
-import { readSegmentIndexes } from './segments/index-reader.ts';
 import { SealedReader } from './segments/sealed-reader.ts';
-import { parseSegmentName, SegmentStore } from './segments/segment-store.ts';
+import { SegmentStore } from './segments/segment-store.ts';
 import { ShardReads } from './shard-reads.ts';
 import { ShardSnapshots } from './snapshot-files.ts';
 import { EntityStates } from './state.ts';
 import { StatePublisher } from './state-publisher.ts';
 import { tenantCounts } from './tenant-counts.ts';
-import { Wal } from './wal.ts';
+import type { Wal } from './wal.ts';
 
 type Log = (msg: string, fields?: object) => void;
 
@@ -190,51 +189,31 @@ export class Shard {
    */
   async open(): Promise<void> {
     const sealed = this.segments.open();
-    const target: RecoveryTarget = {
-      memtable: this.memtable,
-      ids: this.ids,
-      clock: this.clock,
-      sealedReader: this.sealedReader,
-      io: this.io,
-      deletions: this.deletions,
-      retention: this.retention,
-      tombstones: [...sealed.tombstones].sort((a, b) => a.b - b.b),
-      nextTombstone: 0,
-      nextSeq: this.commit.nextSeq,
-      // Older sealed ids would only pass through the idempotency window: the newest ones evict them.
-      idsFromSeq: this.segments.sealedSeq - this.input.dedupWindowEntries + 1,
-    };
-    this.deletions.expect(sealed.tombstones);
-    this.retention.expect(sealed.expired);
-    const covered = this.images.load(target, sealed.segments, sealed.tombstones, (name) =>
-      this.segments.segmentPath(name),
+    const recovered = await recoverShard(
+      {
+        memtable: this.memtable,
+        ids: this.ids,
+        clock: this.clock,
+        sealedReader: this.sealedReader,
+        io: this.io,
+        deletions: this.deletions,
+        retention: this.retention,
+        images: this.images,
+        ioSpec: this.input.io,
+        walDir: join(this.input.dir, 'wal'),
+        walSegmentBytesMax: this.input.walSegmentBytesMax,
+        log: this.log,
+        segmentPath: (name) => this.segments.segmentPath(name),
+        // Older sealed ids would only pass through the idempotency window: the newest ones evict them.
+        idsFromSeq: this.segments.sealedSeq - this.input.dedupWindowEntries + 1,
+        nextSeq: this.commit.nextSeq,
+      },
+      sealed,
     );
-    const rest = sealed.segments.slice(covered).map((name) => {
-      const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
-      // Older ids would only pass through the idempotency window: their column is not read.
-      return { path: this.segments.segmentPath(name), ...range, withIds: range.lastSeq >= target.idsFromSeq };
-    });
-    let k = 0;
-    for await (const index of readSegmentIndexes({ io: this.input.io, segments: rest })) {
-      indexSegment(target, index, rest[k].path, rest[k].firstSeq);
-      k++;
-    }
-    const sealedBytes = this.memtable.bytes;
-    const walDir = join(this.input.dir, 'wal');
-    const opened = Wal.open(this.io, walDir, {
-      segmentBytesMax: this.input.walSegmentBytesMax,
-      log: this.log,
-      ...(sealed.walCheckpointSegment > 0 ? { fromSegment: sealed.walCheckpointSegment } : {}),
-    });
-    this.wal = opened.wal;
-    this.commit.wal = opened.wal;
-    let records = 0;
-    opened.recovered.forEachRecord((payload: Buffer, segment: number, offset: number) => {
-      replayRecord(target, payload, segment, offset);
-      records++;
-    });
-    this.commit.nextSeq = target.nextSeq;
-    applyTombstonesBefore(target, Number.POSITIVE_INFINITY);
+    const { records, sealedBytes } = recovered;
+    this.wal = recovered.wal;
+    this.commit.wal = recovered.wal;
+    this.commit.nextSeq = recovered.nextSeq;
     this.retention.applyEnforced();
     const adopted = this.snapshots.load(sealed.snapshots);
     // WAL files the MANIFEST's checkpoint already covers (a crash came between the two deletions).
@@ -247,12 +226,12 @@ export class Shard {
       sealed: (path, firstSeq, lastSeq, rowOfSeq) => {
         const segment = this.sealedReader.add(path);
         this.memtable.markSealed(firstSeq, lastSeq, segment, rowOfSeq, this.sealBoundaryChunk);
-        this.images.afterSeal(this.imageSource());
       },
       merged: (path, firstSeq, lastSeq, rowOfSeq, inputs) => {
         const segment = this.sealedReader.add(path);
         this.memtable.repointSealed(firstSeq, lastSeq, segment, rowOfSeq);
         for (const input of inputs) this.sealedReader.retire(input);
+        this.images.noteReplaced(inputs.map((input) => basename(input)));
       },
       dropWalBefore: (segment) => this.wal.dropSegmentsBefore(segment),
       persistSnapshots: (sealedSeq, current) => this.snapshots.persist(sealedSeq, current),
@@ -449,7 +428,9 @@ export class Shard {
   }
 
   /** Starts a seal of everything committed when a limit is passed (between batches, never inside one). */
+  /** Between batches: seals, merges and index images that are due start here. */
   private maybeSeal(): void {
+    this.images.maybeWrite(this.segments.sealedSeq, () => this.imageSource());
     if (this.retention.active) {
       // Retention is enforced by compaction: look for newly expired rows now and then, even when idle.
       const nowMs = this.now() / 1000;
@@ -602,6 +583,7 @@ export class Shard {
   /** Closes files after a failure, best effort (the task is ending anyway). */
   dispose(): void {
     this.input.lanePort.close();
+    this.images.dispose();
     if (this.state === 'closed') return;
     void this.segments.close();
     this.sealedReader.close();
