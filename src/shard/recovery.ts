@@ -206,22 +206,13 @@ export function replayRecord(t: RecoveryTarget, payload: Buffer, segment: number
 }
 
 /** What recoverShard works on: the shard's parts it fills, and where its files are. */
-export interface RecoverySources {
-  memtable: Memtable;
-  ids: IdWindow;
-  clock: SharedClock;
-  sealedReader: SealedReader;
-  io: FileIO;
-  deletions: Deletions;
-  retention: Retention;
+export interface RecoverySources extends Omit<RecoveryTarget, 'tombstones' | 'nextTombstone'> {
   images: IndexImages;
   ioSpec: FileIOSpec;
   walDir: string;
   walSegmentBytesMax: number;
   log: (msg: string, fields?: object) => void;
   segmentPath: (name: string) => string;
-  idsFromSeq: number;
-  nextSeq: number;
 }
 
 /**
@@ -234,37 +225,30 @@ export async function recoverShard(
   s: RecoverySources,
   sealed: { segments: string[]; walCheckpointSegment: number; tombstones: Tombstone[]; expired: Expiry[] },
 ): Promise<{ wal: Wal; nextSeq: number; records: number; sealedBytes: number }> {
+  const { images, ioSpec, walDir, walSegmentBytesMax, log, segmentPath, ...parts } = s;
   const target: RecoveryTarget = {
-    memtable: s.memtable,
-    ids: s.ids,
-    clock: s.clock,
-    sealedReader: s.sealedReader,
-    io: s.io,
-    deletions: s.deletions,
-    retention: s.retention,
+    ...parts,
     tombstones: [...sealed.tombstones].sort((a, b) => a.b - b.b),
     nextTombstone: 0,
-    nextSeq: s.nextSeq,
-    idsFromSeq: s.idsFromSeq,
   };
   s.deletions.expect(sealed.tombstones);
   s.retention.expect(sealed.expired);
-  const covered = s.images.load(target, sealed.segments, sealed.tombstones, s.segmentPath);
+  const covered = images.load(target, sealed.segments, sealed.tombstones, segmentPath);
   try {
     const segments = sealed.segments.slice(covered).map((name) => {
       const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
       // Older ids would only pass through the idempotency window: their column is not read.
-      return { path: s.segmentPath(name), ...range, withIds: range.lastSeq >= target.idsFromSeq };
+      return { path: segmentPath(name), ...range, withIds: range.lastSeq >= target.idsFromSeq };
     });
     let k = 0;
-    for await (const index of readSegmentIndexes({ io: s.ioSpec, segments })) {
+    for await (const index of readSegmentIndexes({ io: ioSpec, segments })) {
       indexSegment(target, index, segments[k].path, segments[k].firstSeq);
       k++;
     }
     const sealedBytes = s.memtable.bytes;
-    const opened = Wal.open(s.io, s.walDir, {
-      segmentBytesMax: s.walSegmentBytesMax,
-      log: s.log,
+    const opened = Wal.open(s.io, walDir, {
+      segmentBytesMax: walSegmentBytesMax,
+      log,
       ...(sealed.walCheckpointSegment > 0 ? { fromSegment: sealed.walCheckpointSegment } : {}),
     });
     let records = 0;
@@ -276,7 +260,7 @@ export async function recoverShard(
     return { wal: opened.wal, nextSeq: target.nextSeq, records, sealedBytes };
   } catch (err) {
     // Whatever failed after an index image was loaded, the next open does without it (it may be the cause).
-    if (covered > 0) s.images.discard();
+    if (covered > 0) images.discard();
     throw err;
   }
 }
