@@ -138,9 +138,9 @@ export const subscribeHandOffWaitMsMax = 1000;
 /** Memtable arena chunk: large enough that a group-commit batch rarely straddles two chunks. */
 export const arenaChunkBytes = 16 * 1024 * 1024;
 /**
- * A shard writes a new index image (shard-NN/INDEX) after a seal once this many sealed events, and a
- * quarter of those the image holds, are not in it; a restart after a crash indexes only those from their
- * segment files. Store option indexImageEvents; 0: images are written on close only.
+ * A shard writes a new index image (shard-NN/INDEX) once this many events, and a quarter of those the last
+ * image held, were sealed since it; a restart after a crash indexes only those from their segment files.
+ * Store option indexImageEvents; 0: images are written on close only.
  */
 export const indexImageEventsDefault = 1_000_000;
 export const indexImageEventsMax = 1_000_000_000;

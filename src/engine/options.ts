@@ -68,9 +68,9 @@ export interface StoreOptions {
   /** Segments smaller than this merge, into files of at most this size. */
   compactTargetBytes?: number;
   /**
-   * A shard writes a new index image after a seal once this many sealed events (and a quarter of those the
-   * image holds) are not in it, so a restart after a crash reads them from the image instead of indexing
-   * every segment; 0 writes images on close only.
+   * A shard writes a new index image once this many events (and a quarter of those the last image held)
+   * were sealed since it, so a restart after a crash reads them from the image instead of indexing every
+   * segment; 0 writes images on close only.
    */
   indexImageEvents?: number;
   /** Background compaction starts when this many small adjacent segments exist; 0 leaves it to store.compact(). */

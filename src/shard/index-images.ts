@@ -38,9 +38,13 @@ export class IndexImages {
   private readonly path: string;
   private readonly refreshEvents: number;
   private readonly log: Log;
-  /** The segments the image on disk covers (empty when there is none), and the last seq it holds. */
+  /** The segments the image on disk covers (empty when there is none or it can no longer be loaded). */
   private covered: readonly string[] = [];
-  private coveredSeq = 0;
+  /**
+   * The last seq of the newest image written or loaded: background images are paced by the events sealed
+   * since, even when a compaction made that image unusable (see noteReplaced).
+   */
+  private imagedSeq = 0;
   /** The image being written by its own thread, if any, and that thread. */
   private writing: Promise<void> | null = null;
   private writer: Worker | null = null;
@@ -98,7 +102,7 @@ export class IndexImages {
       throw err;
     }
     this.covered = image.header.segments;
-    this.coveredSeq = image.header.sealedSeq;
+    this.imagedSeq = image.header.sealedSeq;
     this.loadedSegments = this.covered.length;
     return this.loadedSegments;
   }
@@ -112,23 +116,25 @@ export class IndexImages {
     }
   }
 
-  /** Segment files a compaction replaced: an image covering any of them can no longer be loaded. */
+  /**
+   * Segment files a compaction replaced: an image covering any of them can no longer be loaded (a restart
+   * indexes every segment from its file until the next image). The next image still waits for its due
+   * count of newly sealed events: recapturing everything after every merge would cost the shard thread
+   * time in proportion to all it holds, again and again.
+   */
   noteReplaced(names: readonly string[]): void {
-    if (names.some((name) => this.covered.includes(name))) {
-      this.covered = [];
-      this.coveredSeq = 0;
-    }
+    if (names.some((name) => this.covered.includes(name))) this.covered = [];
   }
 
   /**
-   * Called between batches (no batch prepared or in flight, which the capture relies on): once the sealed
-   * events the image on disk does not hold reach `refreshEvents` and a quarter of those it holds, captures
+   * Called between batches (no batch prepared or in flight, which the capture relies on): once the events
+   * sealed since the newest image reach `refreshEvents` and a quarter of those it held, captures
    * a new image and writes it on its own thread. One image is written at a time; a capture that fails or
    * cannot be made waits for `refreshEvents` more sealed events before the next try.
    */
   maybeWrite(sealedSeq: number, source: () => ImageSource): void {
     if (this.refreshEvents === 0 || this.writing !== null || sealedSeq < this.retryAtSeq) return;
-    if (sealedSeq - this.coveredSeq < Math.max(this.refreshEvents, this.coveredSeq / 4)) return;
+    if (sealedSeq - this.imagedSeq < Math.max(this.refreshEvents, this.imagedSeq / 4)) return;
     this.retryAtSeq = sealedSeq + this.refreshEvents;
     const started = performance.now();
     let image: CapturedImage | null;
@@ -147,7 +153,7 @@ export class IndexImages {
       .then(
         () => {
           this.covered = written.header.segments;
-          this.coveredSeq = written.header.sealedSeq;
+          this.imagedSeq = written.header.sealedSeq;
           this.log('index image written', { events: written.header.sealedSeq, captureMs, background: true });
         },
         (err: Error) => this.log('index image not written', { reason: err.message }),
@@ -179,7 +185,7 @@ export class IndexImages {
       const captured = performance.now();
       writeImage(this.io, this.path, image);
       this.covered = image.header.segments;
-      this.coveredSeq = image.header.sealedSeq;
+      this.imagedSeq = image.header.sealedSeq;
       this.log('index image written', {
         events: image.header.sealedSeq,
         entities: image.header.entities,
