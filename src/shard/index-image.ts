@@ -3,9 +3,11 @@
 // segment (seconds per million events) and building its indexes event by event.
 //
 // The image is a cache, never the truth: the MANIFEST and the segments are. It names the segments it
-// covers, and it is used only while those are still the first segments the MANIFEST lists (segments sealed
-// after it are indexed from their files as before; a compaction that rewrote any of its segments makes it
-// stale). A missing, stale, corrupt or unreadable image means the slow path, never a failed open.
+// covers, and it is used while the MANIFEST's first segments still hold exactly its seqs: its own files,
+// or files a compaction merged some of them into (their seq columns are read again to re-point its
+// events). Segments sealed after it are indexed from their files as before. A compaction that purged rows
+// it still holds (a deletion or retention after it), a missing, corrupt or unreadable image means the slow
+// path, never a failed open.
 //
 // It holds the state recovery would have after indexing segments up to S, not the live state: events after
 // S, deletions whose tombstone comes after S and entities with no event up to S are left out, since the
@@ -19,7 +21,14 @@ import type { Deletions } from './deletions.ts';
 import type { EntityColumns } from './entity-table.ts';
 import type { IdWindow } from './id-window.ts';
 import type { Tombstone } from './manifest.ts';
-import { graveyardTenantNo, holeChunk, type Memtable, type SealedColumns, sealedBit } from './memtable.ts';
+import {
+  graveyardTenantNo,
+  holeChunk,
+  type Memtable,
+  purgedRow,
+  type SealedColumns,
+  sealedBit,
+} from './memtable.ts';
 import type { RecoveryTarget } from './recovery.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import { parseSegmentName } from './segments/segment-store.ts';
@@ -464,21 +473,76 @@ function imageProblem(img: IndexImage): string | null {
 }
 
 /**
- * True when the image still describes the first segments `manifest` lists, with the same tombstones up
- * to its last seq: a compaction since (which rewrites segments) or a reset makes it stale.
+ * The MANIFEST's segments that hold the image's seqs, in order: each one of the image's own (`from`: its
+ * position in the image) or a file a compaction merged some of them into (`from` -1; its rows are read
+ * again, see remapImage).
  */
-export function imageMatches(
+export type ImagePlan = { name: string; firstSeq: number; lastSeq: number; from: number }[];
+
+/**
+ * How the image maps onto the MANIFEST now, or null when it cannot: the MANIFEST's segments must cover
+ * exactly its seqs (none crossing its last seq), and the tombstones up to its last seq must be its own.
+ */
+export function planImage(
   img: IndexImage,
   segments: readonly string[],
   tombstones: readonly Tombstone[],
-): boolean {
+): ImagePlan | null {
   const h = img.header;
-  if (h.segments.length > segments.length) return false;
-  for (let k = 0; k < h.segments.length; k++) if (h.segments[k] !== segments[k]) return false;
   const early = tombstones.filter((t) => t.b <= h.sealedSeq).map((t) => `${t.t}\0${t.e}\0${t.b}`);
   const mine = new Set(h.tombstones.map((t) => `${t.t}\0${t.e}\0${t.b}`));
-  return early.length === mine.size && early.every((k) => mine.has(k));
+  if (early.length !== mine.size || !early.every((k) => mine.has(k))) return null;
+  const position = new Map(h.segments.map((name, k) => [name, k]));
+  const plan: ImagePlan = [];
+  for (const name of segments) {
+    const range = parseSegmentName(name);
+    if (range === null) return null;
+    if (range.firstSeq > h.sealedSeq) break;
+    if (range.lastSeq > h.sealedSeq) return null;
+    plan.push({ name, firstSeq: range.firstSeq, lastSeq: range.lastSeq, from: position.get(name) ?? -1 });
+  }
+  return plan.length > 0 && plan[plan.length - 1].lastSeq === h.sealedSeq ? plan : null;
 }
+
+/**
+ * Points the image's sealed events at the segments of `plan`: its own at their new positions, and those
+ * of merged files at the rows `rowsOf` (per merged file of the plan, in order) gives. False when a merge
+ * purged a row the image still has (a deletion or retention it does not know): then it cannot be used.
+ */
+export function remapImage(img: IndexImage, plan: ImagePlan, rowsOf: readonly Uint32Array[]): boolean {
+  const { sealed, header } = img;
+  const moved = new Int32Array(header.segments.length).fill(-1);
+  plan.forEach((s, p) => {
+    if (s.from !== -1) moved[s.from] = p;
+  });
+  for (let i = 0; i < sealed.count; i++) {
+    const c = sealed.chunk[i];
+    if (c === holeChunk) continue;
+    const p = moved[c & ~sealedBit];
+    // -1: in a segment that was merged away; set from the merged file below (checked there).
+    sealed.chunk[i] = p === -1 ? unmapped : sealedBit | p;
+  }
+  let merged = 0;
+  for (let p = 0; p < plan.length; p++) {
+    if (plan[p].from !== -1) continue;
+    const rows = rowsOf[merged++];
+    for (let k = 0; k < rows.length; k++) {
+      const i = plan[p].firstSeq - 1 + k;
+      const purged = rows[k] === purgedRow;
+      if (purged !== (sealed.chunk[i] === holeChunk)) return false;
+      if (purged) continue;
+      sealed.chunk[i] = sealedBit | p;
+      sealed.row[i] = rows[k];
+    }
+  }
+  for (let i = 0; i < sealed.count; i++) if (sealed.chunk[i] === unmapped) return false;
+  header.segmentBytes = plan.map((s) => (s.from === -1 ? -1 : header.segmentBytes[s.from]));
+  header.segments = plan.map((s) => s.name);
+  return true;
+}
+
+/** A chunk value no sealed event can have (position 0x7fff_fffe of a segment list): not mapped yet. */
+const unmapped = sealedBit | 0x7fff_fffe;
 
 const parquetMagic = Buffer.from('PAR1', 'latin1');
 
@@ -496,7 +560,8 @@ export function checkImageSegments(io: FileIO, img: IndexImage, segmentPath: (na
     const fd = io.open(path, 'r');
     try {
       const size = io.fileSize(fd);
-      if (size !== img.header.segmentBytes[k])
+      // -1: a merged file the image was re-pointed at (its rows were just read from it).
+      if (img.header.segmentBytes[k] !== -1 && size !== img.header.segmentBytes[k])
         throw bad(`${size} bytes, indexed at ${img.header.segmentBytes[k]}`);
       for (const at of [0, size - parquetMagic.length]) {
         if (

@@ -9,17 +9,20 @@ import {
   type CapturedImage,
   captureImage,
   checkImageSegments,
+  type ImagePlan,
   type ImageSource,
   type IndexImage,
-  imageMatches,
   indexImageName,
   loadImage,
+  planImage,
   readImage,
+  remapImage,
   writeImage,
 } from './index-image.ts';
 import { writeImageInThread } from './index-image-writer.ts';
 import type { Tombstone } from './manifest.ts';
 import type { RecoveryTarget } from './recovery.ts';
+import { readSegmentRowsOnThread } from './segments/index-reader.ts';
 
 type Log = (msg: string, fields?: object) => void;
 
@@ -38,11 +41,11 @@ export class IndexImages {
   private readonly path: string;
   private readonly refreshEvents: number;
   private readonly log: Log;
-  /** The segments the image on disk covers (empty when there is none or it can no longer be loaded). */
+  /** The segments the image on disk names (empty when there is none, or a compaction replaced one since). */
   private covered: readonly string[] = [];
   /**
    * The last seq of the newest image written or loaded: background images are paced by the events sealed
-   * since, even when a compaction made that image unusable (see noteReplaced).
+   * since, also when a compaction replaced some of its segments (see noteReplaced).
    */
   private imagedSeq = 0;
   /** The image being written by its own thread, if any, and that thread. */
@@ -62,36 +65,57 @@ export class IndexImages {
   }
 
   /**
-   * Loads the image into an empty shard when it still describes the MANIFEST's first segments; returns how
-   * many it covers (0: none, every segment is indexed from its file). An unusable image is logged and left.
+   * Loads the image into an empty shard when the MANIFEST's segments still hold exactly its seqs: its own
+   * files, or files a compaction merged some of them into (whose rows are read again, on a reader thread).
+   * Returns how many MANIFEST segments it covers (0: none, every segment is indexed from its file). An
+   * unusable or stale image is logged and left; a covered file that is not what the MANIFEST lists fails the
+   * open, as decoding it would have.
    */
-  load(
+  async load(
     target: RecoveryTarget,
     segments: readonly string[],
     tombstones: readonly Tombstone[],
     segmentPath: (name: string) => string,
-  ): number {
+  ): Promise<number> {
     let image: IndexImage | null;
+    let plan: ImagePlan | null;
     try {
       image = readImage(this.io, this.path);
+      // A header of the wrong shape that passed its checksum (another build wrote it) throws here too.
+      plan = image === null ? null : planImage(image, segments, tombstones);
     } catch (err) {
       this.log('index image ignored', { reason: (err as Error).message });
       return 0;
     }
     if (image === null) return 0;
-    let matches: boolean;
-    try {
-      matches = imageMatches(image, segments, tombstones);
-    } catch (err) {
-      // A header of the wrong shape that passed its checksum (another build wrote it): not usable either.
-      this.log('index image ignored', { reason: (err as Error).message });
-      return 0;
-    }
-    if (!matches) {
+    if (plan === null) {
       this.log('index image is stale: segments are indexed from their files');
       return 0;
     }
-    // A covered segment that is not the file it indexed fails the open, as decoding it would have.
+    const onDisk = image.header.segments;
+    const merged = plan.filter((s) => s.from === -1);
+    if (merged.length > 0) {
+      const rows: Uint32Array[] = [];
+      try {
+        const job = merged.map((s) => ({
+          path: segmentPath(s.name),
+          firstSeq: s.firstSeq,
+          lastSeq: s.lastSeq,
+          withIds: false,
+        }));
+        for await (const r of readSegmentRowsOnThread({ io: this.ioSpec, segments: job })) rows.push(r);
+      } catch (err) {
+        // Indexed from the file instead, which meets (and reports) the same problem if it is one.
+        this.log('index image not used: a merged segment could not be read', {
+          reason: (err as Error).message,
+        });
+        return 0;
+      }
+      if (!remapImage(image, plan, rows)) {
+        this.log('index image is stale: a compaction purged rows it still holds');
+        return 0;
+      }
+    }
     checkImageSegments(this.io, image, segmentPath);
     try {
       loadImage(image, target, segmentPath);
@@ -101,10 +125,11 @@ export class IndexImages {
       this.io.unlink(this.path);
       throw err;
     }
-    this.covered = image.header.segments;
+    // The file on disk still names its own segments: a close after a merge writes a fresh one.
+    this.covered = onDisk;
     this.imagedSeq = image.header.sealedSeq;
-    this.loadedSegments = this.covered.length;
-    return this.loadedSegments;
+    this.loadedSegments = plan.length;
+    return plan.length;
   }
 
   /** The open failed after the image was loaded: it goes, so the next open takes the slow path. */
@@ -117,10 +142,11 @@ export class IndexImages {
   }
 
   /**
-   * Segment files a compaction replaced: an image covering any of them can no longer be loaded (a restart
-   * indexes every segment from its file until the next image). The next image still waits for its due
-   * count of newly sealed events: recapturing everything after every merge would cost the shard thread
-   * time in proportion to all it holds, again and again.
+   * Segment files a compaction replaced: the image on disk no longer names the MANIFEST's segments, so
+   * close writes a fresh one. An open can still use it (re-pointed at the merged files) unless the
+   * compaction purged rows it holds; either way the next background image waits for its due count of
+   * newly sealed events, since recapturing everything after every merge would cost the shard thread time
+   * in proportion to all it holds, again and again.
    */
   noteReplaced(names: readonly string[]): void {
     if (names.some((name) => this.covered.includes(name))) this.covered = [];

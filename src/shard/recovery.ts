@@ -233,7 +233,7 @@ export async function recoverShard(
   };
   s.deletions.expect(sealed.tombstones);
   s.retention.expect(sealed.expired);
-  const covered = images.load(target, sealed.segments, sealed.tombstones, segmentPath);
+  const covered = await images.load(target, sealed.segments, sealed.tombstones, segmentPath);
   try {
     const segments = sealed.segments.slice(covered).map((name) => {
       const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };

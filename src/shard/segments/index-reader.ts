@@ -6,7 +6,7 @@
 import { type MessagePort, Worker } from 'node:worker_threads';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import { createFileIO, type FileIOSpec } from '../../io/file-io.ts';
-import { indexBuffers, readSegmentIndex, type SegmentIndex } from './segment-index.ts';
+import { indexBuffers, readSegmentIndex, readSegmentRows, type SegmentIndex } from './segment-index.ts';
 
 /** Segments decoded ahead of the one the shard is indexing. */
 const readAheadSegments = 2;
@@ -14,10 +14,13 @@ const readAheadSegments = 2;
 export interface IndexReadJob {
   io: FileIOSpec;
   segments: { path: string; firstSeq: number; lastSeq: number; withIds: boolean }[];
+  /** Read only the seq column: each segment's answer is the file row of each seq of its range. */
+  rowsOnly?: boolean;
 }
 
 type Reply =
   | { k: number; index: SegmentIndex }
+  | { k: number; rows: Uint32Array }
   | { k: number; error: { code: string; message: string; details?: Record<string, unknown> } };
 
 /** Runs in the reader thread: one segment per credit the shard grants ('more'), in order. */
@@ -31,7 +34,13 @@ export function serveIndexReads(port: MessagePort, job: IndexReadJob): void {
       credit--;
       const s = job.segments[k];
       try {
-        const index = readSegmentIndex(io.readFile(s.path), s.path, s.firstSeq, s.lastSeq, s.withIds);
+        const bytes = io.readFile(s.path);
+        if (job.rowsOnly === true) {
+          const rows = readSegmentRows(bytes, s.path, s.firstSeq, s.lastSeq);
+          port.postMessage({ k, rows } satisfies Reply, [rows.buffer as ArrayBuffer]);
+          continue;
+        }
+        const index = readSegmentIndex(bytes, s.path, s.firstSeq, s.lastSeq, s.withIds);
         port.postMessage({ k, index } satisfies Reply, indexBuffers(index));
       } catch (err) {
         const error =
@@ -54,7 +63,16 @@ const readerUrl = new URL('../../../workers/segment-index-reader.ts', import.met
  * The index of each segment of `job`, in order, read on a reader thread (ended when the walk ends, early
  * or not). A segment that cannot be read fails with its error (E_CORRUPTION naming the file).
  */
-export async function* readSegmentIndexes(job: IndexReadJob): AsyncGenerator<SegmentIndex> {
+export function readSegmentIndexes(job: IndexReadJob): AsyncGenerator<SegmentIndex> {
+  return readOnThread(job, (reply) => ('index' in reply ? reply.index : null));
+}
+
+/** The file row of each seq of each segment of `job` (its seq column only), in order, read on a reader thread. */
+export function readSegmentRowsOnThread(job: IndexReadJob): AsyncGenerator<Uint32Array> {
+  return readOnThread({ ...job, rowsOnly: true }, (reply) => ('rows' in reply ? reply.rows : null));
+}
+
+async function* readOnThread<T>(job: IndexReadJob, answer: (reply: Reply) => T | null): AsyncGenerator<T> {
   if (job.segments.length === 0) return;
   const worker = new Worker(readerUrl, { workerData: job });
   const ready: Reply[] = [];
@@ -87,9 +105,12 @@ export async function* readSegmentIndexes(job: IndexReadJob): AsyncGenerator<Seg
       const reply = ready.shift() as Reply;
       if ('error' in reply)
         throw new StoreError(reply.error.code as ErrorCode, reply.error.message, reply.error.details);
-      // Its successor may be decoded while this one is indexed.
+      const value = answer(reply);
+      if (value === null)
+        throw new StoreError(ErrorCode.INTERNAL, 'segment index reader answered another kind');
+      // Its successor may be decoded while this one is used.
       worker.postMessage('more');
-      yield reply.index;
+      yield value;
     }
   } finally {
     worker.removeAllListeners();

@@ -136,6 +136,29 @@ function int64Column(table: arrow.Table, name: string, path: string): Float64Arr
   return out;
 }
 
+/** File row of each seq of the range (purgedRow for a seq with no row), checked: each seq once, in range. */
+function rowsOfSeqs(seqs: Float64Array, path: string, firstSeq: number, range: number): Uint32Array {
+  const rowOfSeq = new Uint32Array(range).fill(purgedRow);
+  for (let r = 0; r < seqs.length; r++) {
+    const k = seqs[r] - firstSeq;
+    if (k < 0 || k >= range || rowOfSeq[k] !== purgedRow)
+      throw corrupt(path, `seq ${seqs[r]} is out of the file's range or repeated`);
+    rowOfSeq[k] = r;
+  }
+  return rowOfSeq;
+}
+
+/** Only the file row of each seq of a segment's range (an index image re-pointed at a merged file). */
+export function readSegmentRows(
+  bytes: Uint8Array,
+  path: string,
+  firstSeq: number,
+  lastSeq: number,
+): Uint32Array {
+  const table = readSegmentTable(bytes, path, ['seq']);
+  return rowsOfSeqs(int64Column(table, 'seq', path), path, firstSeq, lastSeq - firstSeq + 1);
+}
+
 export function readSegmentIndex(
   bytes: Uint8Array,
   path: string,
@@ -153,14 +176,7 @@ export function readSegmentIndex(
   const types = utf8Column(table, 'event_type', path);
   const timestamps = int64Column(table, 'timestamp', path);
   const versions = int64Column(table, 'version', path);
-  const seqs = int64Column(table, 'seq', path);
-  const rowOfSeq = new Uint32Array(range).fill(purgedRow);
-  for (let r = 0; r < rows; r++) {
-    const k = seqs[r] - firstSeq;
-    if (k < 0 || k >= range || rowOfSeq[k] !== purgedRow)
-      throw corrupt(path, `seq ${seqs[r]} is out of the file's range or repeated`);
-    rowOfSeq[k] = r;
-  }
+  const rowOfSeq = rowsOfSeqs(int64Column(table, 'seq', path), path, firstSeq, range);
   const key = (c: { values: Buffer; offsets: Int32Array }, row: number) =>
     latin1Slice(c.values, c.offsets[row], c.offsets[row + 1]);
   const tenantRef = new Int32Array(rows);
