@@ -57,7 +57,10 @@ export interface StoreOptions {
   payloadBytesMax?: number;
   dedupWindowEntries?: number;
   snapshotEveryEvents?: number;
-  /** A shard seals its unsealed events into a Parquet segment past this many events... */
+  /**
+   * A shard seals its unsealed events into a Parquet segment past this many events (a larger backlog is
+   * written as several files of at most this many)...
+   */
   sealEvents?: number;
   /** ...or past this many bytes of event frames... */
   sealBytes?: number;

@@ -339,7 +339,8 @@ export class Memtable {
 
   /**
    * Events firstSeq..lastSeq are now in `segment` at the given rows (rowOfSeq by position in seq order):
-   * point them there, and release arena chunks before `boundaryChunk` (they hold only sealed events).
+   * point them there, and (`release`: the seal's last file) release arena chunks before `boundaryChunk`
+   * (they hold only sealed events by then).
    */
   markSealed(
     firstSeq: number,
@@ -347,6 +348,7 @@ export class Memtable {
     segment: number,
     rowOfSeq: Uint32Array,
     boundaryChunk: number,
+    release = true,
   ): void {
     assert(rowOfSeq.length === lastSeq - firstSeq + 1, 'a row for every sealed event');
     const chunkOf = this.chunkOf.data;
@@ -360,7 +362,7 @@ export class Memtable {
       chunkOf[i] = sealedBit | segment;
       offsetOf[i] = rowOfSeq[k];
     }
-    for (let k = 0; k < boundaryChunk; k++) this.chunks[k] = noChunk;
+    if (release) for (let k = 0; k < boundaryChunk; k++) this.chunks[k] = noChunk;
   }
 
   /** Sealed events firstSeq..lastSeq moved to `segment` (a compaction's merged file), at these rows. */
