@@ -57,10 +57,7 @@ export interface StoreOptions {
   payloadBytesMax?: number;
   dedupWindowEntries?: number;
   snapshotEveryEvents?: number;
-  /**
-   * A shard seals its unsealed events into a Parquet segment past this many events (a larger backlog is
-   * written as several files of at most this many)...
-   */
+  /** A shard seals its unsealed events into a Parquet segment past this many events... */
   sealEvents?: number;
   /** ...or past this many bytes of event frames... */
   sealBytes?: number;

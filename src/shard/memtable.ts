@@ -339,8 +339,7 @@ export class Memtable {
 
   /**
    * Events firstSeq..lastSeq are now in `segment` at the given rows (rowOfSeq by position in seq order):
-   * point them there, and (`release`: the seal's last file) release arena chunks before `boundaryChunk`
-   * (they hold only sealed events by then).
+   * point them there, and release arena chunks before `boundaryChunk` (they hold only sealed events).
    */
   markSealed(
     firstSeq: number,
@@ -348,7 +347,6 @@ export class Memtable {
     segment: number,
     rowOfSeq: Uint32Array,
     boundaryChunk: number,
-    release = true,
   ): void {
     assert(rowOfSeq.length === lastSeq - firstSeq + 1, 'a row for every sealed event');
     const chunkOf = this.chunkOf.data;
@@ -362,7 +360,7 @@ export class Memtable {
       chunkOf[i] = sealedBit | segment;
       offsetOf[i] = rowOfSeq[k];
     }
-    if (release) for (let k = 0; k < boundaryChunk; k++) this.chunks[k] = noChunk;
+    for (let k = 0; k < boundaryChunk; k++) this.chunks[k] = noChunk;
   }
 
   /** Sealed events firstSeq..lastSeq moved to `segment` (a compaction's merged file), at these rows. */

@@ -223,9 +223,9 @@ export class Shard {
       this.memtable.bytes - sealedBytes,
     );
     this.segments.attach({
-      sealed: (path, firstSeq, lastSeq, rowOfSeq, last) => {
+      sealed: (path, firstSeq, lastSeq, rowOfSeq) => {
         const segment = this.sealedReader.add(path);
-        this.memtable.markSealed(firstSeq, lastSeq, segment, rowOfSeq, this.sealBoundaryChunk, last);
+        this.memtable.markSealed(firstSeq, lastSeq, segment, rowOfSeq, this.sealBoundaryChunk);
       },
       merged: (path, firstSeq, lastSeq, rowOfSeq, inputs) => {
         const segment = this.sealedReader.add(path);

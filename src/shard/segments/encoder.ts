@@ -31,11 +31,6 @@ export interface EncodeRequest {
   /** The seq range the file stands for (its name); a merge may hold fewer rows (deleted entities). */
   firstSeq: number;
   lastSeq: number;
-  /**
-   * seal: the files to write, consecutive ranges that make up firstSeq..lastSeq (a backlog is sealed in
-   * pieces of at most sealEvents, so an encode's memory stays bounded); `path` is unused then.
-   */
-  pieces?: { path: string; firstSeq: number; lastSeq: number }[];
   io: FileIOSpec;
 }
 
@@ -43,14 +38,9 @@ export type EncodeReply =
   | {
       id: number;
       ok: true;
-      /**
-       * Row of each event in its file, by position in seq order (transferred, not copied); with pieces, the
-       * pieces' maps one after another.
-       */
+      /** Row of each event in the file, by position in seq order (transferred, not copied). */
       rowOfSeq: Uint32Array;
       rows: number;
-      /** Bytes of each piece's file (seals in pieces). */
-      pieceBytes?: number[];
       /** Rows read from the inputs (a merge leaves deleted and expired ones out); a seal's rows. */
       rowsRead: number;
       firstSeq: number;
@@ -72,7 +62,6 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
       io = createFileIO(req.io);
       ios.set(key, io);
     }
-    if (req.kind === 'seal' && req.pieces !== undefined) return sealPieces(io, req, req.pieces);
     const source =
       req.kind === 'seal' ? sealSource(req) : mergeSource(io, req.inputs, req.tombstones, req.expired);
     const seg = encodeSegment(source);
@@ -105,56 +94,6 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
     const e = err instanceof StoreError ? err.toJSON() : { code: 'E_INTERNAL', message: String(err) };
     return { id: req.id, ok: false, error: e };
   }
-}
-
-/**
- * A seal written as several files, one after another: each piece's frames are encoded and written before
- * the next is read, so the encoder holds one piece at a time. A failure leaves earlier pieces written but
- * unlisted (the MANIFEST names none of them; they are removed on the next open).
- */
-function sealPieces(
-  io: FileIO,
-  req: EncodeRequest,
-  pieces: { path: string; firstSeq: number; lastSeq: number }[],
-): EncodeReply {
-  const rowOfSeq = new Uint32Array(req.lastSeq - req.firstSeq + 1);
-  const pieceBytes: number[] = [];
-  let rows = 0;
-  let expect = req.firstSeq;
-  for (const piece of pieces) {
-    if (piece.firstSeq !== expect || piece.lastSeq < piece.firstSeq || piece.lastSeq > req.lastSeq)
-      throw new StoreError(ErrorCode.INTERNAL, `seal pieces do not make up ${req.firstSeq}..${req.lastSeq}`);
-    const from = piece.firstSeq - req.firstSeq;
-    const to = piece.lastSeq - req.firstSeq + 1;
-    const seg = encodeSegment({
-      chunks: req.chunks.map((c) => new Uint8Array(c)),
-      locations: req.locations.subarray(2 * from, 2 * to),
-    });
-    if (seg.rows !== to - from)
-      throw new StoreError(
-        ErrorCode.INTERNAL,
-        `piece ${piece.path} encoded ${seg.rows} of ${to - from} events`,
-      );
-    rowOfSeq.set(seg.rowOfSeq, from);
-    io.writeFileAtomic(piece.path, seg.bytes);
-    pieceBytes.push(seg.bytes.length);
-    rows += seg.rows;
-    expect = piece.lastSeq + 1;
-  }
-  if (expect !== req.lastSeq + 1)
-    throw new StoreError(ErrorCode.INTERNAL, `seal pieces do not make up ${req.firstSeq}..${req.lastSeq}`);
-  return {
-    id: req.id,
-    ok: true,
-    rowOfSeq,
-    rows,
-    rowsRead: rows,
-    firstSeq: req.firstSeq,
-    lastSeq: req.lastSeq,
-    bytes: pieceBytes.reduce((a, b) => a + b, 0),
-    pieceBytes,
-    wasmBytes: parquet.wasmMemory().buffer.byteLength,
-  };
 }
 
 type SourceWithSeqs = SegmentSource & { seqs: Float64Array; rowsRead: number };

@@ -67,8 +67,7 @@ export interface SealSource {
 /** What the shard must do once a seal or a merge is durable. */
 export interface SealHooks {
   /** Events firstSeq..lastSeq are in the listed file `path` at these rows: read them from there now. */
-  /** `last`: the seal's last file (its arena chunks may go once this one is pointed at). */
-  sealed(path: string, firstSeq: number, lastSeq: number, rowOfSeq: Uint32Array, last: boolean): void;
+  sealed(path: string, firstSeq: number, lastSeq: number, rowOfSeq: Uint32Array): void;
   /** Events firstSeq..lastSeq moved from the files `inputs` to `path`: read them from there now. */
   merged(path: string, firstSeq: number, lastSeq: number, rowOfSeq: Uint32Array, inputs: string[]): void;
   /** Forget WAL files before the checkpoint. */
@@ -98,14 +97,11 @@ type Job =
   | {
       kind: 'seal';
       id: number;
-      /** The whole range's name (for logs); the files are `pieces`. */
       name: string;
       firstSeq: number;
       lastSeq: number;
       bytes: number;
       walCheckpoint: number;
-      /** The files the seal writes: consecutive ranges of at most sealEvents events each. */
-      pieces: { name: string; firstSeq: number; lastSeq: number }[];
     }
   | {
       kind: 'merge';
@@ -310,24 +306,7 @@ export class SegmentStore {
     const firstSeq = this.sealedSeq + 1;
     const name = segmentName(firstSeq, lastSeq);
     const id = this.nextJobId++;
-    // A backlog (encoders behind ingestion, or a flush after a long wait) is sealed in files of at most
-    // sealEvents events: encoding memory follows the file, 112 MiB of WebAssembly for 250,000 small events
-    // here and 430 MiB for 815,000.
-    const pieces: { name: string; firstSeq: number; lastSeq: number }[] = [];
-    for (let from = firstSeq; from <= lastSeq; from += this.options.sealEvents) {
-      const to = Math.min(lastSeq, from + this.options.sealEvents - 1);
-      pieces.push({ name: segmentName(from, to), firstSeq: from, lastSeq: to });
-    }
-    this.sealJob = {
-      kind: 'seal',
-      id,
-      name,
-      firstSeq,
-      lastSeq,
-      bytes: this.unsealedBytes,
-      walCheckpoint,
-      pieces,
-    };
+    this.sealJob = { kind: 'seal', id, name, firstSeq, lastSeq, bytes: this.unsealedBytes, walCheckpoint };
     // Everything committed so far is in this seal; later commits start the next one's count.
     this.unsealedEvents = 0;
     this.unsealedBytes = 0;
@@ -342,11 +321,6 @@ export class SegmentStore {
       expired: [],
       firstSeq,
       lastSeq,
-      pieces: pieces.map((p) => ({
-        path: this.segmentPath(p.name),
-        firstSeq: p.firstSeq,
-        lastSeq: p.lastSeq,
-      })),
       io: this.options.ioSpec,
     });
   }
@@ -506,18 +480,10 @@ export class SegmentStore {
   private sealDone(job: Extract<Job, { kind: 'seal' }>, reply: Extract<EncodeReply, { ok: true }>): void {
     // Snapshots ride on the seal's MANIFEST write: one atomic switch lists both.
     const snapshots = this.hooks?.persistSnapshots(job.lastSeq, this.manifest.snapshots ?? []) ?? null;
-    const pieceBytes = reply.pieceBytes;
-    if (pieceBytes === undefined || pieceBytes.length !== job.pieces.length) {
-      this.failed(
-        job,
-        new StoreError(ErrorCode.INTERNAL, `encoder answered without the pieces of ${job.name}`),
-      );
-      return;
-    }
     const written = this.writeManifest({
       ...this.manifest,
       walCheckpointSegment: job.walCheckpoint,
-      segments: [...this.manifest.segments, ...job.pieces.map((p) => p.name)],
+      segments: [...this.manifest.segments, job.name],
       ...(snapshots === null ? {} : { snapshots: snapshots.list }),
     });
     snapshots?.settle(written === null);
@@ -525,25 +491,14 @@ export class SegmentStore {
       this.failed(job, written);
       return;
     }
+    this.sizes.set(job.name, { bytes: reply.bytes });
     this.sealedSeq = job.lastSeq;
-    job.pieces.forEach((p, k) => {
-      this.sizes.set(p.name, { bytes: pieceBytes[k] });
-      const from = p.firstSeq - job.firstSeq;
-      const rowOfSeq = reply.rowOfSeq.subarray(from, p.lastSeq - job.firstSeq + 1);
-      // The arena chunks the seal covers are released with its last piece.
-      this.hooks?.sealed(
-        this.segmentPath(p.name),
-        p.firstSeq,
-        p.lastSeq,
-        rowOfSeq,
-        k === job.pieces.length - 1,
-      );
-      this.options.log('segment sealed', {
-        shard: this.options.shard,
-        file: p.name,
-        rows: p.lastSeq - p.firstSeq + 1,
-        bytes: pieceBytes[k],
-      });
+    this.hooks?.sealed(this.segmentPath(job.name), job.firstSeq, job.lastSeq, reply.rowOfSeq);
+    this.options.log('segment sealed', {
+      shard: this.options.shard,
+      file: job.name,
+      rows: reply.rows,
+      bytes: reply.bytes,
     });
     try {
       this.hooks?.dropWalBefore(job.walCheckpoint);
