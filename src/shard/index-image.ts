@@ -541,40 +541,46 @@ export function remapImage(img: IndexImage, plan: ImagePlan, rowsOf: readonly Ui
   return true;
 }
 
-/** A chunk value no sealed event can have (position 0x7fff_fffe of a segment list): not mapped yet. */
-const unmapped = sealedBit | 0x7fff_fffe;
+/**
+ * A chunk value no sealed event can have (position 0x7fff_fffe of a segment list): not mapped yet. As a
+ * uint32 (`|` gives a signed number), since it is compared with values read from a Uint32Array.
+ */
+const unmapped = (sealedBit | 0x7fff_fffe) >>> 0;
 
 const parquetMagic = Buffer.from('PAR1', 'latin1');
 
 /**
- * Checks that each segment the image covers is still the file it indexed: its size, and Parquet's magic
- * at both ends. The slow path would have failed decoding a truncated or replaced file; this fails the open
- * the same way (E_CORRUPTION naming the file), before anything is loaded.
+ * Whether each segment the image covers is still the file it indexed: its size, and Parquet's magic at
+ * both ends. Returns what differs (the image is then not used, and the slow path decodes the file: it
+ * fails the open with E_CORRUPTION naming a damaged one, and indexes a valid replacement), or null.
  */
-export function checkImageSegments(io: FileIO, img: IndexImage, segmentPath: (name: string) => string): void {
+export function imageSegmentsProblem(
+  io: FileIO,
+  img: IndexImage,
+  segmentPath: (name: string) => string,
+): string | null {
   const ends = Buffer.alloc(parquetMagic.length);
-  img.header.segments.forEach((name, k) => {
-    const path = segmentPath(name);
-    const bad = (why: string) =>
-      new StoreError(ErrorCode.CORRUPTION, `segment ${path} is unreadable: ${why}`, { file: path });
+  for (let k = 0; k < img.header.segments.length; k++) {
+    const path = segmentPath(img.header.segments[k]);
     const fd = io.open(path, 'r');
     try {
       const size = io.fileSize(fd);
       // -1: a merged file the image was re-pointed at (its rows were just read from it).
       if (img.header.segmentBytes[k] !== -1 && size !== img.header.segmentBytes[k])
-        throw bad(`${size} bytes, indexed at ${img.header.segmentBytes[k]}`);
+        return `${path} has ${size} bytes, indexed at ${img.header.segmentBytes[k]}`;
       for (const at of [0, size - parquetMagic.length]) {
         if (
           size < 2 * parquetMagic.length ||
           io.read(fd, ends, 0, ends.length, at) !== ends.length ||
           !ends.equals(parquetMagic)
         )
-          throw bad('not a Parquet file');
+          return `${path} is not a Parquet file`;
       }
     } finally {
       io.close(fd);
     }
-  });
+  }
+  return null;
 }
 
 /**

@@ -8,10 +8,10 @@ import type { FileIO, FileIOSpec } from '../io/file-io.ts';
 import {
   type CapturedImage,
   captureImage,
-  checkImageSegments,
   type ImagePlan,
   type ImageSource,
   type IndexImage,
+  imageSegmentsProblem,
   indexImageName,
   loadImage,
   planImage,
@@ -68,8 +68,8 @@ export class IndexImages {
    * Loads the image into an empty shard when the MANIFEST's segments still hold exactly its seqs: its own
    * files, or files a compaction merged some of them into (whose rows are read again, on a reader thread).
    * Returns how many MANIFEST segments it covers (0: none, every segment is indexed from its file). An
-   * unusable or stale image is logged and left; a covered file that is not what the MANIFEST lists fails the
-   * open, as decoding it would have.
+   * unusable or stale image, or one whose covered files differ from what it indexed, is logged and left:
+   * the segments are then decoded, which reports a damaged file as the open's error.
    */
   async load(
     target: RecoveryTarget,
@@ -116,7 +116,11 @@ export class IndexImages {
         return 0;
       }
     }
-    checkImageSegments(this.io, image, segmentPath);
+    const problem = imageSegmentsProblem(this.io, image, segmentPath);
+    if (problem !== null) {
+      this.log('index image not used: a segment it covers is not the file it indexed', { reason: problem });
+      return 0;
+    }
     try {
       loadImage(image, target, segmentPath);
     } catch (err) {
