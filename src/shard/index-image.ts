@@ -5,7 +5,8 @@
 // The image is a cache, never the truth: the MANIFEST and the segments are. It names the segments it
 // covers, and it is used while the MANIFEST's first segments still hold exactly its seqs: its own files,
 // or files a compaction merged some of them into (their seq columns are read again to re-point its
-// events). Segments sealed after it are indexed from their files as before. A compaction that purged rows
+// events; the last may also hold later seqs, which are indexed from it). Segments sealed after it are
+// indexed from their files as before. A compaction that purged rows
 // it still holds (a deletion or retention after it), a missing, corrupt or unreadable image means the slow
 // path, never a failed open.
 //
@@ -478,6 +479,7 @@ function imageProblem(img: IndexImage): string | null {
  * again, see remapImage).
  */
 export type ImagePlan = { name: string; firstSeq: number; lastSeq: number; from: number }[];
+// The last entry may end after the image's last seq (a merge that took in later segments).
 
 /**
  * How the image maps onto the MANIFEST now, or null when it cannot: the MANIFEST's segments must cover
@@ -498,10 +500,13 @@ export function planImage(
     const range = parseSegmentName(name);
     if (range === null) return null;
     if (range.firstSeq > h.sealedSeq) break;
-    if (range.lastSeq > h.sealedSeq) return null;
-    plan.push({ name, firstSeq: range.firstSeq, lastSeq: range.lastSeq, from: position.get(name) ?? -1 });
+    const from = position.get(name) ?? -1;
+    // A merge that took in segments sealed after the image crosses its last seq: the image holds the
+    // file's rows up to it, and recovery indexes the rest from the file (see IndexImages.load).
+    if (range.lastSeq > h.sealedSeq && from !== -1) return null;
+    plan.push({ name, firstSeq: range.firstSeq, lastSeq: range.lastSeq, from });
   }
-  return plan.length > 0 && plan[plan.length - 1].lastSeq === h.sealedSeq ? plan : null;
+  return plan.length > 0 && plan[plan.length - 1].lastSeq >= h.sealedSeq ? plan : null;
 }
 
 /**
@@ -526,7 +531,8 @@ export function remapImage(img: IndexImage, plan: ImagePlan, rowsOf: readonly Ui
   for (let p = 0; p < plan.length; p++) {
     if (plan[p].from !== -1) continue;
     const rows = rowsOf[merged++];
-    for (let k = 0; k < rows.length; k++) {
+    // Only the seqs the image holds (a file crossing its last seq has more).
+    for (let k = 0; k < rows.length && plan[p].firstSeq + k <= header.sealedSeq; k++) {
       const i = plan[p].firstSeq - 1 + k;
       const purged = rows[k] === purgedRow;
       if (purged !== (sealed.chunk[i] === holeChunk)) return false;

@@ -55,6 +55,12 @@ export class IndexImages {
   private retryAtSeq = 0;
   /** Segments whose indexes the open read from the image (0: every one from its file). */
   loadedSegments = 0;
+  /**
+   * After load: the last covered segment when a merge made it cross the image's last seq (its number in
+   * the sealed reader, and its range), so that recovery indexes its seqs after the image from the file.
+   */
+  crossing: { segment: number; name: string; firstSeq: number; lastSeq: number; fromSeq: number } | null =
+    null;
 
   constructor(o: IndexImagesOptions) {
     this.io = o.io;
@@ -133,6 +139,9 @@ export class IndexImages {
     this.covered = onDisk;
     this.imagedSeq = image.header.sealedSeq;
     this.loadedSegments = plan.length;
+    const last = plan[plan.length - 1];
+    if (last.lastSeq > image.header.sealedSeq)
+      this.crossing = { segment: plan.length - 1, ...last, fromSeq: image.header.sealedSeq + 1 };
     return plan.length;
   }
 

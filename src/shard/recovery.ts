@@ -90,15 +90,22 @@ export function applyTombstonesBefore(t: RecoveryTarget, seq: number): void {
  * stay on disk and are read through the sealed reader when a read needs them. Entities are found by their
  * ids' bytes, so no string is made per row or per entity.
  */
-export function indexSegment(t: RecoveryTarget, index: SegmentIndex, path: string, firstSeq: number): void {
-  const segment = t.sealedReader.add(path);
+export function indexSegment(
+  t: RecoveryTarget,
+  index: SegmentIndex,
+  path: string,
+  firstSeq: number,
+  resume?: { segment: number; fromSeq: number },
+): void {
+  // `resume`: the file is already open as `segment`, its seqs before fromSeq indexed (from an index image).
+  const segment = resume?.segment ?? t.sealedReader.add(path);
   const { memtable } = t;
   // Each run of rows (one tenant, one entity) and each (tenant, type) is looked up once, not once a row.
   const tenants = index.tenantKeys.map((key) => memtable.tenant(key));
   const entityOfRun = new Int32Array(index.runStart.length).fill(-1);
   const typeOfRef = index.typeKeys.map((key, ref) => memtable.typeNo(tenants[index.typeTenant[ref]], key));
   let maxTs = 0;
-  for (let k = 0; k < index.range; k++) {
+  for (let k = resume === undefined ? 0 : resume.fromSeq - firstSeq; k < index.range; k++) {
     const row = index.rowOfSeq[k];
     const seq = firstSeq + k;
     if (seq !== t.nextSeq) {
@@ -235,6 +242,14 @@ export async function recoverShard(
   s.retention.expect(sealed.expired);
   const covered = await images.load(target, sealed.segments, sealed.tombstones, segmentPath);
   try {
+    const crossing = images.crossing;
+    if (crossing !== null) {
+      // A merge took the image's last segments and later ones into one file: its seqs after the image.
+      const path = segmentPath(crossing.name);
+      const job = [{ path, ...crossing, withIds: crossing.lastSeq >= target.idsFromSeq }];
+      for await (const index of readSegmentIndexes({ io: ioSpec, segments: job }))
+        indexSegment(target, index, path, crossing.firstSeq, crossing);
+    }
     const segments = sealed.segments.slice(covered).map((name) => {
       const range = parseSegmentName(name) as { firstSeq: number; lastSeq: number };
       // Older ids would only pass through the idempotency window: their column is not read.

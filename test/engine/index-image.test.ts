@@ -245,6 +245,35 @@ describe('index image across compactions', () => {
   }, 120_000);
 });
 
+describe('index image and a merge past its last seq', () => {
+  it('holds the merged file up to its last seq, and the rest of that file is indexed from it', async () => {
+    const dataDir = tempDir();
+    const rand = seeded(31);
+    let store = await openStore({ dataDir, ...options });
+    await workload(store, rand, 4_000, [], false);
+    await store.flush();
+    await store.close();
+    store = await openStore({ dataDir, ...options });
+    let restarted: unknown;
+    try {
+      // Segments after the image, then one merge of everything: the merged file crosses its last seq.
+      await workload(store, rand, 3_000, [], false);
+      await store.flush();
+      await store.compact();
+      const after = (await store.stats()).perShard.map((s) => s.segments);
+      expect(after).toEqual([1, 1]);
+      await workload(store, rand, 300, [], false);
+      await store.crashShardForTest(0, 'throw');
+      await store.crashShardForTest(1, 'throw');
+      expect(await imageSegments(store)).toEqual([1, 1]);
+      restarted = await view(store);
+    } finally {
+      await store.close();
+    }
+    expect(restarted).toEqual(await slowView(dataDir));
+  }, 120_000);
+});
+
 describe('index image written after seals', () => {
   it('is refreshed on its own thread while the store runs, and a crash restart reads it', async () => {
     const dataDir = tempDir();
