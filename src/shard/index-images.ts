@@ -8,17 +8,19 @@ import type { FileIO, FileIOSpec } from '../io/file-io.ts';
 import {
   type CapturedImage,
   captureImage,
-  type ImagePlan,
   type ImageSource,
   type IndexImage,
-  imageSegmentsProblem,
   indexImageName,
-  loadImage,
-  planImage,
   readImage,
-  remapImage,
   writeImage,
 } from './index-image.ts';
+import {
+  type ImagePlan,
+  imageSegmentsProblem,
+  loadImage,
+  planImage,
+  remapImage,
+} from './index-image-load.ts';
 import { writeImageInThread } from './index-image-writer.ts';
 import type { Tombstone } from './manifest.ts';
 import type { RecoveryTarget } from './recovery.ts';
