@@ -59,6 +59,20 @@ export interface FaultPlan {
 /** Structured-cloneable description of a FileIO, so a worker thread can build the one its parent chose. */
 export type FileIOSpec = { kind: 'node' } | { kind: 'faulty'; faults: FaultPlan };
 
+/**
+ * Reads into all of `buf` from `position`, calling `read` again after a short read; returns the bytes
+ * read, fewer than `buf.byteLength` only when the file ended first (the caller says what that means).
+ */
+export function readFullyAt(io: FileIO, fd: number, buf: Uint8Array, position: number): number {
+  let done = 0;
+  while (done < buf.byteLength) {
+    const n = io.read(fd, buf, done, buf.byteLength - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
 export function createFileIO(spec: FileIOSpec): FileIO {
   switch (spec?.kind) {
     case 'node':

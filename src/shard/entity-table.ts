@@ -211,10 +211,6 @@ export class EntityTable {
     return this.keyBytes.subarray(start, start + this.keyLength.data[e]);
   }
 
-  flagsOf(e: number): number {
-    return this.flags.data[e];
-  }
-
   /**
    * Fills an empty table from an index image's columns: deleted entities stay detached, every other one is
    * attached (an image holds at most one entity per id that is not deleted).

@@ -22,14 +22,6 @@ export class U32List {
     this.data = new Uint32Array(initialCapacity);
   }
 
-  /** A list holding `values` (copied), with room for `spare` more before it grows. */
-  static of(values: Uint32Array, spare = 0): U32List {
-    const list = new U32List(values.length + spare);
-    list.data.set(values);
-    list.length = values.length;
-    return list;
-  }
-
   push(value: number): void {
     if (this.length === this.data.length) this.grow(this.length + 1);
     this.data[this.length++] = value;
@@ -80,14 +72,6 @@ export class F64List {
 
   constructor(initialCapacity = 16) {
     this.data = new Float64Array(initialCapacity);
-  }
-
-  /** A list holding `values` (copied), with room for `spare` more before it grows. */
-  static of(values: Float64Array, spare = 0): F64List {
-    const list = new F64List(values.length + spare);
-    list.data.set(values);
-    list.length = values.length;
-    return list;
   }
 
   set(i: number, value: number): void {

@@ -8,7 +8,8 @@
 // lookup checks both, so every one of the newest `window / 2` ids (and up to `window`) is always found.
 import assert from 'node:assert';
 
-const idBytes = 16;
+/** Bytes of an event id (a UUID), as the window and index images keep them. */
+export const idBytes = 16;
 /**
  * One slot is one 32-byte record, [seq f64 | tenant u32 | pad u32 | id 16 bytes], so a probe touches one cache
  * line instead of one in each of three arrays: the window is far larger than the caches, so every lookup and

@@ -2,13 +2,12 @@
 // maps onto the MANIFEST's segments now, re-pointing it at files a compaction merged its own into,
 // checking the files it covers, and loading it into an empty shard.
 import type { FileIO } from '../io/file-io.ts';
+import { idBytes } from './id-window.ts';
 import type { IndexImage } from './index-image.ts';
 import type { Tombstone } from './manifest.ts';
 import { holeChunk, purgedRow, sealedBit } from './memtable.ts';
 import type { RecoveryTarget } from './recovery.ts';
 import { parseSegmentName } from './segments/segment-store.ts';
-
-const idBytes = 16;
 
 /**
  * The MANIFEST's segments that hold the image's seqs, in order: each one of the image's own (`from`: its

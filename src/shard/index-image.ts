@@ -16,11 +16,11 @@
 import { basename } from 'node:path';
 import zlib from 'node:zlib';
 import { ErrorCode, StoreError } from '../errors.ts';
-import type { FileIO } from '../io/file-io.ts';
+import { type FileIO, readFullyAt } from '../io/file-io.ts';
 import { writeFileAtomicVia } from '../io/write-file-atomic.ts';
 import type { Deletions } from './deletions.ts';
 import type { EntityColumns } from './entity-table.ts';
-import type { IdWindow } from './id-window.ts';
+import { type IdWindow, idBytes } from './id-window.ts';
 import type { Tombstone } from './manifest.ts';
 import { graveyardTenantNo, holeChunk, type Memtable, type SealedColumns, sealedBit } from './memtable.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
@@ -30,7 +30,6 @@ export const indexImageName = 'INDEX';
 const magic = Buffer.from('ASINDEX1', 'latin1');
 /** magic, header bytes u32, header crc u32, data crc u32, reserved u32, data bytes f64. */
 const prefixBytes = 32;
-const idBytes = 16;
 
 interface ImageHeader {
   formatVersion: 1;
@@ -330,12 +329,7 @@ function unusable(path: string, why: string): StoreError {
 
 /** Reads exactly `buf.byteLength` bytes at `position`, or throws when the file ends first. */
 function readFully(io: FileIO, fd: number, buf: Uint8Array, position: number, path: string): void {
-  let done = 0;
-  while (done < buf.byteLength) {
-    const n = io.read(fd, buf, done, buf.byteLength - done, position + done);
-    if (n === 0) throw unusable(path, 'truncated');
-    done += n;
-  }
+  if (readFullyAt(io, fd, buf, position) < buf.byteLength) throw unusable(path, 'truncated');
 }
 
 /**

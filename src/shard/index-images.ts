@@ -177,26 +177,13 @@ export class IndexImages {
     if (this.refreshEvents === 0 || this.writing !== null || sealedSeq < this.retryAtSeq) return;
     if (sealedSeq - this.imagedSeq < Math.max(this.refreshEvents, this.imagedSeq / 4)) return;
     this.retryAtSeq = sealedSeq + this.refreshEvents;
-    const started = performance.now();
-    let image: CapturedImage | null;
-    try {
-      image = captureImage(source());
-    } catch (err) {
-      this.log('index image not written', { reason: (err as Error).message });
-      return;
-    }
-    if (image === null) return;
-    const written = image;
-    const captureMs = Math.round(performance.now() - started);
-    const writer = writeImageInThread({ io: this.ioSpec, path: this.path, image: written });
+    const captured = this.capture(source());
+    if (captured === null) return;
+    const writer = writeImageInThread({ io: this.ioSpec, path: this.path, image: captured.image });
     this.writer = writer.worker;
     this.writing = writer.done
       .then(
-        () => {
-          this.covered = written.header.segments;
-          this.imagedSeq = written.header.sealedSeq;
-          this.log('index image written', { events: written.header.sealedSeq, captureMs, background: true });
-        },
+        () => this.written(captured.image, { captureMs: captured.ms, background: true }),
         (err: Error) => this.log('index image not written', { reason: err.message }),
       )
       .finally(() => {
@@ -219,24 +206,41 @@ export class IndexImages {
     await this.writing;
     const segments = source.segments;
     if (segments.length === 0 || sameList(segments, this.covered)) return;
+    const captured = this.capture(source);
+    if (captured === null) return;
     try {
       const started = performance.now();
-      const image = captureImage(source);
-      if (image === null) return;
-      const captured = performance.now();
-      writeImage(this.io, this.path, image);
-      this.covered = image.header.segments;
-      this.imagedSeq = image.header.sealedSeq;
-      this.log('index image written', {
-        events: image.header.sealedSeq,
-        entities: image.header.entities,
-        bytes: image.parts.reduce((a, p) => a + p.byteLength, 0),
-        captureMs: Math.round(captured - started),
-        writeMs: Math.round(performance.now() - captured),
+      writeImage(this.io, this.path, captured.image);
+      this.written(captured.image, {
+        captureMs: captured.ms,
+        writeMs: Math.round(performance.now() - started),
       });
     } catch (err) {
       this.log('index image not written', { reason: (err as Error).message });
     }
+  }
+
+  /** The image of `source`, and how long capturing it took; null (logged when it failed) when none. */
+  private capture(source: ImageSource): { image: CapturedImage; ms: number } | null {
+    const started = performance.now();
+    try {
+      const image = captureImage(source);
+      return image === null ? null : { image, ms: Math.round(performance.now() - started) };
+    } catch (err) {
+      this.log('index image not written', { reason: (err as Error).message });
+      return null;
+    }
+  }
+
+  /** `image` is on disk now: what it covers, and a log line with its size and costs. */
+  private written(image: CapturedImage, costs: Record<string, number | boolean>): void {
+    this.covered = image.header.segments;
+    this.imagedSeq = image.header.sealedSeq;
+    this.log('index image written', {
+      events: image.header.sealedSeq,
+      entities: image.header.entities,
+      ...costs,
+    });
   }
 }
 

@@ -5,7 +5,9 @@ import { ErrorCode, StoreError } from '../errors.ts';
 import {
   EVENT_HEADER_BYTES,
   isTombstone,
+  OFF_ENTITY_BYTES,
   OFF_ID,
+  OFF_TENANT_BYTES,
   readFrameBytes,
   readSeq,
   readTimestampUs,
@@ -48,23 +50,23 @@ export interface RecoveryTarget {
 }
 
 /**
- * A compaction may have purged rows (deleted incarnations, or events retention expired): an entity's
- * versions then resume after a gap. For a retention purge the gap is a prefix, so the entity's list
+ * Called when `version` skips ahead of the entity's (callers check that first, so the id's key is made
+ * only then). A compaction may have purged rows (deleted incarnations, or events retention expired): an
+ * entity's versions then resume after a gap. For a retention purge the gap is a prefix, so the entity's list
  * starts at `firstVersion`; for a deleted incarnation the gap does not matter (it is hidden).
  */
 function skipPurgedVersions(
   t: RecoveryTarget,
   tenantKey: string,
-  entityKey: () => string,
+  entityKey: string,
   entity: number,
   version: number,
 ): void {
   const entities = t.memtable.entities;
-  if (version <= entities.version(entity) + 1) return;
   if (t.retention.mayMissVersions(tenantKey) && entities.eventCount(entity) === 0) {
     entities.setFirstVersion(entity, version);
     entities.setVersion(entity, version - 1);
-  } else if (t.deletions.wasDeleted(tenantKey, entityKey())) {
+  } else if (t.deletions.wasDeleted(tenantKey, entityKey)) {
     entities.setVersion(entity, version - 1);
   }
 }
@@ -134,7 +136,9 @@ export function indexSegment(
       entityOfRun[run] = entity;
     }
     const version = index.versions[row];
-    skipPurgedVersions(t, tenant.key, () => runEntityKey(index, run), entity, version);
+    // A gap is rare (a purge): only then is the id's key made.
+    if (version > memtable.entities.version(entity) + 1)
+      skipPurgedVersions(t, tenant.key, runEntityKey(index, run), entity, version);
     if (version !== memtable.entities.version(entity) + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,
@@ -187,11 +191,17 @@ export function replayRecord(t: RecoveryTarget, payload: Buffer, segment: number
       );
     }
     applyTombstonesBefore(t, seq);
-    const tKey = tenantKey(chunk, off);
-    const eKey = entityKey(chunk, off);
-    const tenant = memtable.tenant(tKey);
-    const entity = memtable.entityNo(tenant, eKey);
-    skipPurgedVersions(t, tKey, () => eKey, entity, version);
+    const tenant = memtable.tenant(tenantKey(chunk, off));
+    // Found by the id's bytes, as the write path does: no key string per event.
+    const entityStart = off + EVENT_HEADER_BYTES + chunk.readUInt16LE(off + OFF_TENANT_BYTES);
+    const entity = memtable.entityNoAt(
+      tenant,
+      chunk,
+      entityStart,
+      chunk.readUInt16LE(off + OFF_ENTITY_BYTES),
+    );
+    if (version > memtable.entities.version(entity) + 1)
+      skipPurgedVersions(t, tenant.key, entityKey(chunk, off), entity, version);
     if (version !== memtable.entities.version(entity) + 1) {
       throw new StoreError(
         ErrorCode.CORRUPTION,

@@ -3,7 +3,7 @@
 import zlib from 'node:zlib';
 import { walRecordBytesMax, walRecordHeaderBytes } from '../constants.ts';
 import { ErrorCode, StoreError } from '../errors.ts';
-import type { FileIO } from '../io/file-io.ts';
+import { type FileIO, readFullyAt } from '../io/file-io.ts';
 
 const headerBytes = walRecordHeaderBytes;
 const lengthScratch = Buffer.alloc(4);
@@ -97,20 +97,16 @@ function isAllZero(buf: Buffer, from: number, to: number): boolean {
 export function readWhole(io: FileIO, fd: number, file: string): Buffer {
   const size = io.fileSize(fd);
   const buf = Buffer.allocUnsafe(size);
-  let done = 0;
-  while (done < size) {
-    const n = io.read(fd, buf, done, size - done, done);
-    if (n === 0) {
-      throw new StoreError(
-        ErrorCode.IO,
-        `read ${file} failed: file shrank to ${done} of ${size} bytes while read`,
-        {
-          op: 'read',
-          path: file,
-        },
-      );
-    }
-    done += n;
+  const done = readFullyAt(io, fd, buf, 0);
+  if (done < size) {
+    throw new StoreError(
+      ErrorCode.IO,
+      `read ${file} failed: file shrank to ${done} of ${size} bytes while read`,
+      {
+        op: 'read',
+        path: file,
+      },
+    );
   }
   return buf;
 }

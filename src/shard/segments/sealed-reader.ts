@@ -18,7 +18,7 @@ import {
   OFF_FRAME_BYTES,
   OFF_PAYLOAD_BYTES,
 } from '../../event/codec.ts';
-import type { FileIO } from '../../io/file-io.ts';
+import { type FileIO, readFullyAt } from '../../io/file-io.ts';
 import { framesOfRows } from './decode.ts';
 
 /**
@@ -53,12 +53,8 @@ class FileSlice {
 
   async arrayBuffer(): Promise<ArrayBuffer> {
     const buf = new Uint8Array(this.size);
-    let done = 0;
-    while (done < buf.length) {
-      const n = this.io.read(this.fd, buf, done, buf.length - done, this.start + done);
-      if (n === 0) throw new StoreError(ErrorCode.CORRUPTION, 'segment file shorter than its footer says');
-      done += n;
-    }
+    if (readFullyAt(this.io, this.fd, buf, this.start) < buf.length)
+      throw new StoreError(ErrorCode.CORRUPTION, 'segment file shorter than its footer says');
     return buf.buffer;
   }
 }
