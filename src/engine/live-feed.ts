@@ -224,6 +224,11 @@ export class LiveFeed {
     }
   }
 
+  /** True while any thread subscribes (one load): appends then hand their events off (handOff). */
+  get subscribed(): boolean {
+    return this.table.subscribedCount() > 0;
+  }
+
   /**
    * Resolves once every subscriber, on this thread and on every other, was handed the events of `results`
    * it matches: as when all writes went through one thread, an append resolves only after the live
@@ -231,12 +236,8 @@ export class LiveFeed {
    * one. Costs nothing while nobody subscribes; a subscribing thread that does not keep up delays an
    * append at most subscribeHandOffWaitMsMax.
    */
-  /** True while any thread subscribes (one load): appends then hand their events off (handOff). */
-  get subscribed(): boolean {
-    return this.table.subscribedCount() > 0;
-  }
-
   async handOff(records: AppendRecords): Promise<void> {
+    // Callers check `subscribed` first, to skip the promise too; this covers any other caller.
     if (this.table.subscribedCount() === 0) return;
     const through = records.seqThrough(this.clients.length);
     if (this.subs.size > 0) await this.deliverThrough(through);

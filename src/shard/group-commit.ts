@@ -286,10 +286,8 @@ export class GroupCommit {
    * from what was committed before this batch) and must not write; the batch is indexed and answered after.
    */
   async commitBatchOverlapped(whileSyncing: (synced: Promise<unknown>) => Promise<void>): Promise<void> {
-    if (this.input.durability !== 'fsync') {
-      this.commitBatch();
-      return;
-    }
+    // The shard overlaps only an fsync'ed batch: in the other modes there is no sync to overlap.
+    assert(this.input.durability === 'fsync', 'an overlapped commit is an fsync commit');
     const written = this.writeBatch();
     let ioError = written.error;
     if (written.mark !== null && ioError === null) {

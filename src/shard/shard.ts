@@ -17,7 +17,6 @@ import {
   shardSealPollMs,
   shardSyncWaitMs,
 } from '../constants.ts';
-import { ErrorCode, StoreError } from '../errors.ts';
 import type { FileIO } from '../io/file-io.ts';
 import { SharedClock } from '../ring/clock.ts';
 import { ControlBlock, ControlSlot } from '../ring/control.ts';
@@ -50,6 +49,7 @@ import { ShardSnapshots } from './snapshot-files.ts';
 import { EntityStates } from './state.ts';
 import { StatePublisher } from './state-publisher.ts';
 import { tenantCounts } from './tenant-counts.ts';
+import { crashForTest, stallForTest } from './test-hooks.ts';
 import type { Wal } from './wal.ts';
 
 type Log = (msg: string, fields?: object) => void;
@@ -278,12 +278,11 @@ export class Shard {
         continue;
       }
       // Reads first, every turn: they are answered from what is committed, never behind the writes.
-      const reads = this.lanes.takeReads(this.takeRead);
+      const reads = this.takeReads();
       let frame = this.lanes.read();
       if (reads > 0 || frame !== null) this.worked = true;
       if (frame === null && reads > 0) {
-        await this.reads.answerAll();
-        await this.lanes.flush();
+        await this.answerTaken();
         // A turn of reads only: what an idle turn does besides (timers, seals, the event loop) still runs.
         this.commit.syncIfDue();
         this.maybeSeal();
@@ -305,7 +304,7 @@ export class Shard {
         if (frames >= shardBatchFramesMax || this.memtable.batchBytes() >= shardBatchBytesMax) break;
         if (this.crash !== null || this.closeRequestId !== -1 || this.stallRequestId !== -1) break;
         if ((frames & shardReadsCheckFramesMask) === 0 || frame.byteLength >= shardReadsCheckBytes)
-          this.lanes.takeReads(this.takeRead);
+          this.takeReads();
         frame = this.lanes.read();
       }
       // Release before the fsync: the front refills the ring while this batch is on its way to disk.
@@ -319,8 +318,14 @@ export class Shard {
       // While reads come, the fdatasync runs on the thread pool and reads keep being answered meanwhile,
       // from what was committed before this batch (its events are indexed, and so visible, only once
       // durable). With no read for shardReadsActiveMs, the shard syncs itself: the hand-off to the pool
-      // and back costs ingestion about 5-10% (bench:ingest, same run), and no read is waiting to gain.
-      if (performance.now() - this.lastReadMs < shardReadsActiveMs)
+      // and back cost ingestion up to about 15% (bench:ingest, same run), and no read is waiting to gain.
+      // Only an fsync'ed batch has a sync to overlap, and a batch holding a delete answers no read before
+      // its commit (README: How it works), so both sync on the shard's thread.
+      if (
+        this.input.durability === 'fsync' &&
+        !this.batchHasDelete &&
+        performance.now() - this.lastReadMs < shardReadsActiveMs
+      )
         await this.commit.commitBatchOverlapped(this.readsWhileSyncing);
       else this.commit.commitBatch();
       this.batchHasDelete = false;
@@ -331,8 +336,11 @@ export class Shard {
       this.maybeSeal();
       await this.lanes.flush();
       await this.reads.answerAll();
-      if (this.crash !== null) await this.doCrash(this.crash);
-      if (this.stallRequestId !== -1) await this.stall();
+      if (this.crash !== null) await crashForTest(this.crash, this.log, this.input.shard);
+      if (this.stallRequestId !== -1) {
+        await stallForTest(this.lanes, this.stallRequestId, this.stallMs);
+        this.stallRequestId = -1;
+      }
       if (this.closeRequestId !== -1) await this.close();
       if (++batches % shardBatchesPerYield === 0) await yieldToEventLoop();
     }
@@ -340,29 +348,29 @@ export class Shard {
 
   /** A read frame: answered now from what is committed when it can be (see handleFrame). */
   private readonly takeRead = (frame: Uint8Array): void => {
-    this.lastReadMs = performance.now();
     this.handleFrame(frame);
   };
+
+  /** Takes the reads that wait in every lane; notes when reads last came (one clock read per round). */
+  private takeReads(): number {
+    const taken = this.lanes.takeReads(this.takeRead);
+    if (taken > 0) this.lastReadMs = performance.now();
+    return taken;
+  }
 
   /**
    * While a batch's fdatasync runs: answers reads as they come, until the sync settles. The sync's
    * completion arrives through the event loop, so the loop yields after every round of reads (however fast
-   * they come). A batch holding a delete answers no read before its commit, so none is taken meanwhile.
+   * they come).
    */
   private readonly readsWhileSyncing = async (synced: Promise<unknown>): Promise<void> => {
-    if (this.batchHasDelete) {
-      await synced;
-      return;
-    }
     let done = false;
     void synced.then(() => {
       done = true;
       this.lanes.wake();
     });
     while (!done) {
-      if (this.lanes.takeReads(this.takeRead) > 0) {
-        await this.reads.answerAll();
-        await this.lanes.flush();
+      if (await this.answerReads()) {
         await yieldToEventLoop();
         continue;
       }
@@ -370,9 +378,15 @@ export class Shard {
     }
   };
 
-  /** Takes and answers whatever reads wait, and flushes the answers. */
-  private async answerReads(): Promise<void> {
-    if (this.lanes.takeReads(this.takeRead) === 0) return;
+  /** Takes and answers whatever reads wait, and flushes the answers; false when none waited. */
+  private async answerReads(): Promise<boolean> {
+    if (this.takeReads() === 0) return false;
+    await this.answerTaken();
+    return true;
+  }
+
+  /** Answers the reads taken, and flushes the answers. */
+  private async answerTaken(): Promise<void> {
     await this.reads.answerAll();
     await this.lanes.flush();
   }
@@ -532,28 +546,6 @@ export class Shard {
   }
 
   // --- lifecycle ---
-
-  /** Test hook: answers the stall request, then leaves the ring undrained for stallMs. */
-  private async stall(): Promise<void> {
-    this.lanes.sendJson(Completion.JSON_RESULT, this.stallRequestId, '{"stalled":true}');
-    await this.lanes.drain();
-    this.stallRequestId = -1;
-    await new Promise((resolve) => setTimeout(resolve, this.stallMs));
-  }
-
-  private async doCrash(req: CrashRequest): Promise<never> {
-    this.log('crash requested (test hook)', { shard: this.input.shard, mode: req.mode });
-    if (req.mode === 'exit') process.exit(1);
-    if (req.mode === 'throw') {
-      // Thrown outside the task's promise chain: the worker thread dies of an uncaught exception,
-      // and this task never settles on its own, like a real crash.
-      setImmediate(() => {
-        throw new Error('shard crash requested');
-      });
-      await new Promise(() => {});
-    }
-    throw new StoreError(ErrorCode.INTERNAL, 'shard crash requested');
-  }
 
   /** What an index image is made of: everything sealed, as the MANIFEST lists it now. */
   private imageSource(): ImageSource {
