@@ -6,7 +6,7 @@ import { originalRow, originalTable } from '../lib/rows.ts';
 import { segmentWriter } from '../lib/segment-write.ts';
 import { median } from '../lib/stats.ts';
 import { checkAppended, load, withStore } from '../lib/store.ts';
-import { sampleAsync, sampleSync } from '../lib/timing.ts';
+import { sampleAsync } from '../lib/timing.ts';
 import { ingestEvents } from '../lib/workload.ts';
 import type { Group } from './group.ts';
 
@@ -34,11 +34,11 @@ export const storageGroup: Group = {
   estimateSeconds: { quick: 8, full: 25 },
   async run(ctx, result) {
     const parquetUs = median(
-      sampleSync(segmentWriter(join(ctx.dir, 'segments-1k'), ingestEvents(parquetEvents)), ctx.limits),
+      await sampleAsync(segmentWriter(join(ctx.dir, 'segments-1k'), ingestEvents(parquetEvents)), ctx.limits),
     );
     const large = segmentWriter(join(ctx.dir, 'segments-100k'), ingestEvents(parquetEventsLarge));
     const parquetLargeUs = median(
-      sampleSync(large, {
+      await sampleAsync(large, {
         ...ctx.limits,
         warmupCalls: 1,
         samplesMax: ctx.quick ? 3 : 7,

@@ -26,13 +26,13 @@ export function committedFrames(events: readonly BenchEvent[]): { chunk: Buffer;
 }
 
 /** Returns a function that seals `events` into a Parquet file under `dir` (a new name per call). */
-export function segmentWriter(dir: string, events: readonly BenchEvent[]): () => void {
+export function segmentWriter(dir: string, events: readonly BenchEvent[]): () => Promise<void> {
   mkdirSync(dir, { recursive: true });
   const io = createFileIO({ kind: 'node' });
   const { chunk, locations } = committedFrames(events);
   let n = 0;
-  return () => {
-    const seg = encodeSegment({ chunks: [chunk], locations });
+  return async () => {
+    const seg = await encodeSegment({ chunks: [chunk], locations });
     io.writeFileAtomic(join(dir, `bench-${n++}.parquet`), seg.bytes);
   };
 }

@@ -36,9 +36,9 @@ function frames(count: number, seed: number): { chunk: Buffer; locations: Uint32
 }
 
 describe('segment encode and decode', () => {
-  it('round-trips every frame byte (but the id-supplied flag and CRC, which the WAL frame alone needs)', () => {
+  it('round-trips every frame byte (but the id-supplied flag and CRC, which the WAL frame alone needs)', async () => {
     const { chunk, locations } = frames(5000, 1);
-    const seg = encodeSegment({ chunks: [chunk], locations });
+    const seg = await encodeSegment({ chunks: [chunk], locations });
     expect(seg).toMatchObject({ rows: 5000, firstSeq: 100, lastSeq: 5099 });
     expect(seg.minTsUs).toBe(1_700_000_000_000_000);
     const back = decodeSegment(seg.bytes, 'test');
@@ -56,7 +56,7 @@ describe('segment encode and decode', () => {
 
   it('writes the documented columns and types, ZSTD, rows ordered by (tenant, entity, seq)', async () => {
     const { chunk, locations } = frames(9000, 2);
-    const seg = encodeSegment({ chunks: [chunk], locations });
+    const seg = await encodeSegment({ chunks: [chunk], locations });
     const table = arrow.tableFromIPC(parquet.readParquet(seg.bytes).intoIPCStream());
     expect(table.schema.fields.map((f) => f.name)).toEqual([...segmentColumns]);
     expect(String(table.schema.fields.find((f) => f.name === 'timestamp')?.type)).toBe(

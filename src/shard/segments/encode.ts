@@ -3,9 +3,13 @@
 // Rows are ordered by (tenant_id, entity_id, seq): an entity's events sit together, so a reader that wants
 // one entity (state, entity queries, `WHERE entity_id = ...` in DuckDB) touches one row group, pruned by
 // the row groups' min/max statistics. Time and type reads walk the shard's in-memory posting lists (seq
-// order), which point at rows directly, so no segment-level timestamp pruning is needed. Columns are filled from the frames' bytes directly (no per-value builders:
-// they are 3-4x slower here), and every write gets a fresh WriterProperties (parquet-wasm consumes it; a
-// reused one silently writes uncompressed files).
+// order), which point at rows directly, so no segment-level timestamp pruning is needed.
+//
+// A file is written one row group at a time through parquet-wasm's streaming writer: its WebAssembly memory
+// holds one row group and the file's bytes, never the whole table (a 700,000-row seal written as one table
+// grew it past 200 MiB, and WebAssembly memory never shrinks while its thread lives). Columns are filled
+// from the frames' bytes directly (no per-value builders: they are 3-4x slower here), and every file gets
+// a fresh WriterProperties (parquet-wasm consumes it; a reused one silently writes uncompressed files).
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import { segmentRowGroupRows } from '../../constants.ts';
@@ -19,13 +23,12 @@ import {
   OFF_PAYLOAD_BYTES,
   OFF_TENANT_BYTES,
   OFF_TYPE_BYTES,
-  readFrameBytes,
   readSeq,
   readTimestampUs,
   readVersion,
 } from '../../event/codec.ts';
-import { latin1Slice } from '../../event/latin1.ts';
 import { uuidText } from '../../event/uuid.ts';
+import { sealOrder } from './seal-order.ts';
 
 /** Where each event of a segment is: frames in seq order, as (chunk index, byte offset) pairs. */
 export interface SegmentSource {
@@ -58,19 +61,26 @@ export const segmentColumns = [
   'seq',
 ] as const;
 
-/** A growable UTF-8 column: Arrow's offsets + data buffers, filled by copying bytes. */
+/** A growable UTF-8 column of one row group: Arrow's offsets + data buffers, filled by copying bytes. */
 class Utf8Column {
-  readonly offsets: Int32Array;
-  data: Uint8Array;
-  length = 0;
+  readonly offsets = new Int32Array(segmentRowGroupRows + 1);
+  private data: Uint8Array;
+  private length = 0;
   private used = 0;
-  readonly validity: Uint8Array | null;
-  nulls = 0;
+  private readonly validity: Uint8Array | null;
+  private nulls = 0;
 
-  constructor(rows: number, bytesHint: number, nullable: boolean) {
-    this.offsets = new Int32Array(rows + 1);
+  constructor(bytesHint: number, nullable: boolean) {
     this.data = new Uint8Array(Math.max(64, bytesHint));
-    this.validity = nullable ? new Uint8Array((rows + 7) >> 3) : null;
+    this.validity = nullable ? new Uint8Array(segmentRowGroupRows >> 3) : null;
+  }
+
+  /** Empties the column for the next row group, keeping its buffers. */
+  reset(): void {
+    this.length = 0;
+    this.used = 0;
+    this.nulls = 0;
+    this.validity?.fill(0);
   }
 
   private room(bytes: number): void {
@@ -106,7 +116,7 @@ class Utf8Column {
         type: new arrow.Utf8(),
         length: this.length,
         nullCount: this.nulls,
-        valueOffsets: this.offsets,
+        valueOffsets: this.offsets.subarray(0, this.length + 1),
         data: this.data.subarray(0, this.used),
         ...(this.validity === null || this.nulls === 0 ? {} : { nullBitmap: this.validity }),
       }),
@@ -115,116 +125,171 @@ class Utf8Column {
 }
 
 /**
- * Row order: (tenant, entity, seq). Frames arrive in seq order, so grouping rows by their (tenant, entity)
- * key keeps seq order within a group; only the distinct keys are sorted. Keys are latin1 views of the
- * UTF-8 bytes (code-unit order is byte order) with a NUL between tenant and entity, which no tenant id holds.
+ * Builds a file's row groups from frames, one row at a time, in file order; keeps what the file's
+ * MANIFEST entry and its shard need (rows, time and seq bounds).
  */
-function sortedRows(source: SegmentSource, rows: number): Uint32Array {
-  const { locations } = source;
-  const chunks = source.chunks.map(asBuffer);
-  const groups = new Map<string, number[]>();
-  for (let r = 0; r < rows; r++) {
-    const buf = chunks[locations[2 * r]];
-    const off = locations[2 * r + 1];
-    const start = off + EVENT_HEADER_BYTES;
-    const tenantEnd = start + buf.readUInt16LE(off + OFF_TENANT_BYTES);
-    const key = `${latin1Slice(buf, start, tenantEnd)}\0${latin1Slice(buf, tenantEnd, tenantEnd + buf.readUInt16LE(off + OFF_ENTITY_BYTES))}`;
-    const group = groups.get(key);
-    if (group === undefined) groups.set(key, [r]);
-    else group.push(r);
+export class RowGroupBuilder {
+  private readonly id = new Utf8Column(segmentRowGroupRows * 36, false);
+  private readonly tenant = new Utf8Column(segmentRowGroupRows * 8, false);
+  private readonly entity = new Utf8Column(segmentRowGroupRows * 16, false);
+  private readonly type = new Utf8Column(segmentRowGroupRows * 16, false);
+  private readonly payload = new Utf8Column(segmentRowGroupRows * 64, false);
+  private readonly metadata = new Utf8Column(64, true);
+  private readonly timestamps = new BigInt64Array(segmentRowGroupRows);
+  private readonly versions = new BigInt64Array(segmentRowGroupRows);
+  private readonly seqs = new BigInt64Array(segmentRowGroupRows);
+  /** Rows in the row group being built. */
+  private pending = 0;
+  /** Rows in the file so far, the pending ones included. */
+  rows = 0;
+  minTsUs = Number.POSITIVE_INFINITY;
+  maxTsUs = Number.NEGATIVE_INFINITY;
+  firstSeq = Number.POSITIVE_INFINITY;
+  lastSeq = Number.NEGATIVE_INFINITY;
+
+  /** True when the row group being built is complete: take it before adding more. */
+  get full(): boolean {
+    return this.pending === segmentRowGroupRows;
   }
-  const keys = [...groups.keys()].sort();
-  const order = new Uint32Array(rows);
-  let k = 0;
-  for (const key of keys) for (const r of groups.get(key) as number[]) order[k++] = r;
-  return order;
-}
 
-/** Encodes the events of `source` (at least one) into the bytes of one Parquet segment file. */
-export function encodeSegment(source: SegmentSource): EncodedSegment {
-  const rows = source.locations.length / 2;
-  // Zero rows is a merge whose every row belonged to deleted entities: still a valid file for its range.
-  if (!Number.isInteger(rows) || rows < 0) throw new RangeError('locations come in (chunk, offset) pairs');
-  const { locations } = source;
-  const chunks = source.chunks.map(asBuffer);
-  let payloadBytes = 0;
-  for (let r = 0; r < rows; r++)
-    payloadBytes += readFrameBytes(chunks[locations[2 * r]], locations[2 * r + 1]);
-  const id = new Utf8Column(rows, rows * 36, false);
-  const tenant = new Utf8Column(rows, rows * 8, false);
-  const entity = new Utf8Column(rows, rows * 16, false);
-  const type = new Utf8Column(rows, rows * 16, false);
-  const payload = new Utf8Column(rows, payloadBytes, false);
-  const metadata = new Utf8Column(rows, 64, true);
-  const timestamps = new BigInt64Array(rows);
-  const versions = new BigInt64Array(rows);
-  const seqs = new BigInt64Array(rows);
-  let minTs = Number.POSITIVE_INFINITY;
-  let maxTs = Number.NEGATIVE_INFINITY;
-  let firstSeq = Number.POSITIVE_INFINITY;
-  let lastSeq = Number.NEGATIVE_INFINITY;
+  /** True when rows wait to be taken. */
+  get hasPending(): boolean {
+    return this.pending > 0;
+  }
 
-  const order = sortedRows(source, rows);
-  const rowOfSeq = new Uint32Array(rows);
-  for (let k = 0; k < rows; k++) {
-    const r = order[k];
-    rowOfSeq[r] = k;
-    const buf = chunks[locations[2 * r]];
-    const off = locations[2 * r + 1];
+  /** Adds the event framed at `buf[off]`; returns its row in the file. */
+  add(buf: Buffer, off: number): number {
+    const k = this.pending++;
     const tenantBytes = buf.readUInt16LE(off + OFF_TENANT_BYTES);
     const entityBytes = buf.readUInt16LE(off + OFF_ENTITY_BYTES);
     const typeBytes = buf.readUInt16LE(off + OFF_TYPE_BYTES);
     const bodyBytes = buf.readUInt32LE(off + OFF_PAYLOAD_BYTES);
     let at = off + EVENT_HEADER_BYTES;
-    id.pushUuid(buf, off + OFF_ID);
-    tenant.push(buf, at, tenantBytes);
+    this.id.pushUuid(buf, off + OFF_ID);
+    this.tenant.push(buf, at, tenantBytes);
     at += tenantBytes;
-    entity.push(buf, at, entityBytes);
+    this.entity.push(buf, at, entityBytes);
     at += entityBytes;
-    type.push(buf, at, typeBytes);
+    this.type.push(buf, at, typeBytes);
     at += typeBytes;
-    payload.push(buf, at, bodyBytes);
+    this.payload.push(buf, at, bodyBytes);
     at += bodyBytes;
-    if ((buf[off + OFF_FLAGS] & FLAG_METADATA_NULL) !== 0) metadata.pushNull();
-    else metadata.push(buf, at, buf.readUInt32LE(off + OFF_METADATA_BYTES));
+    if ((buf[off + OFF_FLAGS] & FLAG_METADATA_NULL) !== 0) this.metadata.pushNull();
+    else this.metadata.push(buf, at, buf.readUInt32LE(off + OFF_METADATA_BYTES));
     const ts = readTimestampUs(buf, off);
     const seq = readSeq(buf, off);
-    timestamps[k] = BigInt(ts);
-    versions[k] = BigInt(readVersion(buf, off));
-    seqs[k] = BigInt(seq);
-    if (ts < minTs) minTs = ts;
-    if (ts > maxTs) maxTs = ts;
-    if (seq < firstSeq) firstSeq = seq;
-    if (seq > lastSeq) lastSeq = seq;
+    this.timestamps[k] = BigInt(ts);
+    this.versions[k] = BigInt(readVersion(buf, off));
+    this.seqs[k] = BigInt(seq);
+    if (ts < this.minTsUs) this.minTsUs = ts;
+    if (ts > this.maxTsUs) this.maxTsUs = ts;
+    if (seq < this.firstSeq) this.firstSeq = seq;
+    if (seq > this.lastSeq) this.lastSeq = seq;
+    return this.rows++;
   }
 
-  const int64 = (data: BigInt64Array) =>
-    arrow.makeVector(arrow.makeData({ type: new arrow.Int64(), length: rows, data }));
-  const table = new arrow.Table({
-    id: id.vector(),
-    tenant_id: tenant.vector(),
-    entity_id: entity.vector(),
-    event_type: type.vector(),
-    payload: payload.vector(),
-    metadata: metadata.vector(),
-    timestamp: arrow.makeVector(
-      arrow.makeData({ type: new arrow.TimestampMicrosecond('UTC'), length: rows, data: timestamps }),
-    ),
-    version: int64(versions),
-    seq: int64(seqs),
-  });
-  const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
+  /**
+   * The pending rows as one record batch in WebAssembly memory, and an empty builder. A file without rows
+   * still takes one (empty) batch: it carries the schema every segment must have.
+   */
+  take(): parquet.RecordBatch {
+    const rows = this.pending;
+    const int64 = (data: BigInt64Array) =>
+      arrow.makeVector(
+        arrow.makeData({ type: new arrow.Int64(), length: rows, data: data.subarray(0, rows) }),
+      );
+    const table = new arrow.Table({
+      id: this.id.vector(),
+      tenant_id: this.tenant.vector(),
+      entity_id: this.entity.vector(),
+      event_type: this.type.vector(),
+      payload: this.payload.vector(),
+      metadata: this.metadata.vector(),
+      timestamp: arrow.makeVector(
+        arrow.makeData({
+          type: new arrow.TimestampMicrosecond('UTC'),
+          length: rows,
+          data: this.timestamps.subarray(0, rows),
+        }),
+      ),
+      version: int64(this.versions),
+      seq: int64(this.seqs),
+    });
+    // The IPC bytes are a copy: the columns' buffers are free for the next row group once it is made.
+    const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
+    const batch = wasmTable.recordBatch(0);
+    wasmTable.free();
+    if (batch === undefined) throw new Error('parquet-wasm made no record batch of a row group');
+    this.pending = 0;
+    for (const column of [this.id, this.tenant, this.entity, this.type, this.payload, this.metadata])
+      column.reset();
+    return batch;
+  }
+}
+
+/** Writes the row groups `batches` yields, in order, as one Parquet file; resolves to its bytes. */
+export async function writeRowGroups(batches: AsyncIterable<parquet.RecordBatch>): Promise<Uint8Array> {
   const properties = new parquet.WriterPropertiesBuilder()
     .setCompression(parquet.Compression.ZSTD)
     .setMaxRowGroupSize(segmentRowGroupRows)
     .setStatisticsEnabled(parquet.EnabledStatistics.Page)
     .setCreatedBy('allsource-ts')
     .build();
-  const bytes = parquet.writeParquet(wasmTable, properties);
-  if (rows === 0) return { bytes, rowOfSeq, rows, firstSeq: 0, lastSeq: 0, minTsUs: 0, maxTsUs: 0 };
-  return { bytes, rowOfSeq, rows, firstSeq, lastSeq, minTsUs: minTs, maxTsUs: maxTs };
+  // An error thrown by `batches` reaches parquet-wasm as a failed stream, which it reports as a bare "Dyn
+  // casting error": the stream ends early instead, and the error is thrown here as it was raised.
+  let failure: { error: unknown } | null = null;
+  async function* guarded(): AsyncGenerator<parquet.RecordBatch> {
+    try {
+      yield* batches;
+    } catch (error) {
+      failure = { error };
+    }
+  }
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    const output = await parquet.transformParquetStream(ReadableStream.from(guarded()), properties);
+    for await (const part of output as unknown as AsyncIterable<Uint8Array>) {
+      parts.push(part);
+      total += part.byteLength;
+    }
+  } catch (err) {
+    throw (failure as { error: unknown } | null)?.error ?? err;
+  }
+  if (failure !== null) throw (failure as { error: unknown }).error;
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.byteLength;
+  }
+  return bytes;
 }
 
-function asBuffer(chunk: Uint8Array): Buffer {
+/** Encodes the events of `source` (a seal: frames in seq order) into the bytes of one Parquet segment file. */
+export async function encodeSegment(source: SegmentSource): Promise<EncodedSegment> {
+  const rows = source.locations.length / 2;
+  if (!Number.isInteger(rows)) throw new RangeError('locations come in (chunk, offset) pairs');
+  const { locations } = source;
+  const chunks = source.chunks.map(asBuffer);
+  const order = sealOrder(chunks, locations);
+  const rowOfSeq = new Uint32Array(rows);
+  const builder = new RowGroupBuilder();
+  async function* batches(): AsyncGenerator<parquet.RecordBatch> {
+    for (let k = 0; k < rows; k++) {
+      const r = order[k];
+      rowOfSeq[r] = builder.add(chunks[locations[2 * r]], locations[2 * r + 1]);
+      if (builder.full) yield builder.take();
+    }
+    if (builder.hasPending || builder.rows === 0) yield builder.take();
+  }
+  const bytes = await writeRowGroups(batches());
+  // Zero rows is a merge whose every row belonged to deleted entities: still a valid file for its range.
+  if (rows === 0) return { bytes, rowOfSeq, rows, firstSeq: 0, lastSeq: 0, minTsUs: 0, maxTsUs: 0 };
+  const { firstSeq, lastSeq, minTsUs, maxTsUs } = builder;
+  return { bytes, rowOfSeq, rows, firstSeq, lastSeq, minTsUs, maxTsUs };
+}
+
+export function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }

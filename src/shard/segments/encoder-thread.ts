@@ -1,6 +1,6 @@
 // Owns one encoder thread of a shard: started on demand, one job at a time, ended when idle.
 import { Worker } from 'node:worker_threads';
-import { encoderIdleMs, encoderWasmBytesMax } from '../../constants.ts';
+import { encoderIdleMs, encoderWasmBytesMax, storeThreadYoungGenerationMb } from '../../constants.ts';
 import { ErrorCode } from '../../errors.ts';
 import type { EncodeReply, EncodeRequest } from './encoder.ts';
 
@@ -44,7 +44,9 @@ export class EncoderThread {
 
   private thread(): Worker {
     if (this.worker !== null) return this.worker;
-    const worker = new Worker(encoderUrl);
+    const worker = new Worker(encoderUrl, {
+      resourceLimits: { maxYoungGenerationSizeMb: storeThreadYoungGenerationMb },
+    });
     worker.on('message', (reply: EncodeReply) => this.answered(reply));
     worker.on('error', (err: Error) => this.died(worker, err));
     worker.on('exit', (code) => this.died(worker, new Error(`encoder exited with ${code}`)));
@@ -57,7 +59,9 @@ export class EncoderThread {
     this.job = -1;
     this.onReply(reply);
     if (this.job !== -1 || !this.retire) return;
-    if (reply.ok && reply.wasmBytes > encoderWasmBytesMax) this.end();
+    // A failed job may have left parquet-wasm's memory in any state (a Rust panic poisons the instance): the
+    // retry gets a fresh thread.
+    if (!reply.ok || reply.wasmBytes > encoderWasmBytesMax) this.end();
     else this.retireWhenIdle();
   }
 

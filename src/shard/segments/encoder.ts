@@ -6,12 +6,10 @@
 import type { MessagePort } from 'node:worker_threads';
 import * as parquet from 'parquet-wasm';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import { readEntityId, readTenant, readTimestampUs } from '../../event/codec.ts';
 import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts';
 import type { Expiry, Tombstone } from '../manifest.ts';
-import { purgedRow } from '../memtable.ts';
-import { framesOfRows, readSegmentTable } from './decode.ts';
-import { encodeSegment, type SegmentSource } from './encode.ts';
+import { encodeSegment } from './encode.ts';
+import { type MergedFile, mergeSegments } from './merge.ts';
 
 export interface EncodeRequest {
   id: number;
@@ -54,7 +52,7 @@ export type EncodeReply =
 /** One FileIO per spec for the thread's life, so a fault plan counts calls across seals as it would in a shard. */
 const ios = new Map<string, FileIO>();
 
-export function encodeAndWrite(req: EncodeRequest): EncodeReply {
+export async function encodeAndWrite(req: EncodeRequest): Promise<EncodeReply> {
   try {
     const key = JSON.stringify(req.io);
     let io = ios.get(key);
@@ -62,32 +60,18 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
       io = createFileIO(req.io);
       ios.set(key, io);
     }
-    const source =
-      req.kind === 'seal' ? sealSource(req) : mergeSource(io, req.inputs, req.tombstones, req.expired);
-    const seg = encodeSegment(source);
-    // Rows by seq over the whole range: a seq a merge left out (deleted entity) gets purgedRow.
-    const rowOfSeq = new Uint32Array(req.lastSeq - req.firstSeq + 1).fill(purgedRow);
-    for (let k = 0; k < seg.rows; k++) {
-      const at = source.seqs[k] - req.firstSeq;
-      if (!(at >= 0 && at < rowOfSeq.length) || rowOfSeq[at] !== purgedRow) {
-        throw new StoreError(
-          ErrorCode.CORRUPTION,
-          `seq ${source.seqs[k]} is outside ${req.firstSeq}..${req.lastSeq} or appears twice in the inputs of ${req.path}`,
-        );
-      }
-      rowOfSeq[at] = seg.rowOfSeq[k];
-    }
+    const file = req.kind === 'seal' ? await sealFile(req) : await mergeSegments(io, req);
     // Written only once the rows are known to fit the range, each once.
-    io.writeFileAtomic(req.path, seg.bytes);
+    io.writeFileAtomic(req.path, file.bytes);
     return {
       id: req.id,
       ok: true,
-      rowOfSeq,
-      rows: seg.rows,
-      rowsRead: source.rowsRead,
+      rowOfSeq: file.rowOfSeq,
+      rows: file.rows,
+      rowsRead: file.rowsRead,
       firstSeq: req.firstSeq,
       lastSeq: req.lastSeq,
-      bytes: seg.bytes.length,
+      bytes: file.bytes.length,
       wasmBytes: parquet.wasmMemory().buffer.byteLength,
     };
   } catch (err) {
@@ -96,78 +80,31 @@ export function encodeAndWrite(req: EncodeRequest): EncodeReply {
   }
 }
 
-type SourceWithSeqs = SegmentSource & { seqs: Float64Array; rowsRead: number };
-
-function sealSource(req: EncodeRequest): SourceWithSeqs {
-  const seqs = new Float64Array(req.lastSeq - req.firstSeq + 1);
-  for (let k = 0; k < seqs.length; k++) seqs[k] = req.firstSeq + k;
-  return {
+/** A seal's file: every seq of its range, from the frames in the shard's arena. */
+async function sealFile(req: EncodeRequest): Promise<MergedFile> {
+  const seg = await encodeSegment({
     chunks: req.chunks.map((c) => new Uint8Array(c)),
     locations: req.locations,
-    seqs,
-    rowsRead: seqs.length,
-  };
-}
-
-/**
- * Every event of the input segments, decoded back into frames, in seq order (inputs are adjacent), except
- * rows of deleted entities (a tombstone for their tenant and entity with a higher `b`).
- */
-function mergeSource(
-  io: FileIO,
-  inputs: readonly string[],
-  tombstones: readonly Tombstone[],
-  expired: readonly Expiry[],
-): SourceWithSeqs {
-  const expiredBefore = new Map<string, number>();
-  for (const e of expired) expiredBefore.set(e.t, e.b);
-  const deletedBefore = new Map<string, number>();
-  for (const t of tombstones) {
-    const key = `${t.t}\0${t.e}`;
-    deletedBefore.set(key, Math.max(deletedBefore.get(key) ?? 0, t.b));
-  }
-  const chunks: Uint8Array[] = [];
-  // Each input's rows in file order, inputs one after another: every file is ordered by (tenant, entity,
-  // seq) and the inputs' seq ranges are adjacent and ascending, so each entity's rows arrive in seq order,
-  // which is all the encoder's grouping keeps. No re-ordering into seq order (a second copy) is needed.
-  const decoded = inputs.map((path) => {
-    const table = readSegmentTable(io.readFile(path), path);
-    // A compaction that purged every row leaves a valid file with none.
-    return table.numRows === 0
-      ? { frames: Buffer.alloc(0), offsets: new Uint32Array(0), seqs: new Float64Array(0) }
-      : framesOfRows(table, path);
   });
-  let events = 0;
-  for (const d of decoded) events += d.seqs.length;
-  const locations = new Uint32Array(2 * events);
-  const seqs = new Float64Array(events);
-  let k = 0;
-  for (let c = 0; c < decoded.length; c++) {
-    const d = decoded[c];
-    chunks.push(d.frames);
-    for (let r = 0; r < d.seqs.length; r++) {
-      const off = d.offsets[r];
-      const seq = d.seqs[r];
-      if (expiredBefore.size > 0) {
-        const cutoff = expiredBefore.get(readTenant(d.frames, off));
-        if (cutoff !== undefined && readTimestampUs(d.frames, off) < cutoff) continue;
-      }
-      if (deletedBefore.size > 0) {
-        const b = deletedBefore.get(`${readTenant(d.frames, off)}\0${readEntityId(d.frames, off)}`);
-        if (b !== undefined && seq < b) continue;
-      }
-      locations[2 * k] = c;
-      locations[2 * k + 1] = off;
-      seqs[k++] = seq;
-    }
-  }
-  return { chunks, locations: locations.subarray(0, 2 * k), seqs: seqs.subarray(0, k), rowsRead: events };
+  if (
+    seg.rows !== req.lastSeq - req.firstSeq + 1 ||
+    (seg.rows > 0 && (seg.firstSeq !== req.firstSeq || seg.lastSeq !== req.lastSeq))
+  )
+    throw new StoreError(
+      ErrorCode.CORRUPTION,
+      `the frames handed to seal ${req.path} hold seqs ${seg.firstSeq}..${seg.lastSeq} in ${seg.rows} rows, not ${req.firstSeq}..${req.lastSeq}`,
+    );
+  // Frames come in seq order, one per seq: a row by position is a row by seq.
+  return { bytes: seg.bytes, rowOfSeq: seg.rowOfSeq, rows: seg.rows, rowsRead: seg.rows };
 }
 
-/** The thread's loop: one request at a time, in order. */
+/** The thread's loop: one request at a time, in order (a job awaits its own reads and writes). */
 export function serveEncoder(port: MessagePort): void {
+  let queue = Promise.resolve();
   port.on('message', (req: EncodeRequest) => {
-    const reply = encodeAndWrite(req);
-    port.postMessage(reply, reply.ok ? [reply.rowOfSeq.buffer as ArrayBuffer] : []);
+    queue = queue.then(async () => {
+      const reply = await encodeAndWrite(req);
+      port.postMessage(reply, reply.ok ? [reply.rowOfSeq.buffer as ArrayBuffer] : []);
+    });
   });
 }

@@ -4,6 +4,7 @@
 // recovery has every index, and its memory with it. It also decodes the next segment while the shard indexes
 // the one before (at most `readAheadSegments` ahead, so decoded indexes never pile up).
 import { type MessagePort, Worker } from 'node:worker_threads';
+import { storeThreadYoungGenerationMb } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import { createFileIO, type FileIOSpec } from '../../io/file-io.ts';
 import { indexBuffers, readSegmentIndex, readSegmentRows, type SegmentIndex } from './segment-index.ts';
@@ -74,7 +75,10 @@ export function readSegmentRowsOnThread(job: IndexReadJob): AsyncGenerator<Uint3
 
 async function* readOnThread<T>(job: IndexReadJob, answer: (reply: Reply) => T | null): AsyncGenerator<T> {
   if (job.segments.length === 0) return;
-  const worker = new Worker(readerUrl, { workerData: job });
+  const worker = new Worker(readerUrl, {
+    workerData: job,
+    resourceLimits: { maxYoungGenerationSizeMb: storeThreadYoungGenerationMb },
+  });
   const ready: Reply[] = [];
   let failure: Error | null = null;
   let wake: (() => void) | null = null;

@@ -6,7 +6,7 @@
 // not cached and records the miss; the shard then loads every miss (pinned for the rest of the read) and
 // runs the read again. The placeholder only has to keep the walk well-formed: its answer is thrown away.
 import * as arrow from 'apache-arrow';
-import * as parquet from 'parquet-wasm';
+import type * as parquet from 'parquet-wasm';
 import { segmentFilesOpenMax, segmentRowGroupRows } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import {
@@ -18,8 +18,9 @@ import {
   OFF_FRAME_BYTES,
   OFF_PAYLOAD_BYTES,
 } from '../../event/codec.ts';
-import { type FileIO, readFullyAt } from '../../io/file-io.ts';
+import type { FileIO } from '../../io/file-io.ts';
 import { framesOfRows } from './decode.ts';
+import { openParquetFile } from './file-slice.ts';
 
 /**
  * Cache keys are numbers, segment * groupsPerSegmentMax + group (no string per sealed row read): 2^21
@@ -27,37 +28,6 @@ import { framesOfRows } from './decode.ts';
  * keys stay safe integers.
  */
 const groupsPerSegmentMax = 2 ** 21;
-
-/**
- * The Blob parquet-wasm reads a segment through: byte ranges read from a file descriptor held open. An
- * open descriptor keeps the file readable after a compaction unlinks it (a path-based Blob would fail, and
- * parquet-wasm aborts the whole thread on a failed read).
- */
-class FileSlice {
-  private readonly io: FileIO;
-  private readonly fd: number;
-  private readonly start: number;
-  readonly size: number;
-
-  constructor(io: FileIO, fd: number, start: number, size: number) {
-    this.io = io;
-    this.fd = fd;
-    this.start = start;
-    this.size = size;
-  }
-
-  slice(start = 0, end = this.size): FileSlice {
-    const from = Math.min(Math.max(0, start), this.size);
-    return new FileSlice(this.io, this.fd, this.start + from, Math.max(0, Math.min(end, this.size) - from));
-  }
-
-  async arrayBuffer(): Promise<ArrayBuffer> {
-    const buf = new Uint8Array(this.size);
-    if (readFullyAt(this.io, this.fd, buf, this.start) < buf.length)
-      throw new StoreError(ErrorCode.CORRUPTION, 'segment file shorter than its footer says');
-    return buf.buffer;
-  }
-}
 
 interface OpenFile {
   file: parquet.ParquetFile;
@@ -247,15 +217,7 @@ export class SealedReader {
       this.files.set(segment, open);
       return open.file;
     }
-    const fd = this.io.open(this.segments[segment].path, 'r');
-    let file: parquet.ParquetFile;
-    try {
-      const blob = new FileSlice(this.io, fd, 0, this.io.fileSize(fd));
-      file = await parquet.ParquetFile.fromFile(blob as unknown as Blob);
-    } catch (err) {
-      this.io.close(fd);
-      throw err;
-    }
+    const { file, fd } = await openParquetFile(this.io, this.segments[segment].path);
     this.files.set(segment, { file, fd });
     if (this.files.size > segmentFilesOpenMax) {
       // Least recently used first; never the one just opened (it is last in insertion order).
