@@ -4,7 +4,7 @@
 // the garbage collector has nothing per entity to trace.
 import { entityPoolGarbageWordsMin } from '../constants.ts';
 import { latin1Slice } from '../event/latin1.ts';
-import { U8List, U32List } from './growable.ts';
+import { grownArray, newArray, U8List, U32List } from './growable.ts';
 
 /** A read-only list of local event indexes (a U32List, or a view of one entity's list in the pool). */
 export interface U32View {
@@ -382,13 +382,16 @@ export class EntityTable {
       this.poolGarbage < this.poolGarbageWordsMin ||
       this.poolGarbage < this.poolUsed * poolGarbageShareMax
     ) {
-      const next = new Uint32Array(Math.ceil((this.poolUsed + room) * poolGrowth));
-      next.set(this.pool.subarray(0, this.poolUsed));
-      this.pool = next;
+      this.pool = grownArray(
+        Uint32Array,
+        this.pool,
+        this.poolUsed,
+        Math.ceil((this.poolUsed + room) * poolGrowth),
+      );
       return;
     }
     // Every list moves, tight (room = length): the next event of a list moves it once more, with doubling.
-    const next = new Uint32Array(Math.ceil((live + room) * poolGrowth));
+    const next = newArray(Uint32Array, Math.ceil((live + room) * poolGrowth));
     let used = 0;
     for (let e = 0; e < this.count; e++) {
       const start = this.listStart.data[e];
