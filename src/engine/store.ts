@@ -10,6 +10,7 @@ import {
   shardRestartsMax,
   shardRestartWindowMs,
   storeClientsMax,
+  storeThreadYoungGenerationMb,
 } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import type { StoredEvent } from '../event/codec.ts';
@@ -131,6 +132,7 @@ export class Store extends ClientCore {
       idleTimeout: Number.POSITIVE_INFINITY,
       atomics: 'disabled',
       maxQueue: shards * 2,
+      resourceLimits: { maxYoungGenerationSizeMb: storeThreadYoungGenerationMb },
     });
   }
 

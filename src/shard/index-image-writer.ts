@@ -2,6 +2,7 @@
 // tenth of a second for 5,000,000 events here) and this thread writes and fsyncs it, so the shard's thread
 // never waits on the disk for it.
 import { Worker } from 'node:worker_threads';
+import { storeThreadYoungGenerationMb } from '../constants.ts';
 import { createFileIO, type FileIOSpec } from '../io/file-io.ts';
 import { type CapturedImage, writeImage } from './index-image.ts';
 
@@ -32,6 +33,7 @@ const writerUrl = new URL('../../workers/index-image-writer.ts', import.meta.url
 export function writeImageInThread(job: ImageWriteJob): { worker: Worker; done: Promise<void> } {
   const worker = new Worker(writerUrl, {
     workerData: job,
+    resourceLimits: { maxYoungGenerationSizeMb: storeThreadYoungGenerationMb },
     transferList: job.image.parts.map((p) => p.buffer as ArrayBuffer),
   });
   const done = new Promise<void>((resolve, reject) => {
