@@ -193,6 +193,15 @@ export class RowGroupBuilder {
    * still takes one (empty) batch: it carries the schema every segment must have.
    */
   take(): parquet.RecordBatch {
+    const wasmTable = this.takeTable();
+    const batch = wasmTable.recordBatch(0);
+    wasmTable.free();
+    if (batch === undefined) throw new Error('parquet-wasm made no record batch of a row group');
+    return batch;
+  }
+
+  /** As `take`, as a table of that one batch. */
+  takeTable(): parquet.Table {
     const rows = this.pending;
     const int64 = (data: BigInt64Array) =>
       arrow.makeVector(
@@ -217,24 +226,26 @@ export class RowGroupBuilder {
     });
     // The IPC bytes are a copy: the columns' buffers are free for the next row group once it is made.
     const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
-    const batch = wasmTable.recordBatch(0);
-    wasmTable.free();
-    if (batch === undefined) throw new Error('parquet-wasm made no record batch of a row group');
     this.pending = 0;
     for (const column of [this.id, this.tenant, this.entity, this.type, this.payload, this.metadata])
       column.reset();
-    return batch;
+    return wasmTable;
   }
 }
 
-/** Writes the row groups `batches` yields, in order, as one Parquet file; resolves to its bytes. */
-export async function writeRowGroups(batches: AsyncIterable<parquet.RecordBatch>): Promise<Uint8Array> {
-  const properties = new parquet.WriterPropertiesBuilder()
+/** A fresh WriterProperties for every file: writeParquet consumes it (a reused one writes uncompressed). */
+function writerProperties(): parquet.WriterProperties {
+  return new parquet.WriterPropertiesBuilder()
     .setCompression(parquet.Compression.ZSTD)
     .setMaxRowGroupSize(segmentRowGroupRows)
     .setStatisticsEnabled(parquet.EnabledStatistics.Page)
     .setCreatedBy('allsource-ts')
     .build();
+}
+
+/** Writes the row groups `batches` yields, in order, as one Parquet file; resolves to its bytes. */
+export async function writeRowGroups(batches: AsyncIterable<parquet.RecordBatch>): Promise<Uint8Array> {
+  const properties = writerProperties();
   // An error thrown by `batches` reaches parquet-wasm as a failed stream, which it reports as a bare "Dyn
   // casting error": the stream ends early instead, and the error is thrown here as it was raised.
   let failure: { error: unknown } | null = null;
@@ -275,6 +286,15 @@ export async function encodeSegment(source: SegmentSource): Promise<EncodedSegme
   const order = sealOrder(chunks, locations);
   const rowOfSeq = new Uint32Array(rows);
   const builder = new RowGroupBuilder();
+  if (rows <= segmentRowGroupRows) {
+    // One row group: written in one call, without the stream's per-file setup (15% of a 1,000-event file).
+    for (let k = 0; k < rows; k++) {
+      const r = order[k];
+      rowOfSeq[r] = builder.add(chunks[locations[2 * r]], locations[2 * r + 1]);
+    }
+    const bytes = parquet.writeParquet(builder.takeTable(), writerProperties());
+    return finished(bytes, rowOfSeq, builder);
+  }
   async function* batches(): AsyncGenerator<parquet.RecordBatch> {
     for (let k = 0; k < rows; k++) {
       const r = order[k];
@@ -283,10 +303,12 @@ export async function encodeSegment(source: SegmentSource): Promise<EncodedSegme
     }
     if (builder.hasPending || builder.rows === 0) yield builder.take();
   }
-  const bytes = await writeRowGroups(batches());
-  // Zero rows is a merge whose every row belonged to deleted entities: still a valid file for its range.
+  return finished(await writeRowGroups(batches()), rowOfSeq, builder);
+}
+
+function finished(bytes: Uint8Array, rowOfSeq: Uint32Array, builder: RowGroupBuilder): EncodedSegment {
+  const { rows, firstSeq, lastSeq, minTsUs, maxTsUs } = builder;
   if (rows === 0) return { bytes, rowOfSeq, rows, firstSeq: 0, lastSeq: 0, minTsUs: 0, maxTsUs: 0 };
-  const { firstSeq, lastSeq, minTsUs, maxTsUs } = builder;
   return { bytes, rowOfSeq, rows, firstSeq, lastSeq, minTsUs, maxTsUs };
 }
 
