@@ -1,7 +1,7 @@
 // The index image: a shard opened from it answers every read exactly as one that indexed its segments from
 // the files (the slow path), after a clean close, after a crash restart with segments and WAL past the image,
 // and a stale or corrupt image is ignored without failing the open.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, type Store, type StoredEvent } from '../../src/index.ts';
@@ -216,33 +216,61 @@ describe('index image', () => {
   }, 120_000);
 });
 
+/** The rows files merges wrote (segment-rows/ of each shard). */
+function rowsFiles(dataDir: string): string[] {
+  return ['shard-00', 'shard-01'].flatMap((shard) => {
+    const dir = join(dataDir, shard, 'segment-rows');
+    return readdirSync(dir).map((name) => join(dir, name));
+  });
+}
+
 describe('index image across compactions', () => {
-  it('still serves after a merge of its segments (their rows read again), answering as the slow path', async () => {
-    const dataDir = tempDir();
-    const rand = seeded(29);
-    let store = await openStore({ dataDir, ...options });
-    // No deletions: the merge purges nothing, so the image only needs re-pointing at the merged files.
-    await workload(store, rand, 6_000, [], false);
-    await store.flush();
-    await store.close();
-    store = await openStore({ dataDir, ...options });
-    let restarted: unknown;
-    try {
-      const before = (await store.stats()).perShard.map((s) => s.segments);
-      await store.compact();
-      const after = (await store.stats()).perShard.map((s) => s.segments);
-      expect(after[0]).toBeLessThan(before[0]);
-      await workload(store, rand, 300, [], false);
-      await store.crashShardForTest(0, 'throw');
-      await store.crashShardForTest(1, 'throw');
-      // Every segment the image holds (all of them, now merged) came from it, none from its file.
-      expect(await imageSegments(store)).toEqual(after);
-      restarted = await view(store);
-    } finally {
+  it.each([
+    ['read from the rows files the merges wrote', 'kept'],
+    ['read from the merged files when the rows files are missing or damaged', 'damaged'],
+  ] as const)(
+    'still serves after a merge of its segments (rows %s), answering as the slow path',
+    async (_, rows) => {
+      const dataDir = tempDir();
+      const rand = seeded(29);
+      let store = await openStore({ dataDir, ...options });
+      // No deletions: the merge purges nothing, so the image only needs re-pointing at the merged files.
+      await workload(store, rand, 6_000, [], false);
+      await store.flush();
       await store.close();
-    }
-    expect(restarted).toEqual(await slowView(dataDir));
-  }, 120_000);
+      store = await openStore({ dataDir, ...options });
+      let restarted: unknown;
+      try {
+        const before = (await store.stats()).perShard.map((s) => s.segments);
+        await store.compact();
+        const after = (await store.stats()).perShard.map((s) => s.segments);
+        expect(after[0]).toBeLessThan(before[0]);
+        const written = rowsFiles(dataDir);
+        expect(written.length).toBeGreaterThan(0);
+        if (rows === 'damaged') {
+          // One shard's rows files gone, the other's with a flipped byte (their checksum no longer holds).
+          for (const path of written) {
+            if (path.includes('shard-00')) rmSync(path);
+            else {
+              const bytes = readFileSync(path);
+              bytes[bytes.length >> 1] ^= 0xff;
+              writeFileSync(path, bytes);
+            }
+          }
+        }
+        await workload(store, rand, 300, [], false);
+        await store.crashShardForTest(0, 'throw');
+        await store.crashShardForTest(1, 'throw');
+        // Every segment the image holds (all of them, now merged) came from it, none from its file.
+        expect(await imageSegments(store)).toEqual(after);
+        restarted = await view(store);
+      } finally {
+        await store.close();
+      }
+      expect(restarted).toEqual(await slowView(dataDir));
+    },
+    120_000,
+  );
 });
 
 describe('index image and a merge past its last seq', () => {

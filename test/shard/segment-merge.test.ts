@@ -1,6 +1,7 @@
 // Segment row order and merges: the seal's grouping and the streamed k-way merge against a plain sort of
 // every row, with keys that are byte prefixes of each other, inputs longer than one read slice, empty
 // inputs, deleted and expired rows, and damaged inputs.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
@@ -13,6 +14,7 @@ import { purgedRow } from '../../src/shard/memtable.ts';
 import { decodeSegment } from '../../src/shard/segments/decode.ts';
 import { encodeSegment } from '../../src/shard/segments/encode.ts';
 import { mergeSegments } from '../../src/shard/segments/merge.ts';
+import { readRowsFile, rowsFilePath, writeRowsFile } from '../../src/shard/segments/rows-file.ts';
 import { sealOrder } from '../../src/shard/segments/seal-order.ts';
 import { removeTempDirs, seeded, tempDir } from '../helpers.ts';
 
@@ -166,3 +168,27 @@ function seqsInFileOrder(bytes: Uint8Array): number[] {
   const table = arrow.tableFromIPC(parquet.readParquet(bytes, { columns: ['seq'] }).intoIPCStream());
   return Array.from(table.getChild('seq') ?? [], (v) => Number(v));
 }
+
+describe('rows files', () => {
+  const io = createFileIO({ kind: 'node' });
+
+  it('give back the rows written, and nothing when missing, damaged, or for another range or file size', () => {
+    const shardDir = tempDir();
+    mkdirSync(join(shardDir, 'segment-rows'));
+    const segment = join(shardDir, 'segments', 'seg-0000000000000011-0000000000000015.parquet');
+    const rows = Uint32Array.from([4, purgedRow, 0, 2, 1]);
+    expect(readRowsFile(io, segment, 11, 15, 1234)).toBeNull();
+    writeRowsFile(io, segment, 11, 15, 1234, rows);
+    expect(rowsFilePath(segment)).toBe(
+      join(shardDir, 'segment-rows', 'seg-0000000000000011-0000000000000015.rows'),
+    );
+    expect(Array.from(readRowsFile(io, segment, 11, 15, 1234) ?? [])).toEqual(Array.from(rows));
+    expect(readRowsFile(io, segment, 11, 16, 1234)).toBeNull();
+    expect(readRowsFile(io, segment, 10, 14, 1234)).toBeNull();
+    expect(readRowsFile(io, segment, 11, 15, 1235)).toBeNull();
+    const bytes = readFileSync(rowsFilePath(segment));
+    bytes[40] ^= 1;
+    writeFileSync(rowsFilePath(segment), bytes);
+    expect(readRowsFile(io, segment, 11, 15, 1234)).toBeNull();
+  });
+});

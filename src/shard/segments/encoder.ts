@@ -10,6 +10,7 @@ import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts'
 import type { Expiry, Tombstone } from '../manifest.ts';
 import { encodeSegment } from './encode.ts';
 import { type MergedFile, mergeSegments } from './merge.ts';
+import { writeRowsFile } from './rows-file.ts';
 
 export interface EncodeRequest {
   id: number;
@@ -63,6 +64,13 @@ export async function encodeAndWrite(req: EncodeRequest): Promise<EncodeReply> {
     const file = req.kind === 'seal' ? await sealFile(req) : await mergeSegments(io, req);
     // Written only once the rows are known to fit the range, each once.
     io.writeFileAtomic(req.path, file.bytes);
+    if (req.kind === 'merge') {
+      try {
+        writeRowsFile(io, req.path, req.firstSeq, req.lastSeq, file.bytes.length, file.rowOfSeq);
+      } catch {
+        // Only a help for the next open (see rows-file.ts): without it the rows are read from the segment.
+      }
+    }
     return {
       id: req.id,
       ok: true,

@@ -6,7 +6,8 @@
 import { type MessagePort, Worker } from 'node:worker_threads';
 import { storeThreadYoungGenerationMb } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import { createFileIO, type FileIOSpec } from '../../io/file-io.ts';
+import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts';
+import { readRowsFile } from './rows-file.ts';
 import { indexBuffers, readSegmentIndex, readSegmentRows, type SegmentIndex } from './segment-index.ts';
 
 /** Segments decoded ahead of the one the shard is indexing. */
@@ -24,24 +25,39 @@ type Reply =
   | { k: number; rows: Uint32Array }
   | { k: number; error: { code: string; message: string; details?: Record<string, unknown> } };
 
+function segmentFileBytes(io: FileIO, path: string): number {
+  const fd = io.open(path, 'r');
+  try {
+    return io.fileSize(fd);
+  } finally {
+    io.close(fd);
+  }
+}
+
 /** Runs in the reader thread: one segment per credit the shard grants ('more'), in order. */
 export function serveIndexReads(port: MessagePort, job: IndexReadJob): void {
   const io = createFileIO(job.io);
   let next = 0;
   let credit = readAheadSegments;
-  const pump = () => {
+  // Reads are asynchronous (by byte ranges): one pump runs at a time, and a credit arriving meanwhile is
+  // picked up by the running one's loop.
+  let pumping = false;
+  const pump = async () => {
+    if (pumping) return;
+    pumping = true;
     while (credit > 0 && next < job.segments.length) {
       const k = next++;
       credit--;
       const s = job.segments[k];
       try {
-        const bytes = io.readFile(s.path);
         if (job.rowsOnly === true) {
-          const rows = readSegmentRows(bytes, s.path, s.firstSeq, s.lastSeq);
+          const rows =
+            readRowsFile(io, s.path, s.firstSeq, s.lastSeq, segmentFileBytes(io, s.path)) ??
+            (await readSegmentRows(io, s.path, s.firstSeq, s.lastSeq));
           port.postMessage({ k, rows } satisfies Reply, [rows.buffer as ArrayBuffer]);
           continue;
         }
-        const index = readSegmentIndex(bytes, s.path, s.firstSeq, s.lastSeq, s.withIds);
+        const index = await readSegmentIndex(io, s.path, s.firstSeq, s.lastSeq, s.withIds);
         port.postMessage({ k, index } satisfies Reply, indexBuffers(index));
       } catch (err) {
         const error =
@@ -50,12 +66,13 @@ export function serveIndexReads(port: MessagePort, job: IndexReadJob): void {
         next = job.segments.length;
       }
     }
+    pumping = false;
   };
   port.on('message', () => {
     credit++;
-    pump();
+    void pump();
   });
-  pump();
+  void pump();
 }
 
 const readerUrl = new URL('../../../workers/segment-index-reader.ts', import.meta.url);

@@ -1,11 +1,12 @@
 // Owns reading a segment's index columns (everything but payload and metadata) for recovery: what the
 // shard needs to rebuild its indexes without loading event bodies into memory.
-import type * as arrow from 'apache-arrow';
+import * as arrow from 'apache-arrow';
 import { ErrorCode, StoreError } from '../../errors.ts';
 import { latin1Slice } from '../../event/latin1.ts';
 import { uuidToBytes } from '../../event/uuid.ts';
+import type { FileIO } from '../../io/file-io.ts';
 import { purgedRow } from '../memtable.ts';
-import { readSegmentTable } from './decode.ts';
+import { openParquetFile } from './file-slice.ts';
 
 const indexColumns = ['id', 'tenant_id', 'entity_id', 'event_type', 'timestamp', 'version', 'seq'] as const;
 /** The same without ids, for a file whose ids recovery does not need (older than the idempotency window). */
@@ -148,26 +149,45 @@ function rowsOfSeqs(seqs: Float64Array, path: string, firstSeq: number, range: n
   return rowOfSeq;
 }
 
+/**
+ * Only `columns` of the segment at `path`, read by byte ranges: parquet-wasm's ParquetFile decodes just
+ * those (its readParquet ignores the `columns` option and decodes payloads too, half a segment's work).
+ */
+async function readColumns(io: FileIO, path: string, columns: readonly string[]): Promise<arrow.Table> {
+  const { file, fd } = await openParquetFile(io, path).catch((err: unknown) => {
+    throw err instanceof StoreError ? err : corrupt(path, String(err));
+  });
+  try {
+    const wasm = await file.read({ columns: [...columns] });
+    return arrow.tableFromIPC(wasm.intoIPCStream());
+  } catch (err) {
+    throw err instanceof StoreError ? err : corrupt(path, String(err));
+  } finally {
+    file.free();
+    io.close(fd);
+  }
+}
+
 /** Only the file row of each seq of a segment's range (an index image re-pointed at a merged file). */
-export function readSegmentRows(
-  bytes: Uint8Array,
+export async function readSegmentRows(
+  io: FileIO,
   path: string,
   firstSeq: number,
   lastSeq: number,
-): Uint32Array {
-  const table = readSegmentTable(bytes, path, ['seq']);
+): Promise<Uint32Array> {
+  const table = await readColumns(io, path, ['seq']);
   return rowsOfSeqs(int64Column(table, 'seq', path), path, firstSeq, lastSeq - firstSeq + 1);
 }
 
-export function readSegmentIndex(
-  bytes: Uint8Array,
+export async function readSegmentIndex(
+  io: FileIO,
   path: string,
   firstSeq: number,
   lastSeq: number,
   withIds = true,
-): SegmentIndex {
+): Promise<SegmentIndex> {
   // The id column is the largest to decode (36 characters a row): skipped when it is not needed.
-  const table = readSegmentTable(bytes, path, withIds ? indexColumns : indexColumnsWithoutIds);
+  const table = await readColumns(io, path, withIds ? indexColumns : indexColumnsWithoutIds);
   const rows = table.numRows;
   const range = lastSeq - firstSeq + 1;
   const ids = withIds ? utf8Column(table, 'id', path) : null;

@@ -14,6 +14,7 @@ import { type Expiry, type Manifest, readManifest, type Tombstone, writeManifest
 import { CompactionLog, type CompactionRun, planCompaction, type SegmentInfo } from './compaction-plan.ts';
 import type { EncodeReply } from './encoder.ts';
 import { EncoderThread } from './encoder-thread.ts';
+import { removeRowsFile, rowsDirName, rowsFileName } from './rows-file.ts';
 
 /** Segment names carry their seq range, zero-padded so that names sort in seq order. */
 const seqDigits = 16;
@@ -118,6 +119,8 @@ export class SegmentStore {
   private readonly manifestPath: string;
   readonly segmentsDir: string;
   readonly snapshotsDir: string;
+  /** Merged segments' rows files (see rows-file.ts). */
+  private readonly rowsDir: string;
   private manifest: Manifest = { formatVersion: 1, walCheckpointSegment: 0, segments: [] };
   /** Bytes of every listed segment, by name. */
   private readonly sizes = new Map<string, { bytes: number }>();
@@ -149,6 +152,7 @@ export class SegmentStore {
     this.manifestPath = join(options.dir, 'MANIFEST');
     this.segmentsDir = join(options.dir, 'segments');
     this.snapshotsDir = join(options.dir, 'snapshots');
+    this.rowsDir = join(options.dir, rowsDirName);
     const retire = options.ioSpec.kind !== 'faulty';
     this.sealer = new EncoderThread((reply) => this.onReply(reply), retire);
     this.merger = new EncoderThread((reply) => this.onReply(reply), retire);
@@ -169,9 +173,11 @@ export class SegmentStore {
     const { io } = this.options;
     io.mkdirp(this.segmentsDir);
     io.mkdirp(this.snapshotsDir);
+    io.mkdirp(this.rowsDir);
     const found = readManifest(io, this.manifestPath);
     if (found !== null) this.manifest = found;
     this.removeUnlisted(this.segmentsDir, new Set(this.manifest.segments));
+    this.removeUnlisted(this.rowsDir, new Set(this.manifest.segments.map(rowsFileName)));
     this.removeUnlisted(this.snapshotsDir, new Set(this.manifest.snapshots ?? []));
     let expectFirst = 1;
     for (const name of this.manifest.segments) {
@@ -551,7 +557,10 @@ export class SegmentStore {
     );
     const { io } = this.options;
     try {
-      for (const s of job.inputs) io.unlink(this.segmentPath(s.name));
+      for (const s of job.inputs) {
+        io.unlink(this.segmentPath(s.name));
+        removeRowsFile(io, this.segmentPath(s.name));
+      }
       io.fsyncDir(this.segmentsDir);
     } catch (err) {
       // No longer listed: removed on the next open.
