@@ -7,7 +7,7 @@ import type { IndexImage } from './index-image.ts';
 import type { Tombstone } from './manifest.ts';
 import { holeChunk, purgedRow, sealedBit } from './memtable.ts';
 import type { RecoveryTarget } from './recovery.ts';
-import { parseSegmentName } from './segments/segment-store.ts';
+import { parseSegmentName } from './segments/segment-names.ts';
 
 /**
  * The MANIFEST's segments that hold the image's seqs, in order: each one of the image's own (`from`: its

@@ -24,7 +24,7 @@ import { type IdWindow, idBytes } from './id-window.ts';
 import type { Tombstone } from './manifest.ts';
 import { graveyardTenantNo, holeChunk, type Memtable, type SealedColumns, sealedBit } from './memtable.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
-import { parseSegmentName } from './segments/segment-store.ts';
+import { parseSegmentName } from './segments/segment-names.ts';
 
 export const indexImageName = 'INDEX';
 const magic = Buffer.from('ASINDEX1', 'latin1');

@@ -25,7 +25,7 @@ import type { Retention } from './retention.ts';
 import { readSegmentIndexes } from './segments/index-reader.ts';
 import type { SealedReader } from './segments/sealed-reader.ts';
 import { rowIdBytes, runEntityKey, type SegmentIndex } from './segments/segment-index.ts';
-import { parseSegmentName } from './segments/segment-store.ts';
+import { parseSegmentName } from './segments/segment-names.ts';
 import { Wal } from './wal.ts';
 
 /** What recovery fills; `nextSeq` advances by one per event, which must arrive in seq order. */
