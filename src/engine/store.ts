@@ -10,7 +10,6 @@ import {
   shardRestartsMax,
   shardRestartWindowMs,
   storeClientsMax,
-  storeThreadYoungGenerationMb,
 } from '../constants.ts';
 import { ErrorCode, StoreError, storeErrorFrom } from '../errors.ts';
 import type { StoredEvent } from '../event/codec.ts';
@@ -132,7 +131,6 @@ export class Store extends ClientCore {
       idleTimeout: Number.POSITIVE_INFINITY,
       atomics: 'disabled',
       maxQueue: shards * 2,
-      resourceLimits: { maxYoungGenerationSizeMb: storeThreadYoungGenerationMb },
     });
   }
 
