@@ -455,8 +455,10 @@ assert(
 /** Rows per Parquet row group: small enough that reading one entity's rows decodes little else. */
 export const segmentRowGroupRows = 4096;
 /**
- * A merge reads each input this many row groups at a time (about 65,000 rows, a few MiB of frames): with
- * the output written a row group at a time, a merge's memory is this much per input, whatever its size.
+ * A merge reads each input this many row groups at a time (about 65,000 rows, some 6 MiB of small events'
+ * frames): with the output written a row group at a time, a merge's memory is this much per input,
+ * whatever the inputs' sizes. An input read to its end is closed, so only inputs longer than this hold a
+ * file descriptor while the merge runs.
  */
 export const mergeReadRowGroups = 16;
 /** A shard seals its memtable into a segment past this many unsealed events (option sealEvents). */
@@ -506,6 +508,24 @@ export const retentionCheckMs = 60_000;
 export const snapshotFilesMax = 8;
 /** Segment files a shard keeps open for reads (their Parquet footers stay parsed); more are closed LRU. */
 export const segmentFilesOpenMax = 64;
+// --- Growable index lists (src/shard/growable.ts), in bytes ---
+/**
+ * Past this many bytes a list lives in a resizable ArrayBuffer that grows in place: V8 reserves address
+ * space for it and commits pages as it grows, so growth neither copies nor frees the old array. Copying
+ * into a fresh array freed a buffer of tens of MiB per growth step, and glibc's allocator kept much of
+ * that freed memory resident.
+ */
+export const resizableBytesMin = 1024 * 1024;
+/**
+ * Address space reserved for a resizable list: this many times its size, at least resizableReserveBytesMin
+ * and at most resizableReserveBytesMax (only what it grows into is committed). Past its reservation a list
+ * moves to a new one, a copy per 16-fold growth; a process holds thousands of lists before the reservations
+ * fill 47-bit address space (checked: 5,000 reservations of 16 GiB each succeed on Node 24 here).
+ */
+export const resizableReserveFactor = 16;
+export const resizableReserveBytesMin = 256 * 1024 * 1024;
+export const resizableReserveBytesMax = 2 ** 34;
+
 /** Decoded row groups of sealed events a shard keeps, in bytes (option cacheBytes). */
 export const cacheBytesDefault = 32 * 1024 * 1024;
 export const cacheBytesMin = 1024 * 1024;

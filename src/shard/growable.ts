@@ -1,20 +1,17 @@
 // Owns growable typed-array lists: the per-event columns and posting lists of a shard's memtable.
+import assert from 'node:assert';
+import {
+  resizableBytesMin,
+  resizableReserveBytesMax,
+  resizableReserveBytesMin,
+  resizableReserveFactor,
+} from '../constants.ts';
 
 /**
  * Lists double while small; past this many entries they grow by a quarter, so a column of millions of
  * events carries at most a quarter spare (doubling left up to half of its memory unused).
  */
 const doublingEntriesMax = 1 << 20;
-
-/**
- * Past this many bytes a list lives in a resizable ArrayBuffer that grows in place: V8 reserves address
- * space for it and commits pages as it grows, so growth neither copies nor frees the old array. Copying
- * into a fresh array freed a buffer of tens of MiB per growth step, and glibc's allocator kept most of
- * that freed memory resident (measured: about 700 MiB of a 2.2 GiB RSS after 10M events).
- */
-export const resizableBytesMin = 1 << 20;
-/** Address space reserved for one resizable list (only what it grows into is ever committed). */
-export const resizableBytesReserved = 2 ** 34;
 
 type Column = Uint8Array | Uint32Array | Int32Array | Float64Array;
 interface ColumnType<T extends Column> {
@@ -28,6 +25,7 @@ interface ColumnType<T extends Column> {
  * resizable, else in a new array (resizable once it is large enough).
  */
 export function grownArray<T extends Column>(type: ColumnType<T>, old: T, used: number, capacity: number): T {
+  assert(capacity >= old.length, 'a list never shrinks');
   const bytes = capacity * type.BYTES_PER_ELEMENT;
   const buffer = old.buffer as ArrayBuffer;
   if (buffer.resizable && old.byteOffset === 0 && bytes <= buffer.maxByteLength) {
@@ -46,11 +44,17 @@ export function grownArray<T extends Column>(type: ColumnType<T>, old: T, used: 
 export function newArray<T extends Column>(type: ColumnType<T>, capacity: number): T {
   const bytes = capacity * type.BYTES_PER_ELEMENT;
   if (bytes < resizableBytesMin) return new type(capacity);
-  return new type(
-    new ArrayBuffer(bytes, { maxByteLength: Math.max(resizableBytesReserved, bytes) }),
-    0,
-    capacity,
+  const reserve = Math.min(
+    resizableReserveBytesMax,
+    Math.max(resizableReserveBytesMin, bytes * resizableReserveFactor),
   );
+  try {
+    return new type(new ArrayBuffer(bytes, { maxByteLength: Math.max(reserve, bytes) }), 0, capacity);
+  } catch (err) {
+    // No address space left to reserve: a plain array (it grows by copying).
+    if (err instanceof RangeError) return new type(capacity);
+    throw err;
+  }
 }
 
 /** The capacity after `capacity` when at least `minCapacity` is needed. */

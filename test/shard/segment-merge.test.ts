@@ -12,7 +12,7 @@ import { prepareEvent } from '../../src/event/validate.ts';
 import { createFileIO } from '../../src/io/file-io.ts';
 import { purgedRow } from '../../src/shard/memtable.ts';
 import { decodeSegment } from '../../src/shard/segments/decode.ts';
-import { encodeSegment } from '../../src/shard/segments/encode.ts';
+import { encodeSegment, RowGroupBuilder, writeRowGroups } from '../../src/shard/segments/encode.ts';
 import { mergeSegments } from '../../src/shard/segments/merge.ts';
 import { readRowsFile, rowsFilePath, writeRowsFile } from '../../src/shard/segments/rows-file.ts';
 import { sealOrder } from '../../src/shard/segments/seal-order.ts';
@@ -148,7 +148,7 @@ describe('mergeSegments', () => {
     expect(Array.from(merged.rowOfSeq).every((r) => r === purgedRow)).toBe(true);
   });
 
-  it('fails with E_CORRUPTION naming the input for a damaged file or a seq outside the range', async () => {
+  it('fails with E_CORRUPTION naming the input for a damaged file, one out of order, or a seq twice', async () => {
     const dir = tempDir();
     const { paths, lastSeq } = await inputs(dir, [100, 100], 4);
     const damaged = join(dir, 'damaged.parquet');
@@ -156,6 +156,24 @@ describe('mergeSegments', () => {
     await expect(
       mergeSegments(io, { inputs: [paths[0], damaged], tombstones: [], expired: [], firstSeq: 1, lastSeq }),
     ).rejects.toMatchObject({ code: 'E_CORRUPTION', message: expect.stringContaining('damaged.parquet') });
+    // A file whose rows are not in (tenant, entity) order (written here in seq order, unsorted).
+    const f = frames(300, lastSeq + 1, 5);
+    const builder = new RowGroupBuilder();
+    async function* unsorted() {
+      for (let r = 0; r < 300; r++) builder.add(f.chunk, f.locations[2 * r + 1]);
+      yield builder.take();
+    }
+    const unordered = join(dir, 'unordered.parquet');
+    io.writeFileAtomic(unordered, await writeRowGroups(unsorted()));
+    await expect(
+      mergeSegments(io, {
+        inputs: [paths[0], paths[1], unordered],
+        tombstones: [],
+        expired: [],
+        firstSeq: 1,
+        lastSeq: lastSeq + 300,
+      }),
+    ).rejects.toMatchObject({ code: 'E_CORRUPTION', message: expect.stringContaining('unordered.parquet') });
     // The same file twice: its seqs appear twice.
     await expect(
       mergeSegments(io, { inputs: [paths[0], paths[0]], tombstones: [], expired: [], firstSeq: 1, lastSeq }),

@@ -22,6 +22,7 @@ import {
 import { latin1Slice } from '../../event/latin1.ts';
 import { uuidToBytes } from '../../event/uuid.ts';
 import { segmentColumns } from './encode.ts';
+import { int64At, int64Words } from './int64.ts';
 
 /** Frames of a segment's events in seq order, back to back in one buffer. */
 export interface DecodedSegment {
@@ -54,10 +55,10 @@ function utf8Parts(table: arrow.Table, name: string, path: string): Utf8Part[] {
   }));
 }
 
-function int64Parts(table: arrow.Table, name: string, path: string): BigInt64Array[] {
+function int64Parts(table: arrow.Table, name: string, path: string): Int32Array[] {
   const column = table.getChild(name);
   if (column === null) throw corrupt(path, `column ${name} is missing`);
-  return column.data.map((d) => d.values as BigInt64Array);
+  return column.data.map((d) => int64Words(d.values as BigInt64Array));
 }
 
 /** Frames of a table's rows in row order (one buffer), and each row's frame offset and seq. */
@@ -84,9 +85,9 @@ export function framesOfRows(
   const seqs = new Float64Array(rows);
   let total = 0;
   for (let p = 0, row = 0; p < seqParts.length; p++) {
-    for (let r = 0; r < seqParts[p].length; r++, row++) {
+    for (let r = 0; r < seqParts[p].length >> 1; r++, row++) {
       offsets[row] = total;
-      seqs[row] = Number(seqParts[p][r]);
+      seqs[row] = int64At(seqParts[p], r);
       total +=
         EVENT_HEADER_BYTES +
         size(tenants, p, r) +
@@ -108,14 +109,14 @@ export function framesOfRows(
     return end - start;
   };
   for (let p = 0, row = 0; p < seqParts.length; p++) {
-    for (let r = 0; r < seqParts[p].length; r++, row++) {
+    for (let r = 0; r < seqParts[p].length >> 1; r++, row++) {
       const off = offsets[row];
       frames[off + OFF_FORMAT_VERSION] = EVENT_FORMAT_VERSION;
       const idText = latin1Slice(idBytes[p], ids[p].offsets[r], ids[p].offsets[r + 1]);
       if (!uuidToBytes(idText, frames, off + OFF_ID)) throw corrupt(path, `row ${row} has an invalid id`);
-      frames.writeDoubleLE(Number(timestamps[p][r]), off + OFF_TIMESTAMP);
+      frames.writeDoubleLE(int64At(timestamps[p], r), off + OFF_TIMESTAMP);
       frames.writeDoubleLE(seqs[row], off + OFF_SEQ);
-      frames.writeUInt32LE(Number(versions[p][r]), off + OFF_VERSION);
+      frames.writeUInt32LE(int64At(versions[p], r), off + OFF_VERSION);
       let at = off + EVENT_HEADER_BYTES;
       const tenantBytes = copy(tenants, p, r, at);
       at += tenantBytes;
@@ -142,10 +143,13 @@ export function framesOfRows(
   return { frames, offsets, seqs };
 }
 
-/** Parquet bytes -> Arrow table (E_CORRUPTION naming `path` when they are not a readable file). */
-export function readSegmentTable(bytes: Uint8Array, path: string, columns?: readonly string[]): arrow.Table {
+/**
+ * Parquet bytes -> Arrow table of every column (E_CORRUPTION naming `path` when they are not a readable
+ * file). For some columns only, see segment-index.ts: readParquet ignores its `columns` option.
+ */
+function readSegmentTable(bytes: Uint8Array, path: string): arrow.Table {
   try {
-    const wasm = parquet.readParquet(bytes, columns === undefined ? undefined : { columns: [...columns] });
+    const wasm = parquet.readParquet(bytes);
     return arrow.tableFromIPC(wasm.intoIPCStream());
   } catch (err) {
     throw corrupt(path, (err as Error).message);

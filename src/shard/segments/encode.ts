@@ -72,7 +72,7 @@ class Utf8Column {
 
   constructor(bytesHint: number, nullable: boolean) {
     this.data = new Uint8Array(Math.max(64, bytesHint));
-    this.validity = nullable ? new Uint8Array(segmentRowGroupRows >> 3) : null;
+    this.validity = nullable ? new Uint8Array((segmentRowGroupRows + 7) >> 3) : null;
   }
 
   /** Empties the column for the next row group, keeping its buffers. */
@@ -194,9 +194,11 @@ export class RowGroupBuilder {
    */
   take(): parquet.RecordBatch {
     const wasmTable = this.takeTable();
+    const batches = wasmTable.numBatches;
     const batch = wasmTable.recordBatch(0);
     wasmTable.free();
-    if (batch === undefined) throw new Error('parquet-wasm made no record batch of a row group');
+    if (batch === undefined || batches !== 1)
+      throw new Error(`parquet-wasm made ${batches} record batches of one row group, not 1`);
     return batch;
   }
 

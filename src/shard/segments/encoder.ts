@@ -10,7 +10,7 @@ import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts'
 import type { Expiry, Tombstone } from '../manifest.ts';
 import { encodeSegment } from './encode.ts';
 import { type MergedFile, mergeSegments } from './merge.ts';
-import { writeRowsFile } from './rows-file.ts';
+import { removeRowsFile, writeRowsFile } from './rows-file.ts';
 
 export interface EncodeRequest {
   id: number;
@@ -62,6 +62,9 @@ export async function encodeAndWrite(req: EncodeRequest): Promise<EncodeReply> {
       ios.set(key, io);
     }
     const file = req.kind === 'seal' ? await sealFile(req) : await mergeSegments(io, req);
+    // A rows file left by an earlier try under this name (a merge whose MANIFEST write failed) goes first:
+    // it must never outlive the file it was written for.
+    if (req.kind === 'merge') removeRowsFile(io, req.path);
     // Written only once the rows are known to fit the range, each once.
     io.writeFileAtomic(req.path, file.bytes);
     if (req.kind === 'merge') {

@@ -5,8 +5,10 @@ import { type FileIO, readFullyAt } from '../../io/file-io.ts';
 
 /**
  * The Blob parquet-wasm reads a segment through: byte ranges read from a file descriptor held open. An
- * open descriptor keeps the file readable after a compaction unlinks it (a path-based Blob would fail, and
- * parquet-wasm aborts the whole thread on a failed read).
+ * open descriptor keeps the file readable after a compaction unlinks it (a path-based Blob would fail). A
+ * read that still fails (a file shorter than its footer says) may abort the whole thread inside
+ * parquet-wasm rather than reject: the threads that read this way (shards, encoders, index readers) report
+ * a thread that died as a failure of what it was doing.
  */
 export class FileSlice {
   private readonly io: FileIO;

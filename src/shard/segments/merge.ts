@@ -72,20 +72,27 @@ class InputCursor {
       const { file, fd } = await openParquetFile(this.io, this.path);
       this.file = file;
       this.fd = fd;
-      this.groups = file.metadata().numRowGroups();
+      const metadata = file.metadata();
+      this.groups = metadata.numRowGroups();
+      metadata.free();
     } catch (err) {
       throw unreadable(this.path, err);
     }
     return this.load();
   }
 
-  /** Moves to the next row; false when the file has no more. */
+  /** Moves to the next row; false when the file has no more. Fails on a file out of (tenant, entity) order. */
   async next(): Promise<boolean> {
-    if (++this.row < this.offsets.length) {
-      this.offset = this.offsets[this.row];
-      return true;
-    }
-    return this.load();
+    const before = this.frames;
+    const at = this.offset;
+    if (++this.row < this.offsets.length) this.offset = this.offsets[this.row];
+    else if (!(await this.load())) return false;
+    // The merge's order rests on every input's own: a file out of order would come out of order silently.
+    if (compareKeys(before, at, this.frames, this.offset) > 0)
+      throw new StoreError(ErrorCode.CORRUPTION, `segment ${this.path} is not in (tenant, entity) order`, {
+        file: this.path,
+      });
+    return true;
   }
 
   /** Decodes the next slice of row groups (skipping empty ones); false when none is left. */
@@ -104,6 +111,8 @@ class InputCursor {
       }
       if (table.numRows === 0) continue;
       const decoded = framesOfRows(table, this.path);
+      // Read to its end: its descriptor goes now, so a merge of many small files holds few open at once.
+      if (this.nextGroup === this.groups) this.close();
       this.frames = decoded.frames;
       this.offsets = decoded.offsets;
       this.row = 0;

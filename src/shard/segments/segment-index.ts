@@ -7,6 +7,7 @@ import { uuidToBytes } from '../../event/uuid.ts';
 import type { FileIO } from '../../io/file-io.ts';
 import { purgedRow } from '../memtable.ts';
 import { openParquetFile } from './file-slice.ts';
+import { int64At, int64Words } from './int64.ts';
 
 const indexColumns = ['id', 'tenant_id', 'entity_id', 'event_type', 'timestamp', 'version', 'seq'] as const;
 /** The same without ids, for a file whose ids recovery does not need (older than the idempotency window). */
@@ -131,8 +132,8 @@ function int64Column(table: arrow.Table, name: string, path: string): Float64Arr
   const out = new Float64Array(table.numRows);
   let row = 0;
   for (const d of column.data) {
-    const v = d.values as BigInt64Array;
-    for (let r = 0; r < d.length; r++) out[row++] = Number(v[r]);
+    const words = int64Words(d.values as BigInt64Array);
+    for (let r = 0; r < d.length; r++) out[row++] = int64At(words, r);
   }
   return out;
 }
