@@ -83,12 +83,12 @@ class InputCursor {
 
   /** Moves to the next row; false when the file has no more. Fails on a file out of (tenant, entity) order. */
   async next(): Promise<boolean> {
-    const before = this.frames;
-    const at = this.offset;
+    const lastFrames = this.frames;
+    const lastOffset = this.offset;
     if (++this.row < this.offsets.length) this.offset = this.offsets[this.row];
     else if (!(await this.load())) return false;
     // The merge's order rests on every input's own: a file out of order would come out of order silently.
-    if (compareKeys(before, at, this.frames, this.offset) > 0)
+    if (compareKeys(lastFrames, lastOffset, this.frames, this.offset) > 0)
       throw new StoreError(ErrorCode.CORRUPTION, `segment ${this.path} is not in (tenant, entity) order`, {
         file: this.path,
       });
