@@ -6,8 +6,8 @@
 // order), which point at rows directly, so no segment-level timestamp pruning is needed.
 //
 // A file is written one row group at a time through parquet-wasm's streaming writer: its WebAssembly memory
-// holds one row group and the file's bytes, never the whole table (a 700,000-row seal written as one table
-// grew it past 200 MiB, and WebAssembly memory never shrinks while its thread lives). Columns are filled
+// holds one row group and the file's bytes, never the whole table (an 802,500-row seal written as one table
+// grew it to 248 MiB, and WebAssembly memory never shrinks while its thread lives). Columns are filled
 // from the frames' bytes directly (no per-value builders: they are 3-4x slower here), and every file gets
 // a fresh WriterProperties (parquet-wasm consumes it; a reused one silently writes uncompressed files).
 import * as arrow from 'apache-arrow';
