@@ -11,3 +11,13 @@ interface Latin1Sliceable {
 export function latin1Slice(buf: Buffer, start: number, end: number): string {
   return (buf as unknown as Latin1Sliceable).latin1Slice(start, end);
 }
+
+const bufferLatin1Slice = (Buffer.prototype as unknown as Latin1Sliceable).latin1Slice;
+
+/**
+ * As latin1Slice, for any Uint8Array: a Buffer moved to another thread arrives as a plain Uint8Array, and
+ * wrapping it in a Buffer per call is an object per row.
+ */
+export function latin1SliceOf(bytes: Uint8Array, start: number, end: number): string {
+  return bufferLatin1Slice.call(bytes, start, end);
+}

@@ -25,6 +25,7 @@ import { writeImageInThread } from './index-image-writer.ts';
 import type { Tombstone } from './manifest.ts';
 import type { RecoveryTarget } from './recovery.ts';
 import { readSegmentRowsOnThread } from './segments/index-reader.ts';
+import { readRowsFile } from './segments/rows-file.ts';
 
 type Log = (msg: string, fields?: object) => void;
 
@@ -103,15 +104,21 @@ export class IndexImages {
     const onDisk = image.header.segments;
     const merged = plan.filter((s) => s.from === -1);
     if (merged.length > 0) {
-      const rows: Uint32Array[] = [];
+      // From the rows files the merges wrote; a merged file without a usable one is read on a reader thread.
+      const rows = merged.map((s) => readRowsFile(this.io, segmentPath(s.name), s.firstSeq, s.lastSeq));
       try {
-        const job = merged.map((s) => ({
+        const missing = merged.filter((_, k) => rows[k] === null);
+        const job = missing.map((s) => ({
           path: segmentPath(s.name),
           firstSeq: s.firstSeq,
           lastSeq: s.lastSeq,
           withIds: false,
         }));
-        for await (const r of readSegmentRowsOnThread({ io: this.ioSpec, segments: job })) rows.push(r);
+        let k = 0;
+        for await (const r of readSegmentRowsOnThread({ io: this.ioSpec, segments: job })) {
+          while (rows[k] !== null) k++;
+          rows[k] = r;
+        }
       } catch (err) {
         // Indexed from the file instead, which meets (and reports) the same problem if it is one.
         this.log('index image not used: a merged segment could not be read', {
@@ -119,7 +126,7 @@ export class IndexImages {
         });
         return 0;
       }
-      if (!remapImage(image, plan, rows)) {
+      if (!remapImage(image, plan, rows as Uint32Array[])) {
         this.log('index image is stale: a compaction purged rows it still holds');
         return 0;
       }

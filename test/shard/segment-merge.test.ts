@@ -193,20 +193,26 @@ describe('rows files', () => {
   it('give back the rows written, and nothing when missing, damaged, or for another range or file size', () => {
     const shardDir = tempDir();
     mkdirSync(join(shardDir, 'segment-rows'));
+    mkdirSync(join(shardDir, 'segments'));
     const segment = join(shardDir, 'segments', 'seg-0000000000000011-0000000000000015.parquet');
+    writeFileSync(segment, Buffer.alloc(1234));
     const rows = Uint32Array.from([4, purgedRow, 0, 2, 1]);
-    expect(readRowsFile(io, segment, 11, 15, 1234)).toBeNull();
+    expect(readRowsFile(io, segment, 11, 15)).toBeNull();
     writeRowsFile(io, segment, 11, 15, 1234, rows);
     expect(rowsFilePath(segment)).toBe(
       join(shardDir, 'segment-rows', 'seg-0000000000000011-0000000000000015.rows'),
     );
-    expect(Array.from(readRowsFile(io, segment, 11, 15, 1234) ?? [])).toEqual(Array.from(rows));
-    expect(readRowsFile(io, segment, 11, 16, 1234)).toBeNull();
-    expect(readRowsFile(io, segment, 10, 14, 1234)).toBeNull();
-    expect(readRowsFile(io, segment, 11, 15, 1235)).toBeNull();
+    expect(Array.from(readRowsFile(io, segment, 11, 15) ?? [])).toEqual(Array.from(rows));
+    expect(readRowsFile(io, segment, 11, 16)).toBeNull();
+    expect(readRowsFile(io, segment, 10, 14)).toBeNull();
+    // The segment is not the size the rows file was written for.
+    writeFileSync(segment, Buffer.alloc(1235));
+    expect(readRowsFile(io, segment, 11, 15)).toBeNull();
+    writeFileSync(segment, Buffer.alloc(1234));
+    expect(readRowsFile(io, segment, 11, 15)).not.toBeNull();
     const bytes = readFileSync(rowsFilePath(segment));
     bytes[40] ^= 1;
     writeFileSync(rowsFilePath(segment), bytes);
-    expect(readRowsFile(io, segment, 11, 15, 1234)).toBeNull();
+    expect(readRowsFile(io, segment, 11, 15)).toBeNull();
   });
 });

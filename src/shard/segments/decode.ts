@@ -40,8 +40,14 @@ interface Utf8Part {
   valid: (row: number) => boolean;
 }
 
-function corrupt(path: string, why: string): StoreError {
+/** E_CORRUPTION naming the segment at `path`, and why it cannot be read. */
+export function corrupt(path: string, why: string): StoreError {
   return new StoreError(ErrorCode.CORRUPTION, `segment ${path} is unreadable: ${why}`, { file: path });
+}
+
+/** What a failed read of the segment at `path` reports: a StoreError as it is (E_IO...), else corrupt(). */
+export function unreadable(path: string, err: unknown): StoreError {
+  return err instanceof StoreError ? err : corrupt(path, String(err));
 }
 
 function utf8Parts(table: arrow.Table, name: string, path: string): Utf8Part[] {

@@ -6,8 +6,7 @@
 import { type MessagePort, Worker } from 'node:worker_threads';
 import { storeThreadYoungGenerationMb } from '../../constants.ts';
 import { ErrorCode, StoreError } from '../../errors.ts';
-import { createFileIO, type FileIO, type FileIOSpec } from '../../io/file-io.ts';
-import { readRowsFile } from './rows-file.ts';
+import { createFileIO, type FileIOSpec } from '../../io/file-io.ts';
 import { indexBuffers, readSegmentIndex, readSegmentRows, type SegmentIndex } from './segment-index.ts';
 
 /** Segments decoded ahead of the one the shard is indexing. */
@@ -24,15 +23,6 @@ type Reply =
   | { k: number; index: SegmentIndex }
   | { k: number; rows: Uint32Array }
   | { k: number; error: { code: string; message: string; details?: Record<string, unknown> } };
-
-function segmentFileBytes(io: FileIO, path: string): number {
-  const fd = io.open(path, 'r');
-  try {
-    return io.fileSize(fd);
-  } finally {
-    io.close(fd);
-  }
-}
 
 /** Runs in the reader thread: one segment per credit the shard grants ('more'), in order. */
 export function serveIndexReads(port: MessagePort, job: IndexReadJob): void {
@@ -51,9 +41,7 @@ export function serveIndexReads(port: MessagePort, job: IndexReadJob): void {
       const s = job.segments[k];
       try {
         if (job.rowsOnly === true) {
-          const rows =
-            readRowsFile(io, s.path, s.firstSeq, s.lastSeq, segmentFileBytes(io, s.path)) ??
-            (await readSegmentRows(io, s.path, s.firstSeq, s.lastSeq));
+          const rows = await readSegmentRows(io, s.path, s.firstSeq, s.lastSeq);
           port.postMessage({ k, rows } satisfies Reply, [rows.buffer as ArrayBuffer]);
           continue;
         }

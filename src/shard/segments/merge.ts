@@ -13,7 +13,7 @@ import { readEntityId, readSeq, readTenant, readTimestampUs } from '../../event/
 import type { FileIO } from '../../io/file-io.ts';
 import type { Expiry, Tombstone } from '../manifest.ts';
 import { purgedRow } from '../memtable.ts';
-import { framesOfRows } from './decode.ts';
+import { framesOfRows, unreadable } from './decode.ts';
 import { RowGroupBuilder, writeRowGroups } from './encode.ts';
 import { openParquetFile } from './file-slice.ts';
 import { compareKeys } from './seal-order.ts';
@@ -36,13 +36,6 @@ export interface MergedFile {
   rows: number;
   /** Rows read from the inputs. */
   rowsRead: number;
-}
-
-function unreadable(path: string, err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  return new StoreError(ErrorCode.CORRUPTION, `segment ${path} is unreadable: ${String(err)}`, {
-    file: path,
-  });
 }
 
 /** One input file, read `mergeReadRowGroups` row groups at a time; `frames`/`offset` are its current row. */
@@ -198,16 +191,25 @@ export async function mergeSegments(io: FileIO, job: MergeJob): Promise<MergedFi
     const key = `${t.t}\0${t.e}`;
     deletedBefore.set(key, Math.max(deletedBefore.get(key) ?? 0, t.b));
   }
+  // Rows come out in (tenant, entity) order: a key's cutoffs are looked up (with its strings) once, when
+  // the key changes, not per row.
+  const filtering = expiredBefore.size > 0 || deletedBefore.size > 0;
+  let keyFrames: Buffer | null = null;
+  let keyOffset = 0;
+  let expiredBelow: number | undefined;
+  let deletedBelow: number | undefined;
   const kept = (frames: Buffer, off: number): boolean => {
-    if (expiredBefore.size > 0) {
-      const cutoff = expiredBefore.get(readTenant(frames, off));
-      if (cutoff !== undefined && readTimestampUs(frames, off) < cutoff) return false;
+    if (!filtering) return true;
+    if (keyFrames === null || compareKeys(keyFrames, keyOffset, frames, off) !== 0) {
+      keyFrames = frames;
+      keyOffset = off;
+      const tenant = readTenant(frames, off);
+      expiredBelow = expiredBefore.get(tenant);
+      deletedBelow =
+        deletedBefore.size > 0 ? deletedBefore.get(`${tenant}\0${readEntityId(frames, off)}`) : undefined;
     }
-    if (deletedBefore.size > 0) {
-      const b = deletedBefore.get(`${readTenant(frames, off)}\0${readEntityId(frames, off)}`);
-      if (b !== undefined && readSeq(frames, off) < b) return false;
-    }
-    return true;
+    if (expiredBelow !== undefined && readTimestampUs(frames, off) < expiredBelow) return false;
+    return deletedBelow === undefined || readSeq(frames, off) >= deletedBelow;
   };
 
   const rowOfSeq = new Uint32Array(job.lastSeq - job.firstSeq + 1).fill(purgedRow);
@@ -218,11 +220,11 @@ export async function mergeSegments(io: FileIO, job: MergeJob): Promise<MergedFi
     for (const c of cursors) if (await c.open()) heap.push(c);
     while (heap.size > 0) {
       const c = heap.top();
-      const inputPath = job.inputs[c.index];
       if (kept(c.frames, c.offset)) {
         const seq = readSeq(c.frames, c.offset);
         const at = seq - job.firstSeq;
         if (!(at >= 0 && at < rowOfSeq.length) || rowOfSeq[at] !== purgedRow) {
+          const inputPath = job.inputs[c.index];
           throw new StoreError(
             ErrorCode.CORRUPTION,
             `seq ${seq} of ${inputPath} is outside ${job.firstSeq}..${job.lastSeq} or appears twice in the inputs`,
@@ -234,7 +236,8 @@ export async function mergeSegments(io: FileIO, job: MergeJob): Promise<MergedFi
       }
       heap.settleTop(await c.next());
     }
-    if (builder.hasPending || builder.rows === 0) yield builder.take();
+    const last = builder.takeLast();
+    if (last !== null) yield last;
   }
   try {
     const bytes = await writeRowGroups(batches());

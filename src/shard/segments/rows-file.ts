@@ -53,21 +53,26 @@ export function writeRowsFile(
 
 /**
  * The rows of the segment at `segmentPath` for seqs firstSeq..lastSeq, from its rows file; null when there
- * is none, or it is damaged, or it was written for another range or another file size.
+ * is none, or it is damaged, or it was written for another range or another size of the segment.
  */
 export function readRowsFile(
   io: FileIO,
   segmentPath: string,
   firstSeq: number,
   lastSeq: number,
-  segmentBytes: number,
 ): Uint32Array | null {
-  const path = rowsFilePath(segmentPath);
-  if (!io.exists(path)) return null;
   let bytes: Buffer;
+  let segmentBytes: number;
   try {
-    bytes = io.readFile(path);
+    bytes = io.readFile(rowsFilePath(segmentPath));
+    const fd = io.open(segmentPath, 'r');
+    try {
+      segmentBytes = io.fileSize(fd);
+    } finally {
+      io.close(fd);
+    }
   } catch {
+    // No rows file (or no segment: reading it instead reports that).
     return null;
   }
   const range = lastSeq - firstSeq + 1;

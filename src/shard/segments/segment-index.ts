@@ -1,11 +1,11 @@
 // Owns reading a segment's index columns (everything but payload and metadata) for recovery: what the
 // shard needs to rebuild its indexes without loading event bodies into memory.
 import * as arrow from 'apache-arrow';
-import { ErrorCode, StoreError } from '../../errors.ts';
-import { latin1Slice } from '../../event/latin1.ts';
+import { latin1Slice, latin1SliceOf } from '../../event/latin1.ts';
 import { uuidToBytes } from '../../event/uuid.ts';
 import type { FileIO } from '../../io/file-io.ts';
 import { purgedRow } from '../memtable.ts';
+import { corrupt, unreadable } from './decode.ts';
 import { openParquetFile } from './file-slice.ts';
 import { int64At, int64Words } from './int64.ts';
 
@@ -71,18 +71,14 @@ export function indexBuffers(index: SegmentIndex): ArrayBuffer[] {
 /** The 16 bytes of row `row`'s id into `out` (from its text), or false when it is not a valid id. */
 export function rowIdBytes(index: SegmentIndex, row: number, out: Buffer): boolean {
   if (index.idValues === null || index.idOffsets === null) return false;
-  const text = latin1Slice(asBuffer(index.idValues), index.idOffsets[row], index.idOffsets[row + 1]);
+  const text = latin1SliceOf(index.idValues, index.idOffsets[row], index.idOffsets[row + 1]);
   return uuidToBytes(text, out, 0);
 }
 
 /** The latin1 key of run `run`'s entity id. */
 export function runEntityKey(index: SegmentIndex, run: number): string {
   const row = index.runStart[run];
-  return latin1Slice(asBuffer(index.entityValues), index.entityOffsets[row], index.entityOffsets[row + 1]);
-}
-
-function asBuffer(a: Uint8Array): Buffer {
-  return Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  return latin1SliceOf(index.entityValues, index.entityOffsets[row], index.entityOffsets[row + 1]);
 }
 
 /** True when rows `a` and `b` of a utf8 column hold the same bytes. */
@@ -94,10 +90,6 @@ function sameValue(c: { values: Buffer; offsets: Int32Array }, a: number, b: num
   const v = c.values;
   for (let i = 0; i < len; i++) if (v[start + i] !== v[other + i]) return false;
   return true;
-}
-
-function corrupt(path: string, why: string): StoreError {
-  return new StoreError(ErrorCode.CORRUPTION, `segment ${path} is unreadable: ${why}`, { file: path });
 }
 
 /** One utf8 column flattened to (values, offsets) over all its record batches. */
@@ -156,13 +148,13 @@ function rowsOfSeqs(seqs: Float64Array, path: string, firstSeq: number, range: n
  */
 async function readColumns(io: FileIO, path: string, columns: readonly string[]): Promise<arrow.Table> {
   const { file, fd } = await openParquetFile(io, path).catch((err: unknown) => {
-    throw err instanceof StoreError ? err : corrupt(path, String(err));
+    throw unreadable(path, err);
   });
   try {
     const wasm = await file.read({ columns: [...columns] });
     return arrow.tableFromIPC(wasm.intoIPCStream());
   } catch (err) {
-    throw err instanceof StoreError ? err : corrupt(path, String(err));
+    throw unreadable(path, err);
   } finally {
     file.free();
     io.close(fd);
