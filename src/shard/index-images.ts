@@ -141,7 +141,7 @@ export class IndexImages {
     } catch (err) {
       // It was checked whole before loading, so this is a bug; half loaded, this open cannot go on. The
       // image goes, so the next open takes the slow path.
-      this.io.unlink(this.path);
+      this.discard();
       throw err;
     }
     // The file on disk still names its own segments: a close after a merge writes a fresh one.

@@ -16,7 +16,7 @@ import {
 import type { FileIO, FileIOSpec } from '../io/file-io.ts';
 import type { SharedClock } from '../ring/clock.ts';
 import type { Deletions } from './deletions.ts';
-import type { IdWindow } from './id-window.ts';
+import { type IdWindow, idBytes } from './id-window.ts';
 import type { IndexImages } from './index-images.ts';
 import { entityKey, tenantKey, typeKey } from './keys.ts';
 import type { Expiry, Tombstone } from './manifest.ts';
@@ -71,7 +71,7 @@ function skipPurgedVersions(
   }
 }
 
-const idScratch = Buffer.alloc(16);
+const idScratch = Buffer.alloc(idBytes);
 
 function corruptRow(path: string, row: number, why: string): StoreError {
   return new StoreError(ErrorCode.CORRUPTION, `segment ${path} is unreadable: row ${row} ${why}`, {

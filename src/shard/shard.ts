@@ -441,10 +441,9 @@ export class Shard {
     return Math.max(1, ms);
   }
 
-  /** Starts a seal of everything committed when a limit is passed (between batches, never inside one). */
   /** Between batches: seals, merges and index images that are due start here. */
   private maybeSeal(): void {
-    this.images.maybeWrite(this.segments.sealedSeq, () => this.imageSource());
+    this.images.maybeWrite(this.segments.sealedSeq, this.imageSourceNow);
     if (this.retention.active) {
       // Retention is enforced by compaction: look for newly expired rows now and then, even when idle.
       const nowMs = this.now() / 1000;
@@ -548,6 +547,9 @@ export class Shard {
   // --- lifecycle ---
 
   /** What an index image is made of: everything sealed, as the MANIFEST lists it now. */
+  /** One closure for every batch's maybeWrite call (it is only called when an image is due). */
+  private readonly imageSourceNow = (): ImageSource => this.imageSource();
+
   private imageSource(): ImageSource {
     return {
       memtable: this.memtable,

@@ -104,6 +104,24 @@ async function slowView(dataDir: string): Promise<unknown> {
   }
 }
 
+/** A store whose clean close wrote an image of `events` events, reopened from that image. */
+async function reopenedFromImage(seed: number, events: number, deletes = true) {
+  const dataDir = tempDir();
+  const rand = seeded(seed);
+  const first = await openStore({ dataDir, ...options });
+  await workload(first, rand, events, [], deletes);
+  await first.flush();
+  await first.close();
+  return { dataDir, rand, store: await openStore({ dataDir, ...options }) };
+}
+
+/** Crashes both shards (they restart from their files); how many segments each took from its image. */
+async function crashBoth(store: Store): Promise<number[]> {
+  await store.crashShardForTest(0, 'throw');
+  await store.crashShardForTest(1, 'throw');
+  return imageSegments(store);
+}
+
 describe('index image', () => {
   it('is written on close and read on open, with answers equal to the slow path; retries still deduplicate', async () => {
     const dataDir = tempDir();
@@ -157,14 +175,8 @@ describe('index image', () => {
   }, 120_000);
 
   it('covers a prefix after a crash restart: later segments come from their files, the tail from the WAL', async () => {
-    const dataDir = tempDir();
-    const rand = seeded(11);
+    const { dataDir, rand, store } = await reopenedFromImage(11, 4_000);
     const sent: Sent[] = [];
-    let store = await openStore({ dataDir, ...options });
-    await workload(store, rand, 4_000, sent);
-    await store.flush();
-    await store.close();
-    store = await openStore({ dataDir, ...options });
     let restarted: unknown;
     try {
       const covered = await imageSegments(store);
@@ -172,10 +184,7 @@ describe('index image', () => {
       await workload(store, rand, 3_000, sent);
       await store.flush();
       await workload(store, rand, 500, sent);
-      await store.crashShardForTest(0, 'throw');
-      await store.crashShardForTest(1, 'throw');
-      const after = await imageSegments(store);
-      expect(after).toEqual(covered);
+      expect(await crashBoth(store)).toEqual(covered);
       restarted = await view(store);
     } finally {
       await store.close();
@@ -231,14 +240,8 @@ describe('index image across compactions', () => {
   ] as const)(
     'still serves after a merge of its segments (rows %s), answering as the slow path',
     async (_, rows) => {
-      const dataDir = tempDir();
-      const rand = seeded(29);
-      let store = await openStore({ dataDir, ...options });
       // No deletions: the merge purges nothing, so the image only needs re-pointing at the merged files.
-      await workload(store, rand, 6_000, [], false);
-      await store.flush();
-      await store.close();
-      store = await openStore({ dataDir, ...options });
+      const { dataDir, rand, store } = await reopenedFromImage(29, 6_000, false);
       let restarted: unknown;
       try {
         const before = (await store.stats()).perShard.map((s) => s.segments);
@@ -259,10 +262,8 @@ describe('index image across compactions', () => {
           }
         }
         await workload(store, rand, 300, [], false);
-        await store.crashShardForTest(0, 'throw');
-        await store.crashShardForTest(1, 'throw');
         // Every segment the image holds (all of them, now merged) came from it, none from its file.
-        expect(await imageSegments(store)).toEqual(after);
+        expect(await crashBoth(store)).toEqual(after);
         restarted = await view(store);
       } finally {
         await store.close();
@@ -275,13 +276,7 @@ describe('index image across compactions', () => {
 
 describe('index image and a merge past its last seq', () => {
   it('holds the merged file up to its last seq, and the rest of that file is indexed from it', async () => {
-    const dataDir = tempDir();
-    const rand = seeded(31);
-    let store = await openStore({ dataDir, ...options });
-    await workload(store, rand, 4_000, [], false);
-    await store.flush();
-    await store.close();
-    store = await openStore({ dataDir, ...options });
+    const { dataDir, rand, store } = await reopenedFromImage(31, 4_000, false);
     let restarted: unknown;
     try {
       // Segments after the image, then one merge of everything: the merged file crosses its last seq.
@@ -291,9 +286,7 @@ describe('index image and a merge past its last seq', () => {
       const after = (await store.stats()).perShard.map((s) => s.segments);
       expect(after).toEqual([1, 1]);
       await workload(store, rand, 300, [], false);
-      await store.crashShardForTest(0, 'throw');
-      await store.crashShardForTest(1, 'throw');
-      expect(await imageSegments(store)).toEqual([1, 1]);
+      expect(await crashBoth(store)).toEqual([1, 1]);
       restarted = await view(store);
     } finally {
       await store.close();
@@ -317,9 +310,7 @@ describe('index image written after seals', () => {
         await new Promise((r) => setTimeout(r, 50));
       expect(images.every((p) => existsSync(p))).toBe(true);
       await workload(store, rand, 500, []);
-      await store.crashShardForTest(0, 'throw');
-      await store.crashShardForTest(1, 'throw');
-      expect((await imageSegments(store)).every((n) => n > 0)).toBe(true);
+      expect((await crashBoth(store)).every((n) => n > 0)).toBe(true);
       restarted = await view(store);
     } finally {
       await store.close();

@@ -1,4 +1,4 @@
-// Owns a merged segment's rows file: the file row of each seq of its range, written beside it by the merge.
+// Owns a merged segment's rows file (segment-rows/): the file row of each seq of its range, by the merge.
 //
 // An index image names the files it indexed; after a compaction merged some of them, an open re-points the
 // image at the merged file, which needs each seq's row there. Reading that from the Parquet file decodes
